@@ -1,0 +1,5 @@
+"""``python -m serlib`` runs the ``serlib`` command."""
+
+from serlib.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""Saving and loading weights and training state, safely.
+
+Two promises, both about surviving a crash or a kill at any moment:
+
+- **No half-written file.** Every file is written to a temporary name in the same folder, flushed to
+  disk, and renamed over the real name with ``os.replace`` (atomic on POSIX and Windows). A reader
+  sees the old file or the new one, never a mix.
+- **No unpickling of arbitrary objects.** Weights go to safetensors (a flat table of tensors).
+  Optimizer, scheduler and loop state go through ``torch.save`` but hold only tensors, numbers,
+  strings, lists and dicts, and are read back with ``torch.load(weights_only=True)``, which refuses
+  anything else.
+
+A training checkpoint is a pair of files named by epoch (``epoch-0007.safetensors`` and
+``epoch-0007.state.pt``) plus ``latest.json`` naming the last complete pair. ``latest.json`` is
+replaced only after both files of the pair are on disk, so a kill between any two writes leaves the
+previous complete checkpoint in charge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+LATEST = "latest.json"
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success, move it onto ``path`` in one step."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: str | Path, data: object) -> None:
+    """Write pretty JSON atomically (NaN is refused: it is not JSON)."""
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], metadata=None) -> None:
+    """Save a model's state dict to safetensors, atomically (tensors are made contiguous first)."""
+    tensors = {name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()}
+    with atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata={k: str(v) for k, v in (metadata or {}).items()})
+
+
+def load_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Read a safetensors file into a state dict (no pickle involved)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    return load_file(str(path), device=str(device))
+
+
+def save_state(path: str | Path, state: dict) -> None:
+    """``torch.save`` a dict of plain values and tensors, atomically."""
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
+
+
+def load_state(path: str | Path) -> dict:
+    """Read a state written by ``save_state``; refuses anything but tensors and plain values."""
+    return torch.load(Path(path), map_location="cpu", weights_only=True)
+
+
+def checkpoint_names(epoch: int) -> tuple[str, str]:
+    """The weight and state file names of the checkpoint after ``epoch`` (0-based)."""
+    stem = f"epoch-{epoch:04d}"
+    return f"{stem}.safetensors", f"{stem}.state.pt"
+
+
+def save_checkpoint(
+    folder: str | Path, epoch: int, weights: dict[str, torch.Tensor], state: dict
+) -> None:
+    """Write the checkpoint after ``epoch``, point ``latest.json`` at it, delete older ones."""
+    folder = Path(folder)
+    weights_name, state_name = checkpoint_names(epoch)
+    save_weights(folder / weights_name, weights, metadata={"epoch": epoch})
+    save_state(folder / state_name, state)
+    write_json_atomic(folder / LATEST, {"epoch": epoch, "weights": weights_name, "state": state_name})
+    for old in folder.glob("epoch-*"):
+        if old.name not in (weights_name, state_name):
+            old.unlink(missing_ok=True)
+
+
+def load_checkpoint(
+    folder: str | Path, device: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict] | None:
+    """The last complete checkpoint's (weights, state), or None when there is none yet."""
+    folder = Path(folder)
+    if not (folder / LATEST).is_file():
+        return None
+    latest = json.loads((folder / LATEST).read_text(encoding="utf-8"))
+    return load_weights(folder / latest["weights"], device), load_state(folder / latest["state"])
+
+
+def remove_stale_temporaries(folder: str | Path, is_ours: Callable[[Path], bool] | None = None) -> int:
+    """Delete temporaries a killed writer left behind (``.NAME.*.tmp``); returns how many."""
+    removed = 0
+    for leftover in Path(folder).glob(".*.tmp"):
+        if is_ours is None or is_ours(leftover):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -1,0 +1,64 @@
+"""Berlin EmoDB: ``wav/SStttEv.wav`` (Burkhardt et al., 2005).
+
+Characters 1-2 are the speaker (03, 08-16), 3-5 the text, 6 the emotion letter (German initials),
+7 the version. Speaker genders come from the corpus documentation.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from serlib.corpora.base import CorpusScan, Skip, audio_candidates, check_root, make_table
+
+NAME = "emodb"
+EMOTIONS = {
+    "W": "anger",  # Wut
+    "L": "boredom",  # Langeweile
+    "E": "disgust",  # Ekel
+    "A": "fear",  # Angst
+    "F": "happiness",  # Freude
+    "T": "sadness",  # Trauer
+    "N": "neutral",
+}
+SPEAKER_GENDER = {
+    "03": "M", "08": "F", "09": "F", "10": "M", "11": "M",
+    "12": "M", "13": "F", "14": "F", "15": "M", "16": "F",
+}  # fmt: skip
+FILE_NAME = re.compile(r"^(\d\d)([ab]\d\d)([A-Z])([a-z])$")
+
+
+def parse_name(path: Path) -> dict | str:
+    """The row for one EmoDB file, or the reason its name cannot be used."""
+    match = FILE_NAME.match(path.stem)
+    if not match:
+        return "name is not SStttEv (EmoDB pattern)"
+    speaker, text, letter, version = match.groups()
+    if letter not in EMOTIONS:
+        return f"unknown emotion letter {letter}"
+    if speaker not in SPEAKER_GENDER:
+        return f"unknown EmoDB speaker {speaker} (known: 03, 08-16)"
+    return {
+        "path": str(path),
+        "corpus": NAME,
+        "speaker": speaker,
+        "gender": SPEAKER_GENDER[speaker],
+        "group": speaker,
+        "emotion": EMOTIONS[letter],
+        "text": text,
+        "version": version,
+    }
+
+
+def scan(root: str | Path) -> CorpusScan:
+    """Scan an EmoDB folder (the one holding ``wav/``, or ``wav/`` itself) into a table."""
+    root = check_root(root)
+    skipped: list[Skip] = []
+    rows = []
+    for path in audio_candidates(root, skipped):
+        row = parse_name(path)
+        if isinstance(row, str):
+            skipped.append(Skip(str(path), row))
+        else:
+            rows.append(row)
+    return CorpusScan(NAME, str(root), make_table(rows, ["text", "version"]), skipped)

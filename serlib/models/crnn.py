@@ -1,0 +1,98 @@
+"""The CRNN of the study: three conv blocks on a log-mel, a BiLSTM over time, mean pooling.
+
+Shapes, for a [B, 1, 128, T] log-mel::
+
+    conv block 1   [B, 32, 64, T/2]     3x3 conv, batch norm, ReLU, 2x2 max-pool
+    conv block 2   [B, 64, 32, T/4]
+    conv block 3   [B, 128, 16, T/8]
+    to sequence    [B, T/8, 2048]       channels x mel bands become the features of a time step
+    BiLSTM         [B, T/8, 256]        hidden 128 per direction
+    mean pool      [B, 256]             over the frames the mask says are real, not padding
+
+``CRNNEncoder`` stops there and returns the 256-dim embedding; ``EmotionClassifier`` (in
+``serlib.models``) adds the 256 -> 128 -> C head. The BiLSTM holds almost all the weights
+(2.23 M of the 2.36 M of a 4-class CRNN): its input is 2048 features wide.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+POOL = 2
+"""Each conv block halves the mel axis and the time axis."""
+
+
+class ConvBlock(nn.Sequential):
+    """3x3 convolution, batch norm, ReLU, 2x2 max-pool: halves both axes."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(POOL),
+        )
+
+
+def pool_mask(mask: torch.Tensor, factor: int) -> torch.Tensor:
+    """Shrink a [B, T] frame mask to [B, T // factor]: a pooled frame is real if any input frame was.
+
+    Max-pooling drops a trailing remainder of fewer than ``factor`` frames, and so does this.
+    """
+    batch, frames = mask.shape
+    kept = (frames // factor) * factor
+    return mask[:, :kept].reshape(batch, frames // factor, factor).any(dim=-1)
+
+
+class CRNNEncoder(nn.Module):
+    """Log-mel [B, 1, n_mels, T] (+ frame mask [B, T]) -> utterance embedding [B, 256]."""
+
+    input_keys = ("x", "mask")
+    """The batch entries ``forward`` takes, in order (see ``serlib.models.model_inputs``)."""
+
+    def __init__(
+        self,
+        n_mels: int = 128,
+        channels: tuple[int, ...] = (32, 64, 128),
+        lstm_hidden: int = 128,
+    ):
+        super().__init__()
+        self.downsample = POOL ** len(channels)
+        if n_mels % self.downsample:
+            raise ValueError(f"n_mels={n_mels} must be divisible by {self.downsample}")
+        blocks, previous = [], 1
+        for width in channels:
+            blocks.append(ConvBlock(previous, width))
+            previous = width
+        self.conv = nn.Sequential(*blocks)
+        self.lstm = nn.LSTM(
+            input_size=channels[-1] * (n_mels // self.downsample),
+            hidden_size=lstm_hidden,
+            batch_first=True,
+            bidirectional=True,
+        )
+        self.n_mels = n_mels
+        self.embedding_dim = 2 * lstm_hidden
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != self.n_mels:
+            raise ValueError(f"expected a [B, 1, {self.n_mels}, T] log-mel, got {tuple(x.shape)}")
+        if x.shape[-1] < self.downsample:
+            raise ValueError(f"need at least {self.downsample} frames, got {x.shape[-1]}")
+        maps = self.conv(x)  # [B, C, F', T']
+        batch, width, bands, steps = maps.shape
+        sequence = maps.permute(0, 3, 1, 2).reshape(batch, steps, width * bands)
+        if mask is None:
+            mask = torch.ones(batch, x.shape[-1], dtype=torch.bool, device=x.device)
+        step_mask = pool_mask(mask.bool(), self.downsample)
+        # Pack so the backward LSTM starts at the last real frame, not in the padding.
+        lengths = step_mask.sum(dim=1).clamp(min=1)
+        packed = pack_padded_sequence(
+            sequence, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=steps)
+        keep = step_mask.unsqueeze(-1).to(outputs.dtype)
+        keep[:, 0] = 1.0  # an all-padding row still pools its first step instead of dividing by 0
+        return (outputs * keep).sum(dim=1) / keep.sum(dim=1)

@@ -1,0 +1,602 @@
+"""Pretrained speech encoders (wav2vec2, HuBERT, WavLM) from transformers, as serlib encoders.
+
+A speech encoder turns a raw 16 kHz waveform into one vector per 20 ms frame::
+
+    waveform            [B, T]          zero mean, unit variance per clip (as the checkpoint expects)
+    CNN feature encoder [B, F, 512]     7 strided convolutions, 320x fewer steps (frozen by default)
+    transformer         [B, F, D]       12 layers in a base model, D = 768
+    pooling             [B, D]          mean over the frames that are speech, not padding
+
+``SpeechEncoder`` wraps any such checkpoint so that the DANN wrapper and ``EmotionClassifier``
+can put their heads on it, exactly as on the CRNN. With ``layer_weighting`` it learns a softmax
+weight per hidden layer and pools their weighted sum (the SUPERB recipe: emotion lives more in
+the middle layers than in the last one).
+
+Two ways to use it:
+
+* fine-tuning (GPU): the whole transformer trains, with mixed precision, gradient checkpointing
+  and gradient accumulation so that batch 4 of 6-s clips fits a 16 GB T4;
+* frozen features (CPU, the workshop mode): ``pooled_hidden_states`` runs the encoder once per
+  file and keeps the mean of every layer, [S, D]; ``LayerMixEncoder`` then learns the layer
+  weights (or takes the last layer) and the heads train on those cached vectors in minutes.
+  Because mean pooling and the weighted sum are both linear, pooling first loses nothing.
+
+Checkpoints come from a local folder laid out as on the hub (``config.json`` plus
+``model.safetensors`` or ``pytorch_model.bin``), from the Hugging Face cache, or, when the
+network is reachable, from the hub. Nothing else is tried: a checkpoint that is not local and
+cannot be fetched raises ``EncoderNotAvailable`` with a one-line how-to, at once. The name
+``tiny`` builds a small randomly initialised wav2vec2 instead, for tests and offline workshops;
+everything it produces must be labelled ``TINY_LABEL``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+DEFAULT_ENCODER = "facebook/wav2vec2-base"
+"""The study's encoder; 95 M parameters, 12 layers, 768 wide."""
+
+TINY_ENCODER = "tiny"
+"""The name of the small random config that needs no download."""
+
+TINY_LABEL = "tiny random encoder (not pretrained)"
+"""How every output of the tiny encoder is labelled, so nobody mistakes it for a real result."""
+
+ENCODER_ENV = "SERLIB_W2V2"
+"""Environment variable that picks the encoder when ``--encoder`` is not given."""
+
+SAMPLE_RATE = 16_000
+"""All wav2vec2-family checkpoints are trained on 16 kHz audio."""
+
+CONFIG_FILE = "config.json"
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+"""The weight files ``from_pretrained`` reads, single-file or sharded."""
+
+PROBE_TIMEOUT_S = 3.0
+"""How long the one reachability check of the hub may take before we give up."""
+
+EMOTION_HIDDEN = 256
+DOMAIN_HIDDEN = 64
+"""Head sizes of the study's Wav2Vec2 model: D -> 256 -> C and D -> 64 -> 2."""
+
+ENCODER_LR = 2e-5
+HEAD_LR = 3e-4
+WEIGHT_DECAY = 0.01
+"""AdamW settings: the pretrained encoder moves slowly, the fresh heads fast."""
+
+
+class EncoderNotAvailable(ValueError):
+    """The requested checkpoint is neither on disk nor reachable; the message says what to do."""
+
+
+def how_to_provide(name: str) -> str:
+    """The one-line advice shared by every 'not available' message."""
+    return (
+        f"pass --encoder /path/to/folder (config.json + model.safetensors or pytorch_model.bin), "
+        f"or download it once where there is network (`hf download {name}`, then reuse the HF "
+        f"cache or copy the folder; Colab has network), or use --encoder {TINY_ENCODER} "
+        f"for the small random test encoder"
+    )
+
+
+def choose_encoder(requested: str | None = None, profile: str | None = None) -> str:
+    """The encoder to use: ``requested``, else ``tiny`` in the tiny profile, else $SERLIB_W2V2.
+
+    The tiny profile must run offline in seconds, so it never falls back to a download.
+    """
+    if requested:
+        return requested
+    if profile == "tiny":
+        return TINY_ENCODER
+    return os.environ.get(ENCODER_ENV, "").strip() or DEFAULT_ENCODER
+
+
+def is_tiny(name: str) -> bool:
+    """True for the small random config (any spelling of ``tiny``)."""
+    return name.strip().lower() == TINY_ENCODER
+
+
+def encoder_label(name: str) -> str:
+    """What outputs, run folders and plots should call this encoder."""
+    return TINY_LABEL if is_tiny(name) else name
+
+
+def tiny_config(kind: str = "wav2vec2"):
+    """A wav2vec2-shaped config small enough for CPU tests: 64 wide, 2 layers, 50 frames/s.
+
+    The conv stack keeps the real 320x downsampling (strides 5, 4, 4, 4) so frame counts, masks
+    and pooling behave as with ``wav2vec2-base``; only the widths and depths shrink.
+    ``kind`` may also be ``hubert`` or ``wavlm`` to exercise those architectures.
+    """
+    from transformers import HubertConfig, Wav2Vec2Config, WavLMConfig
+
+    config_class = {"wav2vec2": Wav2Vec2Config, "hubert": HubertConfig, "wavlm": WavLMConfig}
+    if kind not in config_class:
+        raise ValueError(f"unknown tiny kind {kind!r}; choose one of {', '.join(config_class)}")
+    return config_class[kind](
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        conv_dim=(32, 32, 32, 32),
+        conv_kernel=(10, 8, 4, 4),
+        conv_stride=(5, 4, 4, 4),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        feat_extract_norm="group",
+        do_stable_layer_norm=False,
+        vocab_size=32,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Finding a checkpoint without hanging on the network
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncoderSource:
+    """Where a checkpoint will be read from.
+
+    ``kind`` is ``tiny`` (built from ``tiny_config``), ``folder`` (a local directory), ``cache``
+    (already in the Hugging Face cache) or ``hub`` (to be downloaded; the hub answered a probe).
+    ``location`` is what ``from_pretrained`` gets; ``identity`` changes whenever the weights do,
+    so feature caches keyed on it never mix two encoders.
+    """
+
+    name: str
+    kind: str
+    location: str
+    identity: str
+
+    @property
+    def label(self) -> str:
+        return encoder_label(self.name)
+
+    @property
+    def pretrained(self) -> bool:
+        return self.kind != TINY_ENCODER
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_offline() -> bool:
+    """True when the user told huggingface_hub/transformers to stay offline."""
+    return _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(
+        os.environ.get("TRANSFORMERS_OFFLINE")
+    )
+
+
+def _folder_source(name: str, folder: Path) -> EncoderSource:
+    """Check a local checkpoint folder the way ``from_pretrained`` will read it."""
+    if not folder.is_dir():
+        raise EncoderNotAvailable(f"encoder folder {folder} does not exist; {how_to_provide(name)}")
+    if not (folder / CONFIG_FILE).is_file():
+        raise EncoderNotAvailable(
+            f"encoder folder {folder} has no {CONFIG_FILE}; {how_to_provide(name)}"
+        )
+    weights = [folder / w for w in WEIGHT_FILES if (folder / w).is_file()]
+    if not weights:
+        raise EncoderNotAvailable(
+            f"encoder folder {folder} has no weights ({' or '.join(WEIGHT_FILES[::2])}); "
+            f"{how_to_provide(name)}"
+        )
+    stat = weights[0].stat()
+    identity = f"folder:{folder.resolve()}:{weights[0].name}:{stat.st_size}:{stat.st_mtime_ns}"
+    return EncoderSource(
+        name=name, kind="folder", location=str(folder.resolve()), identity=identity
+    )
+
+
+def _cached_snapshot(repo_id: str, cache_dir: str | Path | None) -> Path | None:
+    """The snapshot folder of ``repo_id`` in the HF cache if config and weights are both there."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(repo_id, CONFIG_FILE, cache_dir=cache_dir)
+    if not isinstance(config, str):
+        return None
+    for weights in WEIGHT_FILES:
+        if isinstance(try_to_load_from_cache(repo_id, weights, cache_dir=cache_dir), str):
+            return Path(config).parent
+    return None
+
+
+def probe_hub(repo_id: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """One short HEAD request for the checkpoint's config; None if fine, else the reason."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    url = f"{endpoint}/{repo_id}/resolve/main/{CONFIG_FILE}"
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return f"the hub has no model called {repo_id!r}"
+        return f"the hub answered HTTP {error.code} for {repo_id!r} (gated or private: log in)"
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        return f"the hub ({endpoint}) is not reachable ({reason})"
+
+
+def resolve_encoder(
+    name: str, cache_dir: str | Path | None = None, probe_timeout: float = PROBE_TIMEOUT_S
+) -> EncoderSource:
+    """Decide, without hanging, where checkpoint ``name`` comes from; else EncoderNotAvailable.
+
+    Order: ``tiny``; an existing local folder; the HF cache; the hub, but only when
+    HF_HUB_OFFLINE is not set and one HEAD request with a ``probe_timeout`` limit succeeds.
+    Only in that last case will loading download anything, and then the user asked for it by
+    naming a hub model (or leaving the default) with the network on.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise EncoderNotAvailable(f"encoder name must be a non-empty string, got {name!r}")
+    name = name.strip()
+    if is_tiny(name):
+        digest = hashlib.sha1(tiny_config().to_json_string().encode()).hexdigest()[:12]
+        return EncoderSource(name=TINY_ENCODER, kind="tiny", location="", identity=f"tiny:{digest}")
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return _folder_source(name, path)
+    snapshot = _cached_snapshot(name, cache_dir)
+    if snapshot is not None:
+        identity = f"hub:{name}@{snapshot.name}"
+        return EncoderSource(name=name, kind="cache", location=name, identity=identity)
+    if hub_offline():
+        raise EncoderNotAvailable(
+            f"encoder {name!r} is not on disk or in the HF cache and HF_HUB_OFFLINE is set; "
+            f"{how_to_provide(name)}"
+        )
+    problem = probe_hub(name, timeout=probe_timeout)
+    if problem is not None:
+        raise EncoderNotAvailable(
+            f"encoder {name!r} is not on disk and {problem}; {how_to_provide(name)}"
+        )
+    return EncoderSource(name=name, kind="hub", location=name, identity=f"hub:{name}@main")
+
+
+def load_backbone(source: EncoderSource, cache_dir: str | Path | None = None, seed: int = 0):
+    """The transformers model for ``source``, in eval mode; tiny ones are seeded, not downloaded.
+
+    Cached and folder checkpoints load with ``local_files_only=True`` so transformers never
+    tries the network for them.
+    """
+    from transformers import AutoModel
+
+    if source.kind == "tiny":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = AutoModel.from_config(tiny_config())
+    else:
+        model = AutoModel.from_pretrained(
+            source.location,
+            cache_dir=cache_dir,
+            local_files_only=source.kind in {"folder", "cache"},
+        )
+    return model.eval()
+
+
+def backbone_from_config(config: dict):
+    """An untrained backbone with the architecture described by ``config`` (a config.json dict).
+
+    Used to rebuild a saved run's encoder before its own weights are loaded into it, so that
+    evaluating a fine-tuned run never needs the original checkpoint.
+    """
+    from transformers import AutoConfig, AutoModel
+
+    config = dict(config)
+    model_type = config.pop("model_type", None)
+    if model_type is None:
+        raise ValueError("the saved encoder config has no model_type")
+    return AutoModel.from_config(AutoConfig.for_model(model_type, **config)).eval()
+
+
+def wants_normalized_input(source: EncoderSource, cache_dir: str | Path | None = None) -> bool:
+    """Whether the checkpoint was trained on zero-mean unit-variance audio (its feature extractor's
+    ``do_normalize``; true for wav2vec2-base and when unknown)."""
+    if source.kind == "folder":
+        preprocessor = Path(source.location) / "preprocessor_config.json"
+    elif source.kind in {"cache", "hub"}:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(
+            source.location, "preprocessor_config.json", cache_dir=cache_dir
+        )
+        preprocessor = Path(found) if isinstance(found, str) else None
+    else:
+        preprocessor = None
+    if preprocessor is None or not preprocessor.is_file():
+        return True
+    return bool(json.loads(preprocessor.read_text()).get("do_normalize", True))
+
+
+# --------------------------------------------------------------------------------------------
+# The encoder module
+# --------------------------------------------------------------------------------------------
+
+
+def uses_attention_mask(config) -> bool:
+    """Checkpoints with layer-norm conv stacks take an attention mask; group-norm ones (base
+    models) were trained without one and must see zero padding instead, kept short by grouping
+    clips of similar length into a batch."""
+    return getattr(config, "feat_extract_norm", "layer") == "layer"
+
+
+def normalize_waveform(waveform: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance over each clip's real samples; padding stays exactly 0.
+
+    The same formula as transformers' ``Wav2Vec2FeatureExtractor`` (epsilon 1e-7).
+    """
+    keep = mask.to(waveform.dtype)
+    count = keep.sum(dim=1, keepdim=True).clamp(min=1.0)
+    mean = (waveform * keep).sum(dim=1, keepdim=True) / count
+    variance = (((waveform - mean) * keep) ** 2).sum(dim=1, keepdim=True) / count
+    return (waveform - mean) / torch.sqrt(variance + 1e-7) * keep
+
+
+def masked_mean(frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the time axis (-2) of ``frames`` [..., F, D], counting only real frames."""
+    keep = frame_mask.to(frames.dtype).unsqueeze(-1)
+    return (frames * keep).sum(dim=-2) / keep.sum(dim=-2).clamp(min=1.0)
+
+
+def mix_layers(states: torch.Tensor, layer_logits: torch.Tensor) -> torch.Tensor:
+    """Softmax-weighted sum over the layer axis (0) of ``states`` [S, ...]."""
+    weights = torch.softmax(layer_logits.float(), dim=0).to(states.dtype)
+    return torch.tensordot(weights, states, dims=([0], [0]))
+
+
+def receptive_field(kernels: tuple[int, ...], strides: tuple[int, ...]) -> int:
+    """Samples one output frame of the conv stack sees: the shortest clip that yields a frame
+    (400 samples, 25 ms, for wav2vec2-base)."""
+    field = 1
+    for kernel, stride in zip(reversed(kernels), reversed(strides)):
+        field = (field - 1) * stride + kernel
+    return int(field)
+
+
+def enable_gradient_checkpointing(backbone: nn.Module) -> None:
+    """Recompute transformer activations in the backward pass: about 3x less activation memory
+    for about 30 % more compute (the name changed in transformers 5)."""
+    enable = getattr(backbone, "activation_checkpointing_enable", None)
+    if enable is None:
+        enable = backbone.gradient_checkpointing_enable
+    enable()
+
+
+class SpeechEncoder(nn.Module):
+    """Waveform [B, T] (+ sample mask [B, T]) -> utterance embedding [B, D].
+
+    ``backbone`` is a transformers wav2vec2/HuBERT/WavLM model. The CNN feature encoder is
+    frozen unless ``freeze_feature_encoder=False`` (it is the part that generalises best and the
+    most memory-hungry to train). With ``layer_weighting`` the embedding pools a learned softmax
+    mix of all hidden states; layerdrop is then switched off, because a dropped layer would leave
+    its weight nothing to weigh.
+    """
+
+    input_keys = ("x", "mask")
+    """The batch entries ``forward`` takes: the waveform and its sample mask."""
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        layer_weighting: bool = False,
+        freeze_feature_encoder: bool = True,
+        normalize: bool = True,
+    ):
+        super().__init__()
+        config = backbone.config
+        self.backbone = backbone
+        self.embedding_dim = int(config.hidden_size)
+        self.num_hidden_states = int(config.num_hidden_layers) + 1
+        self.pass_attention_mask = uses_attention_mask(config)
+        self.min_samples = receptive_field(config.conv_kernel, config.conv_stride)
+        self.normalize = normalize
+        self.layer_weighting = layer_weighting
+        if layer_weighting:
+            config.layerdrop = 0.0
+            self.layer_logits = nn.Parameter(torch.zeros(self.num_hidden_states))
+        if freeze_feature_encoder:
+            self.freeze_feature_encoder()
+
+    def freeze_feature_encoder(self) -> None:
+        """Stop gradients into the CNN feature encoder."""
+        for parameter in self.backbone.feature_extractor.parameters():
+            parameter.requires_grad = False
+
+    def frame_mask(self, sample_mask: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """[B, F] True for frames computed from real samples, from each clip's sample count."""
+        lengths = self.backbone._get_feat_extract_output_lengths(sample_mask.sum(dim=1))
+        frames = torch.arange(num_frames, device=sample_mask.device)
+        return frames.unsqueeze(0) < lengths.to(sample_mask.device).unsqueeze(1)
+
+    def hidden_states(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """All hidden states [S, B, F, D] (S = layers + 1) and the frame mask [B, F]."""
+        x, mask = self._check_inputs(x, mask)
+        output = self._run_backbone(x, mask, all_layers=True)
+        states = torch.stack(tuple(output.hidden_states))
+        return states, self.frame_mask(mask, states.shape[2])
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x, mask = self._check_inputs(x, mask)
+        output = self._run_backbone(x, mask, all_layers=self.layer_weighting)
+        if self.layer_weighting:
+            frames = mix_layers(self._stacked(output.hidden_states), self.layer_logits)
+        else:
+            frames = output.last_hidden_state
+        return masked_mean(frames, self.frame_mask(mask, frames.shape[1]))
+
+    @torch.no_grad()
+    def pooled_hidden_states(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean-pooled states of every layer, [B, S, D]: the frozen-feature cache entry."""
+        states, frame_mask = self.hidden_states(x, mask)
+        return masked_mean(states, frame_mask).transpose(0, 1)
+
+    def _check_inputs(
+        self, x: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.ndim != 2:
+            raise ValueError(f"expected a waveform batch [B, T], got shape {tuple(x.shape)}")
+        if mask is None:
+            mask = torch.ones_like(x, dtype=torch.bool)
+        if mask.shape != x.shape:
+            raise ValueError(f"mask shape {tuple(mask.shape)} != waveform shape {tuple(x.shape)}")
+        mask = mask.bool()
+        shortest = int(mask.sum(dim=1).min())
+        if shortest < self.min_samples:
+            raise ValueError(
+                f"a clip has {shortest} samples; the encoder needs at least {self.min_samples}"
+            )
+        return x, mask
+
+    def _run_backbone(self, x: torch.Tensor, mask: torch.Tensor, all_layers: bool):
+        if self.normalize:
+            x = normalize_waveform(x, mask)
+        else:
+            x = x * mask.to(x.dtype)
+        attention_mask = mask.long() if self.pass_attention_mask else None
+        return self.backbone(x, attention_mask=attention_mask, output_hidden_states=all_layers)
+
+    def _stacked(self, hidden_states: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        if len(hidden_states) != self.num_hidden_states:
+            raise RuntimeError(
+                f"the backbone returned {len(hidden_states)} hidden states, expected "
+                f"{self.num_hidden_states}; is layerdrop on?"
+            )
+        return torch.stack(tuple(hidden_states))
+
+
+class LayerMixEncoder(nn.Module):
+    """Cached per-layer pooled states [B, S, D] -> embedding [B, D]: the frozen-feature encoder.
+
+    With ``layer_weighting`` it learns the SUPERB softmax weights over the S layers; without, it
+    takes the last layer, which is what a frozen ``SpeechEncoder`` without weighting would give.
+    """
+
+    input_keys = ("x",)
+
+    def __init__(self, num_hidden_states: int, embedding_dim: int, layer_weighting: bool = True):
+        super().__init__()
+        self.num_hidden_states = int(num_hidden_states)
+        self.embedding_dim = int(embedding_dim)
+        self.layer_weighting = layer_weighting
+        if layer_weighting:
+            self.layer_logits = nn.Parameter(torch.zeros(self.num_hidden_states))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expected = (self.num_hidden_states, self.embedding_dim)
+        if x.ndim != 3 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"expected pooled states [B, {expected[0]}, {expected[1]}], got {tuple(x.shape)}"
+            )
+        if self.layer_weighting:
+            return mix_layers(x.transpose(0, 1), self.layer_logits)
+        return x[:, -1]
+
+    def layer_weights(self) -> torch.Tensor:
+        """The current softmax weight per layer (uniform start; one-hot on the last without mixing)."""
+        if self.layer_weighting:
+            return torch.softmax(self.layer_logits.detach(), dim=0)
+        weights = torch.zeros(self.num_hidden_states)
+        weights[-1] = 1.0
+        return weights
+
+
+def build_speech_encoder(
+    name: str,
+    layer_weighting: bool = False,
+    freeze_feature_encoder: bool = True,
+    gradient_checkpointing: bool = False,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+) -> tuple[SpeechEncoder, EncoderSource]:
+    """Resolve ``name`` (fail fast if unavailable), load it and wrap it as a ``SpeechEncoder``."""
+    source = resolve_encoder(name, cache_dir=cache_dir)
+    backbone = load_backbone(source, cache_dir=cache_dir, seed=seed)
+    if gradient_checkpointing:
+        enable_gradient_checkpointing(backbone)
+    encoder = SpeechEncoder(
+        backbone,
+        layer_weighting=layer_weighting,
+        freeze_feature_encoder=freeze_feature_encoder,
+        normalize=wants_normalized_input(source, cache_dir=cache_dir),
+    )
+    return encoder, source
+
+
+def extract_pooled_states(
+    encoder: SpeechEncoder, waveform: np.ndarray, device: str | torch.device = "cpu"
+) -> np.ndarray:
+    """Per-layer mean-pooled states [S, D] (float32) of one mono 16 kHz clip.
+
+    One clip at a time, so there is no padding at all: the cached features are exactly what the
+    encoder gives the clip alone, whichever kind of normalisation the checkpoint uses.
+    """
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 1:
+        raise ValueError(f"expected a mono waveform [T], got shape {waveform.shape}")
+    encoder.eval()
+    x = torch.from_numpy(waveform).unsqueeze(0).to(device)
+    return encoder.pooled_hidden_states(x)[0].float().cpu().numpy()
+
+
+def parameter_groups(
+    model: nn.Module,
+    encoder_lr: float = ENCODER_LR,
+    head_lr: float = HEAD_LR,
+    weight_decay: float = WEIGHT_DECAY,
+) -> list[dict]:
+    """AdamW groups: pretrained backbone weights at ``encoder_lr``, everything else (heads, layer
+    weights) at ``head_lr``. Frozen parameters are left out."""
+    backbone, rest = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (backbone if ".backbone." in f".{name}" else rest).append(parameter)
+    groups = [{"params": rest, "lr": head_lr, "weight_decay": weight_decay}]
+    if backbone:
+        groups.insert(0, {"params": backbone, "lr": encoder_lr, "weight_decay": weight_decay})
+    return groups
+
+
+def length_grouped_batches(
+    lengths: list[int] | np.ndarray, batch_size: int, seed: int, window: int = 50
+) -> list[list[int]]:
+    """Batches of indices whose clips have similar lengths, in shuffled order.
+
+    Group-norm encoders see padding as signal, so we keep it small: shuffle, sort each window of
+    ``window * batch_size`` clips by length, cut into batches, shuffle the batches.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    lengths = np.asarray(lengths)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    span = max(batch_size, window * batch_size)
+    batches = []
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches

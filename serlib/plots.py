@@ -1,0 +1,575 @@
+"""The figures the notebooks share: one function per figure, each returning a matplotlib Figure.
+
+Every ``plot_*`` function builds its figure with pyplot and then detaches it (``plt.close``), so a
+notebook shows it exactly once (make it the cell's last expression, or ``display(fig)``) and a loop that
+builds fifty figures does not keep fifty alive. ``save_figure(fig, name)`` writes ``figures/<name>.png``
+small enough to commit.
+
+Figures:
+- ``plot_confusion_matrix``  counts or row-normalised confusion matrix (rows = true labels).
+- ``plot_learning_curves``   losses, scores and schedules from a training history table.
+- ``plot_clip``              waveform, linear spectrogram and log-mel of one clip.
+- ``plot_class_balance``     how many clips each class has, per corpus or label scheme.
+- ``plot_recall_shift``      per-class recall on the source versus the target domain.
+- ``plot_embedding``         a 2-D embedding (t-SNE/UMAP output) coloured by domain and by emotion.
+- ``plot_results_table``     UA, WA and macro-F1 on source and target, one row per model.
+- ``plot_grl_schedule``      the gradient-reversal coefficient ramp over training.
+``log_mel_png`` renders a small log-mel thumbnail (PNG bytes) for widgets.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import librosa
+import matplotlib
+import matplotlib.image
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+LOG_MEL_DEFAULTS = {"n_fft": 1024, "hop_length": 256, "n_mels": 128}
+"""The study's log-mel settings at 16 kHz (the same defaults as ``serlib.features``)."""
+
+FIGURE_DPI = 100
+"""Resolution of saved figures: readable on screen, a few tens of kB per PNG."""
+
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def save_figure(
+    fig: Figure, name: str, folder: str | Path = "figures", dpi: int = FIGURE_DPI
+) -> Path:
+    """Save ``fig`` as ``<folder>/<name>.png`` and return the path.
+
+    Names are plain file stems (letters, digits, ``_ . -``) so a figure cannot land outside
+    ``folder`` by accident; the folder is created if needed.
+    """
+    if not isinstance(fig, Figure):
+        raise TypeError(f"save_figure expects a matplotlib Figure, got {type(fig).__name__}")
+    stem = name[:-4] if name.endswith(".png") else name
+    if not _NAME_PATTERN.match(stem):
+        raise ValueError(
+            f"figure name {name!r} must be a plain file name (letters, digits, '_', '.', '-')"
+        )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}.png"
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def _new_figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (6, 4), **kwargs):
+    """Create a figure with pyplot (so notebook display works) and detach it from pyplot's registry."""
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **kwargs)
+    plt.close(fig)
+    return fig, axes
+
+
+def _check_labels(labels: Sequence[str], size: int, what: str) -> list[str]:
+    """Labels must be distinct strings, one per row/column of ``what``."""
+    labels = [str(label) for label in labels]
+    if len(labels) != size:
+        raise ValueError(f"{what} has {size} rows/columns but {len(labels)} labels were given")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"labels must be distinct, got {labels}")
+    return labels
+
+
+def row_normalise(confusion: np.ndarray) -> np.ndarray:
+    """Divide each row by its total so a row reads as recall per predicted class; empty rows stay 0."""
+    confusion = np.asarray(confusion, dtype=float)
+    totals = confusion.sum(axis=1, keepdims=True)
+    return np.divide(confusion, totals, out=np.zeros_like(confusion), where=totals > 0)
+
+
+def plot_confusion_matrix(
+    confusion: np.ndarray | Sequence[Sequence[float]],
+    labels: Sequence[str],
+    *,
+    normalise: bool = False,
+    title: str | None = None,
+    ax: Axes | None = None,
+    cmap: str = "Blues",
+) -> Figure:
+    """Draw a confusion matrix of counts (rows = true, columns = predicted), annotated per cell.
+
+    With ``normalise=True`` each row is divided by its total, so the diagonal is the per-class recall
+    and the mean of the diagonal is the UA. Pass ``ax`` to draw into an existing figure (e.g. source
+    and target side by side); the figure holding ``ax`` is returned.
+    """
+    counts = np.asarray(confusion, dtype=float)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] == 0:
+        raise ValueError(f"confusion must be a square, non-empty matrix, got shape {counts.shape}")
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        raise ValueError("confusion must hold finite, non-negative counts")
+    labels = _check_labels(labels, counts.shape[0], "confusion")
+    values = row_normalise(counts) if normalise else counts
+
+    if ax is None:
+        side = 1.6 + 0.55 * len(labels)
+        fig, axes = _new_figure(figsize=(side + 1.0, side))
+        ax = axes[0, 0]
+    else:
+        fig = ax.figure
+    vmax = 1.0 if normalise else max(values.max(), 1.0)
+    image = ax.imshow(values, cmap=cmap, vmin=0.0, vmax=vmax)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    for row in range(len(labels)):
+        for column in range(len(labels)):
+            value = values[row, column]
+            text = f"{value:.2f}" if normalise else f"{int(round(value))}"
+            colour = "white" if value > 0.6 * vmax else "black"
+            ax.text(column, row, text, ha="center", va="center", color=colour, fontsize=9)
+    ticks = np.arange(len(labels))
+    ax.set_xticks(ticks, labels, rotation=45, ha="right")
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    default_title = (
+        "confusion matrix (row-normalised)" if normalise else "confusion matrix (counts)"
+    )
+    ax.set_title(title if title is not None else default_title)
+    return fig
+
+
+def _history_panels(columns: Sequence[str]) -> dict[str, list[str]]:
+    """Group history columns into panels by name: losses, scores in [0, 1], and schedules."""
+    panels: dict[str, list[str]] = {"loss": [], "score": [], "schedule": [], "other": []}
+    for column in columns:
+        name = column.lower()
+        if "loss" in name:
+            panels["loss"].append(column)
+        elif re.search(r"(^|_)(ua|wa|f1|macro_f1|acc|accuracy|recall)($|_)", name):
+            panels["score"].append(column)
+        elif re.search(r"(grl|coeff|lambda|lr)", name):
+            panels["schedule"].append(column)
+        else:
+            panels["other"].append(column)
+    return {title: cols for title, cols in panels.items() if cols}
+
+
+def plot_learning_curves(
+    history: pd.DataFrame,
+    *,
+    x: str = "epoch",
+    columns: Sequence[str] | None = None,
+    best: str | None = "val_ua",
+    title: str | None = None,
+) -> Figure:
+    """Plot a training history: one panel for losses, one for scores, one for schedules.
+
+    Columns are grouped by name (``*loss*``; ``*_ua``, ``*_wa``, ``*f1``, ``*acc*``; ``grl*``,
+    ``*coeff*``, ``lr``), so the domain classifier's accuracy sits beside the emotion scores and the
+    GRL coefficient gets its own panel. ``best`` marks the epoch with the highest value of that column
+    (model selection on source validation UA) when it is present.
+    """
+    if not isinstance(history, pd.DataFrame) or history.empty:
+        raise ValueError("history must be a non-empty pandas DataFrame")
+    steps = history[x].to_numpy() if x in history.columns else np.arange(1, len(history) + 1)
+    if columns is None:
+        columns = [
+            column
+            for column in history.columns
+            if column != x and pd.api.types.is_numeric_dtype(history[column])
+        ]
+    missing = [column for column in columns if column not in history.columns]
+    if missing:
+        raise ValueError(f"history has no column(s) {missing}; it has {list(history.columns)}")
+    panels = _history_panels(columns)
+    if not panels:
+        raise ValueError("history has no numeric columns to plot")
+
+    fig, axes = _new_figure(1, len(panels), figsize=(4.2 * len(panels), 3.4))
+    best_step = None
+    if best is not None and best in history.columns and history[best].notna().any():
+        best_step = steps[int(np.nanargmax(history[best].to_numpy(dtype=float)))]
+    for ax, (panel, panel_columns) in zip(axes[0], panels.items(), strict=True):
+        for column in panel_columns:
+            ax.plot(steps, history[column].to_numpy(dtype=float), marker=".", label=column)
+        if panel == "score":
+            ax.set_ylim(0.0, 1.02)
+        if best_step is not None:
+            ax.axvline(best_step, color="grey", linestyle="--", linewidth=1, label=f"best {best}")
+        ax.set_xlabel(x)
+        ax.set_title(panel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def log_mel_db(
+    waveform: np.ndarray,
+    sample_rate: int,
+    n_fft: int = LOG_MEL_DEFAULTS["n_fft"],
+    hop_length: int = LOG_MEL_DEFAULTS["hop_length"],
+    n_mels: int = LOG_MEL_DEFAULTS["n_mels"],
+) -> np.ndarray:
+    """Log-mel power spectrogram in dB, [n_mels, frames], for display (librosa, top_db 80)."""
+    waveform = _check_waveform(waveform)
+    mel = librosa.feature.melspectrogram(
+        y=waveform, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels
+    )
+    return librosa.power_to_db(mel, ref=np.max, top_db=80.0)
+
+
+def _check_waveform(waveform: np.ndarray) -> np.ndarray:
+    """A waveform must be a non-empty, finite 1-D array (mono)."""
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 1 or waveform.size == 0:
+        raise ValueError(
+            f"waveform must be a non-empty 1-D (mono) array, got shape {waveform.shape}"
+        )
+    if not np.isfinite(waveform).all():
+        raise ValueError("waveform contains NaN or infinite samples")
+    return waveform
+
+
+def log_mel_png(waveform: np.ndarray, sample_rate: int, cmap: str = "magma") -> bytes:
+    """A log-mel thumbnail as PNG bytes (one pixel per frame and mel band, low bands at the bottom).
+
+    Small on purpose: the confusion explorer shows one per listed clip, and every byte ends up in the
+    notebook file.
+    """
+    image = log_mel_db(waveform, sample_rate)
+    buffer = io.BytesIO()
+    matplotlib.image.imsave(buffer, image, cmap=cmap, origin="lower", format="png")
+    return buffer.getvalue()
+
+
+def plot_clip(
+    waveform: np.ndarray,
+    sample_rate: int,
+    *,
+    title: str | None = None,
+    n_mels: int = LOG_MEL_DEFAULTS["n_mels"],
+) -> Figure:
+    """Show one clip three ways: waveform, linear-frequency spectrogram and log-mel spectrogram.
+
+    The linear spectrogram shows harmonics evenly spaced; the mel scale stretches the low frequencies
+    where pitch and the first formants live, which is what the CRNN sees.
+    """
+    waveform = _check_waveform(waveform)
+    n_fft = LOG_MEL_DEFAULTS["n_fft"]
+    hop = LOG_MEL_DEFAULTS["hop_length"]
+    fig, axes = _new_figure(3, 1, figsize=(8, 7.5))
+    wave_ax, spec_ax, mel_ax = axes[:, 0]
+
+    times = np.arange(waveform.size) / sample_rate
+    wave_ax.plot(times, waveform, linewidth=0.5, color="tab:blue")
+    wave_ax.set_ylabel("amplitude")
+    wave_ax.set_title("waveform")
+
+    power = np.abs(librosa.stft(waveform, n_fft=n_fft, hop_length=hop)) ** 2
+    linear_db = librosa.power_to_db(power, ref=np.max, top_db=80.0)
+    duration = waveform.size / sample_rate
+    extent = (0.0, duration, 0.0, sample_rate / 2000.0)
+    image = spec_ax.imshow(linear_db, origin="lower", aspect="auto", cmap="magma", extent=extent)
+    spec_ax.set_ylabel("frequency (kHz)")
+    spec_ax.set_title("spectrogram (linear frequency)")
+    fig.colorbar(image, ax=spec_ax, label="dB")
+
+    mel_db = log_mel_db(waveform, sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels)
+    image = mel_ax.imshow(
+        mel_db, origin="lower", aspect="auto", cmap="magma", extent=(0.0, duration, 0, n_mels)
+    )
+    mel_ax.set_ylabel("mel band")
+    mel_ax.set_xlabel("time (s)")
+    mel_ax.set_title(f"log-mel spectrogram ({n_mels} bands)")
+    fig.colorbar(image, ax=mel_ax, label="dB")
+    wave_ax.set_xlim(0.0, duration)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _as_counts(data: pd.DataFrame | pd.Series | Mapping[str, int], column: str) -> pd.Series:
+    """Turn a table (count its ``column``), a Series or a mapping into counts per class."""
+    if isinstance(data, pd.DataFrame):
+        if column not in data.columns:
+            raise ValueError(f"table has no column {column!r}; it has {list(data.columns)}")
+        return data[column].astype(str).value_counts()
+    counts = pd.Series(data, dtype=float)
+    counts.index = counts.index.astype(str)
+    return counts
+
+
+def plot_class_balance(
+    tables: Mapping[str, pd.DataFrame | pd.Series | Mapping[str, int]],
+    *,
+    column: str = "label",
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Bar charts of clips per class, one panel per corpus (or corpus/scheme pair).
+
+    Each entry is a table whose ``column`` is counted, or ready-made counts. Bars are annotated with
+    their share of the corpus, because imbalance (IEMOCAP's many neutral clips against RAVDESS's even
+    classes) is what makes WA and UA disagree.
+    """
+    if not tables:
+        raise ValueError("plot_class_balance needs at least one corpus")
+    counts = {name: _as_counts(data, column) for name, data in tables.items()}
+    if labels is None:
+        labels = sorted(set().union(*(series.index for series in counts.values())))
+    labels = [str(label) for label in labels]
+
+    fig, axes = _new_figure(
+        1, len(counts), figsize=(max(3.0, 0.55 * len(labels) + 1.5) * len(counts), 3.6)
+    )
+    for ax, (name, series) in zip(axes[0], counts.items(), strict=True):
+        values = series.reindex(labels, fill_value=0).to_numpy(dtype=float)
+        total = values.sum()
+        bars = ax.bar(np.arange(len(labels)), values, color="tab:blue")
+        for bar, value in zip(bars, values, strict=True):
+            share = f"{value / total:.0%}" if total > 0 else "0%"
+            ax.annotate(
+                share,
+                (bar.get_x() + bar.get_width() / 2, value),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+        ax.set_xticks(np.arange(len(labels)), labels, rotation=45, ha="right")
+        ax.set_title(f"{name} (n={int(total)})")
+        ax.set_ylabel("clips")
+        ax.margins(y=0.15)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def per_class_recall(confusion: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
+    """Recall of each class from a confusion matrix (rows = true); NaN for a class with no clips."""
+    counts = np.asarray(confusion, dtype=float)
+    labels = _check_labels(labels, counts.shape[0], "confusion")
+    totals = counts.sum(axis=1)
+    diagonal = np.diag(counts)
+    return {
+        label: float(diagonal[i] / totals[i]) if totals[i] > 0 else float("nan")
+        for i, label in enumerate(labels)
+    }
+
+
+def plot_recall_shift(
+    recalls: Mapping[str, Mapping[str, float]],
+    *,
+    labels: Sequence[str] | None = None,
+    title: str | None = "per-class recall: source vs target",
+) -> Figure:
+    """Grouped bars of per-class recall, one bar per domain (e.g. source test vs target test).
+
+    The dashed line is chance (1 / number of classes): a class whose target bar falls to it has been
+    lost to the domain shift, usually to a class the target's recording conditions resemble.
+    """
+    if not recalls:
+        raise ValueError("plot_recall_shift needs at least one set of recalls")
+    if labels is None:
+        labels = sorted(set().union(*(set(values) for values in recalls.values())))
+    labels = [str(label) for label in labels]
+    width = 0.8 / len(recalls)
+    fig, axes = _new_figure(figsize=(1.2 + 0.9 * len(labels) * max(1, len(recalls) / 2), 3.6))
+    ax = axes[0, 0]
+    positions = np.arange(len(labels))
+    for index, (name, values) in enumerate(recalls.items()):
+        heights = [float(values.get(label, np.nan)) for label in labels]
+        offset = (index - (len(recalls) - 1) / 2) * width
+        ax.bar(positions + offset, np.nan_to_num(heights), width=width, label=name)
+    ax.axhline(1.0 / len(labels), color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set_xticks(positions, labels)
+    ax.set_ylim(0.0, 1.05)
+    ax.set_ylabel("recall")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _scatter_by(ax: Axes, points: np.ndarray, groups: np.ndarray, title: str) -> None:
+    """Scatter ``points`` with one colour per group (sorted names, so colours are stable)."""
+    colours = plt.get_cmap("tab10")
+    for index, group in enumerate(sorted(set(groups.tolist()))):
+        chosen = groups == group
+        ax.scatter(
+            points[chosen, 0],
+            points[chosen, 1],
+            s=10,
+            alpha=0.7,
+            color=colours(index % 10),
+            label=f"{group} ({int(chosen.sum())})",
+        )
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=8, markerscale=1.5)
+
+
+def plot_embedding(
+    points: np.ndarray,
+    domain: Sequence[str],
+    emotion: Sequence[str],
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Two views of a 2-D embedding (t-SNE/UMAP output): coloured by domain and by emotion.
+
+    Before adaptation the domains form separate islands; DANN's aim is that the left panel mixes
+    while the right panel keeps its emotion clusters.
+    """
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] == 0:
+        raise ValueError(f"points must have shape [N, 2], got {points.shape}")
+    domain_array = np.asarray([str(value) for value in domain])
+    emotion_array = np.asarray([str(value) for value in emotion])
+    for name, values in (("domain", domain_array), ("emotion", emotion_array)):
+        if len(values) != len(points):
+            raise ValueError(f"{name} has {len(values)} entries but there are {len(points)} points")
+    fig, axes = _new_figure(1, 2, figsize=(10, 4.6))
+    _scatter_by(axes[0, 0], points, domain_array, "coloured by domain")
+    _scatter_by(axes[0, 1], points, emotion_array, "coloured by emotion")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+RESULT_METRICS = {"ua": "UA", "wa": "WA", "macro_f1": "macro-F1"}
+"""Result columns and how the table names them; UA first because it is the headline metric."""
+
+
+def plot_results_table(
+    results: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = tuple(RESULT_METRICS),
+    title: str | None = None,
+    note: str | None = None,
+) -> Figure:
+    """Render a results table: one row per model, UA/WA/macro-F1 (%) per evaluation set.
+
+    ``results`` is tidy: columns ``model``, ``set`` (e.g. "source test", "target test") and the
+    metrics as fractions in [0, 1]; the table keeps the order in which models and sets first appear.
+    ``note`` is printed under the table (e.g. which numbers are transductive or an oracle bound).
+    """
+    required = ["model", "set", *metrics]
+    missing = [column for column in required if column not in results.columns]
+    if missing:
+        raise ValueError(f"results has no column(s) {missing}; it needs {required}")
+    if results.empty:
+        raise ValueError("results is empty")
+    duplicated = results.duplicated(subset=["model", "set"])
+    if duplicated.any():
+        pairs = results.loc[duplicated, ["model", "set"]].to_records(index=False).tolist()
+        raise ValueError(f"results has more than one row for (model, set) {pairs}")
+    models = list(dict.fromkeys(results["model"].astype(str)))
+    sets = list(dict.fromkeys(results["set"].astype(str)))
+    indexed = results.assign(model=results["model"].astype(str), set=results["set"].astype(str))
+    indexed = indexed.set_index(["model", "set"])
+
+    header = [
+        f"{set_name}\n{RESULT_METRICS.get(metric, metric)}"
+        for set_name in sets
+        for metric in metrics
+    ]
+    cells, shades = [], []
+    for model in models:
+        row, shade = [], []
+        for set_name in sets:
+            for metric in metrics:
+                value = indexed[metric].get((model, set_name), np.nan)
+                row.append("-" if pd.isna(value) else f"{100 * float(value):.1f}")
+                shade.append(0.0 if pd.isna(value) else float(value))
+        cells.append(row)
+        shades.append(shade)
+
+    colours = plt.get_cmap("Greens")
+    cell_colours = [[colours(0.15 + 0.5 * value) for value in row] for row in shades]
+    fig, axes = _new_figure(figsize=(1.6 + 1.05 * len(header), 0.9 + 0.42 * (len(models) + 1)))
+    ax = axes[0, 0]
+    ax.axis("off")
+    table = ax.table(
+        cellText=cells,
+        rowLabels=models,
+        colLabels=header,
+        cellColours=cell_colours,
+        loc="center",
+        cellLoc="center",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(9)
+    table.scale(1.0, 1.8)
+    if title:
+        ax.set_title(title)
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=8, ha="left", va="bottom")
+    return fig
+
+
+def grl_coefficient(
+    progress: np.ndarray | float, gamma: float = 10.0, cap: float | None = 0.7
+) -> np.ndarray:
+    """The DANN ramp 2 / (1 + exp(-gamma p)) - 1 for training progress p in [0, 1], capped."""
+    progress = np.clip(np.asarray(progress, dtype=float), 0.0, 1.0)
+    coefficient = 2.0 / (1.0 + np.exp(-gamma * progress)) - 1.0
+    return np.minimum(coefficient, cap) if cap is not None else coefficient
+
+
+def plot_grl_schedule(
+    *,
+    gamma: float = 10.0,
+    cap: float | None = 0.7,
+    schedule: Callable[[float], float] | None = None,
+    history: pd.DataFrame | None = None,
+    column: str = "grl_coeff",
+    n_points: int = 201,
+) -> Figure:
+    """Plot the gradient-reversal coefficient against training progress (0 = start, 1 = end).
+
+    The ramp starts at 0 so the domain head cannot wreck the features while the emotion head is still
+    random, then rises quickly; the cap keeps the reversed gradient from dominating. ``schedule``
+    overrides the formula (e.g. the one the model uses); ``history`` overlays the coefficients a run
+    actually logged, at progress epoch / last epoch.
+    """
+    if n_points < 2:
+        raise ValueError("n_points must be at least 2")
+    progress = np.linspace(0.0, 1.0, n_points)
+    if schedule is None:
+        values = grl_coefficient(progress, gamma=gamma, cap=cap)
+        label = f"2/(1+exp(-{gamma:g}p))-1" + (f", cap {cap:g}" if cap is not None else "")
+    else:
+        values = np.array([float(schedule(float(p))) for p in progress])
+        label = "schedule"
+    fig, axes = _new_figure(figsize=(5.5, 3.4))
+    ax = axes[0, 0]
+    ax.plot(progress, values, label=label)
+    if cap is not None and schedule is None:
+        uncapped = grl_coefficient(progress, gamma=gamma, cap=None)
+        ax.plot(progress, uncapped, linestyle=":", color="grey", label="without cap")
+    if history is not None:
+        if column not in history.columns:
+            raise ValueError(f"history has no column {column!r}; it has {list(history.columns)}")
+        logged = history[column].to_numpy(dtype=float)
+        if "epoch" in history.columns and history["epoch"].max() > 0:
+            epochs = history["epoch"].to_numpy(dtype=float)
+            logged_progress = epochs / epochs.max()
+        else:
+            logged_progress = np.arange(1, len(logged) + 1) / len(logged)
+        ax.plot(logged_progress, logged, "o", label=f"logged {column}")
+    ax.set_xlabel("training progress p")
+    ax.set_ylabel("GRL coefficient")
+    ax.set_ylim(0.0, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("gradient-reversal schedule")
+    fig.tight_layout()
+    return fig

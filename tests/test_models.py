@@ -1,0 +1,127 @@
+"""The CRNN's shapes and size, masking, gradient reversal, the DANN ramp, and the encoder contract."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from serlib.models import (
+    DANN,
+    CRNNEncoder,
+    EmotionClassifier,
+    GradientReversal,
+    build_model,
+    count_parameters,
+    encoder_inputs,
+    grl_coefficient,
+)
+
+torch.set_num_threads(1)
+
+
+def test_crnn_has_the_study_size():
+    """3 conv blocks + BiLSTM(128) on 128 mels + 256->128->4: 2,356,804 weights (the LSTM is 2.23 M)."""
+    model = build_model("crnn", 4)
+    total = count_parameters(model)
+    print(f"CRNN (4 classes): {total:,} parameters")
+    lstm = 2 * 4 * 128 * (128 * 16 + 128 + 2)  # two directions, four gates, input + hidden + biases
+    conv = (9 * 1 * 32 + 32 + 64) + (9 * 32 * 64 + 64 + 128) + (9 * 64 * 128 + 128 + 256)
+    head = (256 * 128 + 128) + (128 * 4 + 4)
+    assert count_parameters(model.encoder.lstm) == lstm == 2_230_272
+    assert total == lstm + conv + head == 2_356_804
+
+
+def test_crnn_shapes_and_probabilities():
+    model = build_model("crnn", 5).eval()
+    x = torch.randn(3, 1, 128, 40)
+    out = model(x, torch.ones(3, 40, dtype=torch.bool))
+    assert out["embedding"].shape == (3, 256)
+    assert out["logits"].shape == (3, 5)
+    assert torch.isfinite(out["logits"]).all()
+
+
+def test_crnn_ignores_what_the_mask_hides():
+    """Frames far past the real ones change nothing once the mask marks them as padding."""
+    torch.manual_seed(0)
+    encoder = CRNNEncoder(n_mels=32).eval()
+    x = torch.randn(2, 1, 32, 128)
+    mask = torch.zeros(2, 128, dtype=torch.bool)
+    mask[:, :64] = True
+    noisy = x.clone()
+    noisy[..., 96:] = 10 * torch.randn_like(noisy[..., 96:])
+    with torch.no_grad():
+        assert torch.allclose(encoder(x, mask), encoder(noisy, mask), atol=1e-6)
+        assert not torch.allclose(encoder(x), encoder(noisy), atol=1e-3)
+
+
+def test_crnn_rejects_wrong_shapes():
+    encoder = CRNNEncoder()
+    with pytest.raises(ValueError, match=r"\[B, 1, 128, T\]"):
+        encoder(torch.randn(2, 128, 40))
+    with pytest.raises(ValueError, match="at least 8 frames"):
+        encoder(torch.randn(2, 1, 128, 5))
+    with pytest.raises(ValueError, match="divisible"):
+        CRNNEncoder(n_mels=100)
+
+
+def test_gradient_reversal_flips_and_scales():
+    x = torch.ones(4, requires_grad=True)
+    y = GradientReversal()(x, 0.3)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.full((4,), -0.3))
+
+
+def test_grl_ramp_starts_at_zero_rises_and_is_capped():
+    assert grl_coefficient(0.0) == 0.0
+    assert grl_coefficient(0.1, cap=1.0) == pytest.approx(2 / (1 + math.exp(-1)) - 1)
+    ramp = [grl_coefficient(p / 20, cap=1.0) for p in range(21)]
+    assert all(a < b for a, b in zip(ramp, ramp[1:]))
+    assert grl_coefficient(1.0) == 0.7  # the study's cap
+    assert grl_coefficient(5.0, cap=1.0) == grl_coefficient(1.0, cap=1.0)  # progress is clipped
+
+
+class WaveEncoder(nn.Module):
+    """A stand-in for Wav2Vec2: another input name, another width."""
+
+    input_keys = ("wave",)
+    embedding_dim = 6
+
+    def __init__(self):
+        super().__init__()
+        self.project = nn.Linear(10, 6)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.project(wave)
+
+
+def test_dann_wraps_any_encoder_and_reverses_only_the_domain_path():
+    torch.manual_seed(0)
+    model = DANN(WaveEncoder(), num_classes=3, emotion_hidden=4, domain_hidden=4, dropout=0.0)
+    batch = {"wave": torch.randn(5, 10), "label": torch.zeros(5)}
+    out = model(*encoder_inputs(batch, model.input_keys), grl_coefficient=0.5)
+    assert out["logits"].shape == (5, 3) and out["domain_logits"].shape == (5, 2)
+
+    def encoder_grad(coefficient: float) -> torch.Tensor:
+        model.zero_grad()
+        out = model(batch["wave"], grl_coefficient=coefficient)
+        out["domain_logits"].sum().backward()
+        return model.encoder.project.weight.grad.clone()
+
+    plain = encoder_grad(-1.0)  # coefficient -1 = no reversal
+    assert torch.allclose(encoder_grad(0.5), -0.5 * plain, atol=1e-6)
+
+
+def test_classifier_and_builder_check_their_inputs():
+    with pytest.raises(TypeError, match="embedding_dim"):
+        EmotionClassifier(nn.Linear(2, 2), 3)
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("resnet", 4)
+    with pytest.raises(ValueError, match="2 classes"):
+        build_model("crnn", 1)
+    with pytest.raises(KeyError, match="no mask"):
+        encoder_inputs({"x": torch.zeros(1)}, ("x", "mask"))
+    assert isinstance(build_model("dann", 4), DANN)
