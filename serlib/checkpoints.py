@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -63,7 +63,9 @@ def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], metadata
     """Save a model's state dict to safetensors, atomically (tensors are made contiguous first)."""
     tensors = {name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()}
     with atomic_path(path) as temporary:
-        save_file(tensors, str(temporary), metadata={k: str(v) for k, v in (metadata or {}).items()})
+        save_file(
+            tensors, str(temporary), metadata={k: str(v) for k, v in (metadata or {}).items()}
+        )
 
 
 def load_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -99,7 +101,9 @@ def save_checkpoint(
     weights_name, state_name = checkpoint_names(epoch)
     save_weights(folder / weights_name, weights, metadata={"epoch": epoch})
     save_state(folder / state_name, state)
-    write_json_atomic(folder / LATEST, {"epoch": epoch, "weights": weights_name, "state": state_name})
+    write_json_atomic(
+        folder / LATEST, {"epoch": epoch, "weights": weights_name, "state": state_name}
+    )
     for old in folder.glob("epoch-*"):
         if old.name not in (weights_name, state_name):
             old.unlink(missing_ok=True)
@@ -116,11 +120,9 @@ def load_checkpoint(
     return load_weights(folder / latest["weights"], device), load_state(folder / latest["state"])
 
 
-def remove_stale_temporaries(folder: str | Path, is_ours: Callable[[Path], bool] | None = None) -> int:
-    """Delete temporaries a killed writer left behind (``.NAME.*.tmp``); returns how many."""
-    removed = 0
-    for leftover in Path(folder).glob(".*.tmp"):
-        if is_ours is None or is_ours(leftover):
-            leftover.unlink(missing_ok=True)
-            removed += 1
-    return removed
+def remove_temporaries(folder: str | Path) -> int:
+    """Delete the temporaries (``.NAME.*.tmp``) a killed writer left in ``folder``; count them."""
+    leftovers = list(Path(folder).glob(".*.tmp")) if Path(folder).is_dir() else []
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return len(leftovers)

@@ -91,7 +91,7 @@ def scheme_labels(scheme: str, corpus: str | None = None) -> list[str]:
     if scheme == "native":
         if corpus is None:
             raise ValueError("the native scheme's classes depend on the corpus: pass corpus=...")
-        return sorted(NATIVE_LABELS[corpus])
+        return sorted(label_mapping(scheme, corpus))  # raises a clear error for unknown corpora
     table = FOUR_CLASS if scheme == "4class" else SEED5
     return sorted({label for mapping in table.values() for label in mapping.values()})
 
@@ -126,6 +126,8 @@ def dropped_counts(table: pd.DataFrame, scheme: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for corpus, rows in table.groupby("corpus", sort=False):
         mapping = label_mapping(scheme, corpus)
-        for label, n in rows.loc[~rows["emotion"].isin(list(mapping)), "emotion"].value_counts().items():
+        for label, n in (
+            rows.loc[~rows["emotion"].isin(list(mapping)), "emotion"].value_counts().items()
+        ):
             counts[label] = counts.get(label, 0) + int(n)
     return dict(sorted(counts.items()))

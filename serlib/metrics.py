@@ -85,9 +85,7 @@ def macro_f1(y_true, y_pred, num_classes: int | None = None) -> float:
     return float(np.nanmean(per_class_f1(confusion_matrix(y_true, y_pred, num_classes))))
 
 
-def classification_report(
-    y_true, y_pred, labels: Sequence[str] | None = None
-) -> dict[str, object]:
+def classification_report(y_true, y_pred, labels: Sequence[str] | None = None) -> dict[str, object]:
     """All the scores at once, JSON-ready: ua, wa, macro_f1, n, labels, recall, confusion.
 
     ``labels`` names the classes in index order (it also fixes their number, so a class that never
@@ -103,7 +101,9 @@ def classification_report(
         "macro_f1": float(np.nanmean(per_class_f1(confusion))),
         "n": int(confusion.sum()),
         "labels": names,
-        "recall": {name: (None if np.isnan(r) else float(r)) for name, r in zip(names, recall)},
+        "recall": {
+            name: (None if np.isnan(r) else float(r)) for name, r in zip(names, recall, strict=True)
+        },
         "confusion": confusion.tolist(),
     }
 

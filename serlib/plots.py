@@ -3,7 +3,7 @@
 Every ``plot_*`` function builds its figure with pyplot and then detaches it (``plt.close``), so a
 notebook shows it exactly once (make it the cell's last expression, or ``display(fig)``) and a loop that
 builds fifty figures does not keep fifty alive. ``save_figure(fig, name)`` writes ``figures/<name>.png``
-small enough to commit.
+(100 dpi, 256-colour palette: tens of kB) small enough to commit.
 
 Figures:
 - ``plot_confusion_matrix``  counts or row-normalised confusion matrix (rows = true labels).
@@ -20,6 +20,7 @@ Figures:
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -30,11 +31,14 @@ import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import PIL.Image
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-LOG_MEL_DEFAULTS = {"n_fft": 1024, "hop_length": 256, "n_mels": 128}
-"""The study's log-mel settings at 16 kHz (the same defaults as ``serlib.features``)."""
+from serlib import metrics
+from serlib.features import FrontendConfig, log_mel
+from serlib.models.dann import grl_coefficient
 
 FIGURE_DPI = 100
 """Resolution of saved figures: readable on screen, a few tens of kB per PNG."""
@@ -60,8 +64,23 @@ def save_figure(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}.png"
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(compact_png(buffer.getvalue()))
+    os.replace(partial, path)  # a reader never sees a half-written figure
     return path
+
+
+def compact_png(png: bytes) -> bytes:
+    """Re-encode a PNG with a 256-colour palette: about 2.5x smaller, no visible change for plots.
+
+    Figures and widget thumbnails end up in git and in notebook files, so every byte counts.
+    """
+    image = PIL.Image.open(io.BytesIO(png)).convert("RGB")
+    buffer = io.BytesIO()
+    image.quantize(256, method=PIL.Image.Quantize.MEDIANCUT).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
 
 
 def _new_figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (6, 4), **kwargs):
@@ -138,20 +157,29 @@ def plot_confusion_matrix(
     return fig
 
 
+HISTORY_PANELS = (
+    ("loss", r"loss"),
+    ("score", r"(^|_)(ua|wa|f1|acc|accuracy|recall)($|_)"),
+    ("gradient reversal", r"(grl|coeff|lambda)"),
+    ("learning rate", r"(^|_)lr($|_)"),
+)
+"""History panels and the column names they take (first match wins); the rest go to "other"."""
+
+UNPLOTTED_COLUMNS = ("seconds",)
+"""History columns left out by default: timings say nothing about learning."""
+
+
 def _history_panels(columns: Sequence[str]) -> dict[str, list[str]]:
-    """Group history columns into panels by name: losses, scores in [0, 1], and schedules."""
-    panels: dict[str, list[str]] = {"loss": [], "score": [], "schedule": [], "other": []}
+    """Group history columns into panels by name, e.g. val_ua -> score, lr_heads -> learning rate."""
+    panels: dict[str, list[str]] = {title: [] for title, _ in HISTORY_PANELS}
+    panels["other"] = []
     for column in columns:
-        name = column.lower()
-        if "loss" in name:
-            panels["loss"].append(column)
-        elif re.search(r"(^|_)(ua|wa|f1|macro_f1|acc|accuracy|recall)($|_)", name):
-            panels["score"].append(column)
-        elif re.search(r"(grl|coeff|lambda|lr)", name):
-            panels["schedule"].append(column)
-        else:
-            panels["other"].append(column)
-    return {title: cols for title, cols in panels.items() if cols}
+        title = next(
+            (title for title, pattern in HISTORY_PANELS if re.search(pattern, column.lower())),
+            "other",
+        )
+        panels[title].append(column)
+    return {title: names for title, names in panels.items() if names}
 
 
 def plot_learning_curves(
@@ -162,12 +190,12 @@ def plot_learning_curves(
     best: str | None = "val_ua",
     title: str | None = None,
 ) -> Figure:
-    """Plot a training history: one panel for losses, one for scores, one for schedules.
+    """Plot a training history (``history.csv``): losses, scores, GRL coefficient, learning rates.
 
-    Columns are grouped by name (``*loss*``; ``*_ua``, ``*_wa``, ``*f1``, ``*acc*``; ``grl*``,
-    ``*coeff*``, ``lr``), so the domain classifier's accuracy sits beside the emotion scores and the
-    GRL coefficient gets its own panel. ``best`` marks the epoch with the highest value of that column
-    (model selection on source validation UA) when it is present.
+    Columns are grouped by name (see ``HISTORY_PANELS``), so the domain classifier's accuracy sits
+    beside the emotion scores and the GRL coefficient and learning rates get their own panels.
+    ``best`` marks the epoch with the highest value of that column (model selection on source
+    validation UA) when it is present.
     """
     if not isinstance(history, pd.DataFrame) or history.empty:
         raise ValueError("history must be a non-empty pandas DataFrame")
@@ -176,7 +204,9 @@ def plot_learning_curves(
         columns = [
             column
             for column in history.columns
-            if column != x and pd.api.types.is_numeric_dtype(history[column])
+            if column != x
+            and column not in UNPLOTTED_COLUMNS
+            and pd.api.types.is_numeric_dtype(history[column])
         ]
     missing = [column for column in columns if column not in history.columns]
     if missing:
@@ -185,18 +215,25 @@ def plot_learning_curves(
     if not panels:
         raise ValueError("history has no numeric columns to plot")
 
-    fig, axes = _new_figure(1, len(panels), figsize=(4.2 * len(panels), 3.4))
+    ncols = 2 if len(panels) == 4 else min(len(panels), 3)
+    nrows = -(-len(panels) // ncols)
+    fig, axes = _new_figure(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows))
+    for unused in axes.flat[len(panels) :]:
+        unused.remove()
     best_step = None
     if best is not None and best in history.columns and history[best].notna().any():
         best_step = steps[int(np.nanargmax(history[best].to_numpy(dtype=float)))]
-    for ax, (panel, panel_columns) in zip(axes[0], panels.items(), strict=True):
+    for ax, (panel, panel_columns) in zip(axes.flat, panels.items(), strict=False):
         for column in panel_columns:
             ax.plot(steps, history[column].to_numpy(dtype=float), marker=".", label=column)
-        if panel == "score":
+        if panel in ("score", "gradient reversal"):
             ax.set_ylim(0.0, 1.02)
+        if panel == "learning rate":
+            ax.set_yscale("log")
         if best_step is not None:
             ax.axvline(best_step, color="grey", linestyle="--", linewidth=1, label=f"best {best}")
         ax.set_xlabel(x)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(panel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -206,19 +243,10 @@ def plot_learning_curves(
     return fig
 
 
-def log_mel_db(
-    waveform: np.ndarray,
-    sample_rate: int,
-    n_fft: int = LOG_MEL_DEFAULTS["n_fft"],
-    hop_length: int = LOG_MEL_DEFAULTS["hop_length"],
-    n_mels: int = LOG_MEL_DEFAULTS["n_mels"],
-) -> np.ndarray:
-    """Log-mel power spectrogram in dB, [n_mels, frames], for display (librosa, top_db 80)."""
+def log_mel_db(waveform: np.ndarray, sample_rate: int, n_mels: int = 128) -> np.ndarray:
+    """The log-mel the models see (``serlib.features``, the study's settings), [n_mels, frames] in dB."""
     waveform = _check_waveform(waveform)
-    mel = librosa.feature.melspectrogram(
-        y=waveform, sr=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels
-    )
-    return librosa.power_to_db(mel, ref=np.max, top_db=80.0)
+    return log_mel(waveform, FrontendConfig(sample_rate=sample_rate, n_mels=n_mels))
 
 
 def _check_waveform(waveform: np.ndarray) -> np.ndarray:
@@ -242,7 +270,7 @@ def log_mel_png(waveform: np.ndarray, sample_rate: int, cmap: str = "magma") -> 
     image = log_mel_db(waveform, sample_rate)
     buffer = io.BytesIO()
     matplotlib.image.imsave(buffer, image, cmap=cmap, origin="lower", format="png")
-    return buffer.getvalue()
+    return compact_png(buffer.getvalue())
 
 
 def plot_clip(
@@ -250,7 +278,7 @@ def plot_clip(
     sample_rate: int,
     *,
     title: str | None = None,
-    n_mels: int = LOG_MEL_DEFAULTS["n_mels"],
+    n_mels: int = 128,
 ) -> Figure:
     """Show one clip three ways: waveform, linear-frequency spectrogram and log-mel spectrogram.
 
@@ -258,34 +286,33 @@ def plot_clip(
     where pitch and the first formants live, which is what the CRNN sees.
     """
     waveform = _check_waveform(waveform)
-    n_fft = LOG_MEL_DEFAULTS["n_fft"]
-    hop = LOG_MEL_DEFAULTS["hop_length"]
-    fig, axes = _new_figure(3, 1, figsize=(8, 7.5))
-    wave_ax, spec_ax, mel_ax = axes[:, 0]
+    frontend = FrontendConfig(sample_rate=sample_rate, n_mels=n_mels)
+    fig, axes = _new_figure(3, 2, figsize=(8, 6.5), gridspec_kw={"width_ratios": [40, 1]})
+    (wave_ax, blank_ax), (spec_ax, spec_bar), (mel_ax, mel_bar) = axes
+    blank_ax.axis("off")  # keeps the waveform as wide as the spectrograms beside their colour bars
+    duration = waveform.size / sample_rate
 
-    times = np.arange(waveform.size) / sample_rate
-    wave_ax.plot(times, waveform, linewidth=0.5, color="tab:blue")
+    wave_ax.plot(np.arange(waveform.size) / sample_rate, waveform, linewidth=0.5)
+    wave_ax.set_xlim(0.0, duration)
     wave_ax.set_ylabel("amplitude")
     wave_ax.set_title("waveform")
 
-    power = np.abs(librosa.stft(waveform, n_fft=n_fft, hop_length=hop)) ** 2
-    linear_db = librosa.power_to_db(power, ref=np.max, top_db=80.0)
-    duration = waveform.size / sample_rate
+    stft = librosa.stft(waveform, n_fft=frontend.n_fft, hop_length=frontend.hop_length)
+    linear_db = librosa.power_to_db(np.abs(stft) ** 2, ref=frontend.ref, top_db=frontend.top_db)
     extent = (0.0, duration, 0.0, sample_rate / 2000.0)
     image = spec_ax.imshow(linear_db, origin="lower", aspect="auto", cmap="magma", extent=extent)
     spec_ax.set_ylabel("frequency (kHz)")
     spec_ax.set_title("spectrogram (linear frequency)")
-    fig.colorbar(image, ax=spec_ax, label="dB")
+    fig.colorbar(image, cax=spec_bar, label="dB")
 
-    mel_db = log_mel_db(waveform, sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels)
+    mel_db = log_mel(waveform, frontend)
     image = mel_ax.imshow(
         mel_db, origin="lower", aspect="auto", cmap="magma", extent=(0.0, duration, 0, n_mels)
     )
     mel_ax.set_ylabel("mel band")
     mel_ax.set_xlabel("time (s)")
     mel_ax.set_title(f"log-mel spectrogram ({n_mels} bands)")
-    fig.colorbar(image, ax=mel_ax, label="dB")
-    wave_ax.set_xlim(0.0, duration)
+    fig.colorbar(image, cax=mel_bar, label="dB")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -350,28 +377,41 @@ def plot_class_balance(
 
 
 def per_class_recall(confusion: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
-    """Recall of each class from a confusion matrix (rows = true); NaN for a class with no clips."""
+    """Recall of each class by name, from a confusion matrix (rows = true); NaN for an empty class."""
     counts = np.asarray(confusion, dtype=float)
     labels = _check_labels(labels, counts.shape[0], "confusion")
-    totals = counts.sum(axis=1)
-    diagonal = np.diag(counts)
     return {
-        label: float(diagonal[i] / totals[i]) if totals[i] > 0 else float("nan")
-        for i, label in enumerate(labels)
+        label: float(value)
+        for label, value in zip(labels, metrics.per_class_recall(counts), strict=True)
     }
 
 
 def plot_recall_shift(
-    recalls: Mapping[str, Mapping[str, float]],
+    recalls: Mapping[str, Mapping[str, float | None]] | pd.DataFrame,
     *,
     labels: Sequence[str] | None = None,
     title: str | None = "per-class recall: source vs target",
 ) -> Figure:
-    """Grouped bars of per-class recall, one bar per domain (e.g. source test vs target test).
+    """Grouped bars of per-class recall, one bar per evaluation set (e.g. source vs target test).
 
-    The dashed line is chance (1 / number of classes): a class whose target bar falls to it has been
-    lost to the domain shift, usually to a class the target's recording conditions resemble.
+    ``recalls`` maps a set name to its class -> recall dict (the ``recall`` of ``metrics.json``;
+    None or NaN where a class has no clips, drawn as an empty slot), or is the table of
+    ``serlib.analysis.recall_shift`` (columns ``class``, ``source``, ``target``, ``shift``), whose
+    class order is kept. The dashed line is chance (1 / number of classes): a class whose target bar
+    falls to it has been lost to the domain shift.
     """
+    if isinstance(recalls, pd.DataFrame):
+        if "class" not in recalls.columns:
+            raise ValueError(
+                f"a recall table needs a 'class' column; it has {list(recalls.columns)}"
+            )
+        classes = recalls["class"].astype(str).tolist()
+        labels = classes if labels is None else labels
+        recalls = {
+            str(column): dict(zip(classes, recalls[column], strict=True))
+            for column in recalls.columns
+            if column not in ("class", "shift")
+        }
     if not recalls:
         raise ValueError("plot_recall_shift needs at least one set of recalls")
     if labels is None:
@@ -382,23 +422,25 @@ def plot_recall_shift(
     ax = axes[0, 0]
     positions = np.arange(len(labels))
     for index, (name, values) in enumerate(recalls.items()):
-        heights = [float(values.get(label, np.nan)) for label in labels]
+        heights = [
+            np.nan if values.get(label) is None else float(values[label]) for label in labels
+        ]
         offset = (index - (len(recalls) - 1) / 2) * width
         ax.bar(positions + offset, np.nan_to_num(heights), width=width, label=name)
     ax.axhline(1.0 / len(labels), color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xticks(positions, labels)
     ax.set_ylim(0.0, 1.05)
     ax.set_ylabel("recall")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
-def _scatter_by(ax: Axes, points: np.ndarray, groups: np.ndarray, title: str) -> None:
+def _scatter_by(ax: Axes, points: np.ndarray, groups: np.ndarray, title: str, palette: str) -> None:
     """Scatter ``points`` with one colour per group (sorted names, so colours are stable)."""
-    colours = plt.get_cmap("tab10")
+    colours = plt.get_cmap(palette)
     for index, group in enumerate(sorted(set(groups.tolist()))):
         chosen = groups == group
         ax.scatter(
@@ -406,7 +448,7 @@ def _scatter_by(ax: Axes, points: np.ndarray, groups: np.ndarray, title: str) ->
             points[chosen, 1],
             s=10,
             alpha=0.7,
-            color=colours(index % 10),
+            color=colours(index % colours.N),
             label=f"{group} ({int(chosen.sum())})",
         )
     ax.set_title(title)
@@ -436,8 +478,8 @@ def plot_embedding(
         if len(values) != len(points):
             raise ValueError(f"{name} has {len(values)} entries but there are {len(points)} points")
     fig, axes = _new_figure(1, 2, figsize=(10, 4.6))
-    _scatter_by(axes[0, 0], points, domain_array, "coloured by domain")
-    _scatter_by(axes[0, 1], points, emotion_array, "coloured by emotion")
+    _scatter_by(axes[0, 0], points, domain_array, "coloured by domain", palette="Dark2")
+    _scatter_by(axes[0, 1], points, emotion_array, "coloured by emotion", palette="tab10")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -515,56 +557,53 @@ def plot_results_table(
     return fig
 
 
-def grl_coefficient(
-    progress: np.ndarray | float, gamma: float = 10.0, cap: float | None = 0.7
-) -> np.ndarray:
-    """The DANN ramp 2 / (1 + exp(-gamma p)) - 1 for training progress p in [0, 1], capped."""
-    progress = np.clip(np.asarray(progress, dtype=float), 0.0, 1.0)
-    coefficient = 2.0 / (1.0 + np.exp(-gamma * progress)) - 1.0
-    return np.minimum(coefficient, cap) if cap is not None else coefficient
-
-
 def plot_grl_schedule(
     *,
-    gamma: float = 10.0,
     cap: float | None = 0.7,
+    gamma: float = 10.0,
     schedule: Callable[[float], float] | None = None,
     history: pd.DataFrame | None = None,
-    column: str = "grl_coeff",
+    column: str = "grl_coefficient",
+    epochs: int | None = None,
     n_points: int = 201,
 ) -> Figure:
     """Plot the gradient-reversal coefficient against training progress (0 = start, 1 = end).
 
-    The ramp starts at 0 so the domain head cannot wreck the features while the emotion head is still
-    random, then rises quickly; the cap keeps the reversed gradient from dominating. ``schedule``
-    overrides the formula (e.g. the one the model uses); ``history`` overlays the coefficients a run
-    actually logged, at progress epoch / last epoch.
+    The ramp (``serlib.models.dann.grl_coefficient``) starts at 0 so the domain head cannot wreck the
+    features while the emotion head is still random, then rises quickly; the cap keeps the reversed
+    gradient from dominating. ``schedule`` replaces the ramp with any function of progress.
+    ``history`` overlays the coefficient a run logged at the end of each epoch, at progress
+    epoch / ``epochs`` (default: the last logged epoch; pass the planned number when the run
+    stopped early).
     """
     if n_points < 2:
         raise ValueError("n_points must be at least 2")
     progress = np.linspace(0.0, 1.0, n_points)
-    if schedule is None:
-        values = grl_coefficient(progress, gamma=gamma, cap=cap)
-        label = f"2/(1+exp(-{gamma:g}p))-1" + (f", cap {cap:g}" if cap is not None else "")
-    else:
-        values = np.array([float(schedule(float(p))) for p in progress])
-        label = "schedule"
     fig, axes = _new_figure(figsize=(5.5, 3.4))
     ax = axes[0, 0]
-    ax.plot(progress, values, label=label)
-    if cap is not None and schedule is None:
-        uncapped = grl_coefficient(progress, gamma=gamma, cap=None)
-        ax.plot(progress, uncapped, linestyle=":", color="grey", label="without cap")
+    if schedule is None:
+        limit = float("inf") if cap is None else cap
+        values = [grl_coefficient(p, cap=limit, gamma=gamma) for p in progress]
+        label = f"2/(1+exp(-{gamma:g}p))-1" + (f", cap {cap:g}" if cap is not None else "")
+        ax.plot(progress, values, label=label)
+        if cap is not None:
+            uncapped = [grl_coefficient(p, cap=float("inf"), gamma=gamma) for p in progress]
+            ax.plot(progress, uncapped, linestyle=":", color="grey", label="without cap")
+    else:
+        ax.plot(progress, [float(schedule(float(p))) for p in progress], label="schedule")
     if history is not None:
         if column not in history.columns:
             raise ValueError(f"history has no column {column!r}; it has {list(history.columns)}")
         logged = history[column].to_numpy(dtype=float)
-        if "epoch" in history.columns and history["epoch"].max() > 0:
-            epochs = history["epoch"].to_numpy(dtype=float)
-            logged_progress = epochs / epochs.max()
-        else:
-            logged_progress = np.arange(1, len(logged) + 1) / len(logged)
-        ax.plot(logged_progress, logged, "o", label=f"logged {column}")
+        done = (
+            history["epoch"].to_numpy(dtype=float)
+            if "epoch" in history.columns
+            else np.arange(1, len(logged) + 1, dtype=float)
+        )
+        total = float(epochs) if epochs is not None else done.max()
+        if total <= 0:
+            raise ValueError(f"epochs must be positive, got {total:g}")
+        ax.plot(done / total, logged, "o", label=f"logged {column}")
     ax.set_xlabel("training progress p")
     ax.set_ylabel("GRL coefficient")
     ax.set_ylim(0.0, 1.05)

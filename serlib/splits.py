@@ -113,7 +113,9 @@ def speaker_folds(
     """k speaker-independent folds: each tests on its own speakers and validates on a few others."""
     speakers = gender_balanced_order(table, seed)
     if not 2 <= n_folds <= len(speakers):
-        raise ValueError(f"need 2 <= n_folds <= number of speakers ({len(speakers)}), got {n_folds}")
+        raise ValueError(
+            f"need 2 <= n_folds <= number of speakers ({len(speakers)}), got {n_folds}"
+        )
     folds = []
     chunks = np.array_split(np.arange(len(speakers)), n_folds)
     for index, chunk in enumerate(chunks):
@@ -121,6 +123,11 @@ def speaker_folds(
         test = speakers[start:end]
         rest = speakers[end:] + speakers[:start]  # the speakers after the test chunk come first
         n_val = max(1, math.ceil(len(rest) * val_fraction)) if val_fraction > 0 else 0
+        if n_val >= len(rest):
+            raise ValueError(
+                f"{len(speakers)} speakers are too few for {n_folds} folds with {n_val} validation "
+                "speakers each: none would be left to train on"
+            )
         folds.append(make_fold(f"fold{index + 1}", table, rest[:n_val], test))
     return folds
 

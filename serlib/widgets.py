@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from serlib import metrics
 from serlib.audio import AudioError, load_audio
 from serlib.plots import log_mel_png, row_normalise
 
@@ -46,17 +47,20 @@ REQUIRED_COLUMNS = ("path", "label", "pred")
 MODES = (("counts", "counts"), ("row-normalised", "normalised"))
 """The value toggle's options: (text on the button, value)."""
 
+SET_ORDER = ("source_test", "target_test", "target_all", "source_val")
+"""How a run folder's evaluation sets are offered: test sets first, the rest alphabetically after."""
+
 CELL_WIDTH = "68px"
 
 
 def predictions_confusion(predictions: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
     """Count clips per (true label, predicted label); rows = true, columns = predicted."""
     index = {label: i for i, label in enumerate(labels)}
-    confusion = np.zeros((len(labels), len(labels)), dtype=int)
-    rows = predictions["label"].map(index).to_numpy(dtype=int)
-    columns = predictions["pred"].map(index).to_numpy(dtype=int)
-    np.add.at(confusion, (rows, columns), 1)
-    return confusion
+    return metrics.confusion_matrix(
+        predictions["label"].map(index).to_numpy(dtype=np.int64),
+        predictions["pred"].map(index).to_numpy(dtype=np.int64),
+        num_classes=len(labels),
+    )
 
 
 def check_predictions(predictions: pd.DataFrame, labels: Sequence[str], where: str) -> pd.DataFrame:
@@ -113,6 +117,8 @@ class ConfusionExplorer:
     ):
         if not runs:
             raise ValueError("ConfusionExplorer needs at least one run")
+        if isinstance(labels, str):
+            raise TypeError(f"labels must be a list of class names, not the string {labels!r}")
         if max_clips < 1:
             raise ValueError(f"max_clips must be at least 1, got {max_clips}")
         if max_seconds <= 0:
@@ -124,6 +130,8 @@ class ConfusionExplorer:
         self.runs: dict[str, dict[str, pd.DataFrame]] = {}
         for run, sets in runs.items():
             run = str(run)
+            if isinstance(labels, Mapping) and run not in labels:
+                raise ValueError(f"no labels given for run {run!r}")
             run_labels = labels[run] if isinstance(labels, Mapping) else labels
             run_labels = [str(label) for label in run_labels]
             if len(run_labels) < 2 or len(set(run_labels)) != len(run_labels):
@@ -145,16 +153,32 @@ class ConfusionExplorer:
         self._switching_run = False
 
         first_run = next(iter(self.runs))
+        picker_layout = {"width": "230px"}
+        picker_style = {"description_width": "30px"}
         self.run_picker = widgets.Dropdown(
-            options=list(self.runs), value=first_run, description="run"
+            options=list(self.runs),
+            value=first_run,
+            description="run",
+            layout=picker_layout,
+            style=picker_style,
         )
-        self.set_picker = widgets.Dropdown(options=list(self.runs[first_run]), description="set")
-        self.mode_picker = widgets.ToggleButtons(options=list(MODES), value="counts")
+        self.set_picker = widgets.Dropdown(
+            options=list(self.runs[first_run]),
+            description="set",
+            layout=picker_layout,
+            style=picker_style,
+        )
+        self.mode_picker = widgets.ToggleButtons(
+            options=list(MODES), value="counts", style={"button_width": "125px"}
+        )
         self.summary = widgets.HTML()
         self.matrix = widgets.GridBox()
         self.clip_list = widgets.VBox()
         self.clip_list.add_class("serlib-clip-list")
-        controls = widgets.HBox([self.run_picker, self.set_picker, self.mode_picker])
+        controls = widgets.HBox(
+            [self.run_picker, self.set_picker, self.mode_picker],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
         self.widget = widgets.VBox([controls, self.summary, self.matrix, self.clip_list])
         self.widget.add_class("serlib-confusion-explorer")
 
@@ -323,11 +347,10 @@ class ConfusionExplorer:
 
     def _summary_html(self, counts: np.ndarray) -> str:
         """One line above the matrix: clip count, UA and WA of the current run and set."""
-        totals = counts.sum(axis=1)
-        recalls = np.diag(counts)[totals > 0] / totals[totals > 0]
+        recalls = metrics.per_class_recall(counts)
         return (
             f"{html.escape(self.run)} on {html.escape(self.eval_set)}: "
-            f"{int(counts.sum())} clips, UA {recalls.mean():.1%}, "
+            f"{int(counts.sum())} clips, UA {np.nanmean(recalls):.1%}, "
             f"WA {np.trace(counts) / counts.sum():.1%} (rows = true labels)"
         )
 
@@ -404,14 +427,17 @@ class ConfusionExplorer:
         try:
             waveform = load_audio(path, sample_rate=self.sample_rate)
         except AudioError as error:
-            self.skipped.append((path, error.reason))
+            if (path, error.reason) not in self.skipped:  # count each bad file once
+                self.skipped.append((path, error.reason))
             problem = widgets.HTML(f"<i>audio unavailable: {html.escape(error.reason)}</i>")
             problem.add_class("serlib-clip-error")
             children.append(problem)
         else:
             waveform = waveform[: int(self.max_seconds * self.sample_rate)]
             image = widgets.Image(
-                value=log_mel_png(waveform, self.sample_rate), format="png", width=200, height=80
+                value=log_mel_png(waveform, self.sample_rate),
+                format="png",
+                layout=widgets.Layout(width="200px", height="80px", object_fit="fill"),
             )
             image.add_class("serlib-clip-logmel")
             player = widgets.Audio(
@@ -445,7 +471,13 @@ def read_run_predictions(run_dir: str | Path) -> tuple[list[str], dict[str, pd.D
         labels = json.loads(config_path.read_text())["labels"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{config_path}: cannot read the run's labels ({error!r})") from None
-    files = sorted((run_dir / "predictions").glob("*.csv"))
+    files = sorted(
+        (run_dir / "predictions").glob("*.csv"),
+        key=lambda file: (
+            SET_ORDER.index(file.stem) if file.stem in SET_ORDER else len(SET_ORDER),
+            file.stem,
+        ),
+    )
     if not files:
         raise ValueError(f"{run_dir}: no predictions/<set>.csv (evaluate the run first)")
     text_columns = {"path": str, "speaker": str, "label": str, "pred": str}

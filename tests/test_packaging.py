@@ -39,7 +39,9 @@ def test_every_requirement_is_pinned_and_satisfied_by_the_pin():
     for requirement in requirements() + [r for e in extras for r in requirements(e)]:
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is required but not pinned in constraints.txt"
-        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} breaks {requirement}"
+        assert requirement.specifier.contains(pins[name]), (
+            f"{name}=={pins[name]} breaks {requirement}"
+        )
 
 
 def test_torch_is_pinned_exactly_but_required_loosely():

@@ -39,13 +39,15 @@ def check_model_kind(kind: str) -> str:
     return kind
 
 
-def build_encoder(kind: str, *, n_mels: int = 128, encoder_name: str | None = None) -> nn.Module:
+def build_encoder(
+    kind: str, *, n_mels: int = 128, encoder_name: str | None = None, seed: int = 0
+) -> nn.Module:
     """A fresh encoder for a ``--model`` name (Wav2Vec2 loads ``encoder_name``'s weights)."""
     if encoder_family(kind) == "crnn":
         return CRNNEncoder(n_mels=n_mels)
     from serlib.models.wav2vec import build_wav2vec_encoder  # transformers is slow to import
 
-    return build_wav2vec_encoder(encoder_name)
+    return build_wav2vec_encoder(encoder_name, seed=seed)
 
 
 def build_model(
@@ -62,12 +64,16 @@ def build_model(
     """
     if num_classes < 2:
         raise ValueError(f"need at least 2 classes, got {num_classes}")
-    encoder = encoder if encoder is not None else build_encoder(
-        kind, n_mels=n_mels, encoder_name=encoder_name
+    encoder = (
+        encoder
+        if encoder is not None
+        else build_encoder(kind, n_mels=n_mels, encoder_name=encoder_name)
     )
     emotion_hidden, domain_hidden = HEAD_SIZES[encoder_family(kind)]
     if is_adversarial_kind(kind):
-        return DANN(encoder, num_classes, emotion_hidden=emotion_hidden, domain_hidden=domain_hidden)
+        return DANN(
+            encoder, num_classes, emotion_hidden=emotion_hidden, domain_hidden=domain_hidden
+        )
     return EmotionClassifier(encoder, num_classes, hidden=emotion_hidden)
 
 

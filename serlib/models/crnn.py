@@ -79,13 +79,15 @@ class CRNNEncoder(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != self.n_mels:
             raise ValueError(f"expected a [B, 1, {self.n_mels}, T] log-mel, got {tuple(x.shape)}")
-        if x.shape[-1] < self.downsample:
-            raise ValueError(f"need at least {self.downsample} frames, got {x.shape[-1]}")
+        if mask is None:
+            mask = torch.ones(x.shape[0], x.shape[-1], dtype=torch.bool, device=x.device)
+        if x.shape[-1] < self.downsample:  # a clip shorter than one pooled step: pad it to one
+            missing = self.downsample - x.shape[-1]
+            x = torch.nn.functional.pad(x, (0, missing))
+            mask = torch.nn.functional.pad(mask, (0, missing))
         maps = self.conv(x)  # [B, C, F', T']
         batch, width, bands, steps = maps.shape
         sequence = maps.permute(0, 3, 1, 2).reshape(batch, steps, width * bands)
-        if mask is None:
-            mask = torch.ones(batch, x.shape[-1], dtype=torch.bool, device=x.device)
         step_mask = pool_mask(mask.bool(), self.downsample)
         # Pack so the backward LSTM starts at the last real frame, not in the padding.
         lengths = step_mask.sum(dim=1).clamp(min=1)

@@ -80,7 +80,9 @@ class DANN(nn.Module):
         self.domain_head = MLPHead(encoder.embedding_dim, domain_hidden, DOMAIN_CLASSES, dropout)
         self.num_classes = num_classes
 
-    def forward(self, *inputs: torch.Tensor, grl_coefficient: float = 0.0) -> dict[str, torch.Tensor]:
+    def forward(
+        self, *inputs: torch.Tensor, grl_coefficient: float = 0.0
+    ) -> dict[str, torch.Tensor]:
         embedding = self.encoder(*inputs)
         return {
             "embedding": embedding,

@@ -23,7 +23,9 @@ def check_encoder(encoder: nn.Module) -> nn.Module:
     """Return ``encoder`` if it follows the encoder contract, else raise a TypeError saying why."""
     missing = [name for name in ("embedding_dim", "input_keys") if not hasattr(encoder, name)]
     if missing:
-        raise TypeError(f"{type(encoder).__name__} is not an encoder: it has no {', '.join(missing)}")
+        raise TypeError(
+            f"{type(encoder).__name__} is not an encoder: it has no {', '.join(missing)}"
+        )
     return encoder
 
 

@@ -36,7 +36,7 @@ import json
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -366,7 +366,7 @@ def receptive_field(kernels: tuple[int, ...], strides: tuple[int, ...]) -> int:
     """Samples one output frame of the conv stack sees: the shortest clip that yields a frame
     (400 samples, 25 ms, for wav2vec2-base)."""
     field = 1
-    for kernel, stride in zip(reversed(kernels), reversed(strides)):
+    for kernel, stride in zip(reversed(kernels), reversed(strides), strict=True):
         field = (field - 1) * stride + kernel
     return int(field)
 
@@ -390,8 +390,8 @@ class SpeechEncoder(nn.Module):
     its weight nothing to weigh.
     """
 
-    input_keys = ("x", "mask")
-    """The batch entries ``forward`` takes: the waveform and its sample mask."""
+    input_keys = ("wave", "attention_mask")
+    """The batch entries ``forward`` takes (``serlib.data.collate_waves``): waveform, sample mask."""
 
     def __init__(
         self,
@@ -399,14 +399,20 @@ class SpeechEncoder(nn.Module):
         layer_weighting: bool = False,
         freeze_feature_encoder: bool = True,
         normalize: bool = True,
+        source: EncoderSource | None = None,
     ):
         super().__init__()
         config = backbone.config
         self.backbone = backbone
+        self.source = source
         self.embedding_dim = int(config.hidden_size)
         self.num_hidden_states = int(config.num_hidden_layers) + 1
         self.pass_attention_mask = uses_attention_mask(config)
         self.min_samples = receptive_field(config.conv_kernel, config.conv_stride)
+        self.min_training_samples = self.min_samples
+        if getattr(config, "apply_spec_augment", True) and config.mask_time_prob > 0:
+            hop = int(np.prod(config.conv_stride))
+            self.min_training_samples += (config.mask_time_length - 1) * hop
         self.normalize = normalize
         self.layer_weighting = layer_weighting
         if layer_weighting:
@@ -435,8 +441,10 @@ class SpeechEncoder(nn.Module):
         states = torch.stack(tuple(output.hidden_states))
         return states, self.frame_mask(mask, states.shape[2])
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        x, mask = self._check_inputs(x, mask)
+    def forward(
+        self, wave: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x, mask = self._check_inputs(wave, attention_mask)
         output = self._run_backbone(x, mask, all_layers=self.layer_weighting)
         if self.layer_weighting:
             frames = mix_layers(self._stacked(output.hidden_states), self.layer_logits)
@@ -455,6 +463,13 @@ class SpeechEncoder(nn.Module):
     def _check_inputs(
         self, x: torch.Tensor, mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate, then right-pad the batch so that the backbone can run on it.
+
+        Returns the waveform and the mask of samples the encoder treats as real. Clips shorter
+        than the conv stack's receptive field are zero-padded to it (one frame, not a crash); in
+        training, a batch shorter than one SpecAugment span (10 frames, 0.2 s) is padded to that
+        span, since transformers refuses to mask a shorter sequence. Padding stays out of pooling.
+        """
         if x.ndim != 2:
             raise ValueError(f"expected a waveform batch [B, T], got shape {tuple(x.shape)}")
         if mask is None:
@@ -462,18 +477,20 @@ class SpeechEncoder(nn.Module):
         if mask.shape != x.shape:
             raise ValueError(f"mask shape {tuple(mask.shape)} != waveform shape {tuple(x.shape)}")
         mask = mask.bool()
-        shortest = int(mask.sum(dim=1).min())
-        if shortest < self.min_samples:
-            raise ValueError(
-                f"a clip has {shortest} samples; the encoder needs at least {self.min_samples}"
-            )
-        return x, mask
+        if not bool(mask[:, 0].all()):
+            raise ValueError("every clip needs real samples from its start (right padding only)")
+        needed = self.min_training_samples if self.training else self.min_samples
+        if x.shape[1] < needed:
+            extra = needed - x.shape[1]
+            x = torch.nn.functional.pad(x, (0, extra))
+            mask = torch.nn.functional.pad(mask, (0, extra), value=False)
+        x = x * mask.to(x.dtype)
+        lengths = mask.sum(dim=1).clamp(min=self.min_samples)
+        return x, torch.arange(x.shape[1], device=x.device)[None] < lengths[:, None]
 
     def _run_backbone(self, x: torch.Tensor, mask: torch.Tensor, all_layers: bool):
         if self.normalize:
             x = normalize_waveform(x, mask)
-        else:
-            x = x * mask.to(x.dtype)
         attention_mask = mask.long() if self.pass_attention_mask else None
         return self.backbone(x, attention_mask=attention_mask, output_hidden_states=all_layers)
 
@@ -522,17 +539,24 @@ class LayerMixEncoder(nn.Module):
         return weights
 
 
-def build_speech_encoder(
-    name: str,
+def build_wav2vec_encoder(
+    name: str | None = None,
     layer_weighting: bool = False,
     freeze_feature_encoder: bool = True,
     gradient_checkpointing: bool = False,
     cache_dir: str | Path | None = None,
     seed: int = 0,
-) -> tuple[SpeechEncoder, EncoderSource]:
-    """Resolve ``name`` (fail fast if unavailable), load it and wrap it as a ``SpeechEncoder``."""
-    source = resolve_encoder(name, cache_dir=cache_dir)
+) -> SpeechEncoder:
+    """Resolve ``name`` (default: ``choose_encoder()``), fail fast if it is unavailable, load it
+    and wrap it as a ``SpeechEncoder``; ``encoder.source`` says where it came from."""
+    source = resolve_encoder(name or choose_encoder(), cache_dir=cache_dir)
+    if source.kind == "tiny":  # the seed is what makes these weights: it belongs to their identity
+        source = replace(source, identity=f"{source.identity}:seed{seed}")
     backbone = load_backbone(source, cache_dir=cache_dir, seed=seed)
+    if source.kind == "hub":  # now downloaded: name the exact revision, as for a cached one
+        snapshot = _cached_snapshot(source.name, cache_dir)
+        if snapshot is not None:
+            source = replace(source, identity=f"hub:{source.name}@{snapshot.name}")
     if gradient_checkpointing:
         enable_gradient_checkpointing(backbone)
     encoder = SpeechEncoder(
@@ -540,8 +564,9 @@ def build_speech_encoder(
         layer_weighting=layer_weighting,
         freeze_feature_encoder=freeze_feature_encoder,
         normalize=wants_normalized_input(source, cache_dir=cache_dir),
+        source=source,
     )
-    return encoder, source
+    return encoder
 
 
 def extract_pooled_states(
@@ -600,3 +625,271 @@ def length_grouped_batches(
         batches.extend(chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches
+
+
+# --------------------------------------------------------------------------------------------
+# Saving and rebuilding a fine-tuned encoder
+# --------------------------------------------------------------------------------------------
+
+
+def describe_speech_encoder(encoder: SpeechEncoder) -> dict:
+    """What a run folder must hold to rebuild ``encoder``'s architecture without the hub: its
+    transformers config and our settings. The weights themselves go to model.safetensors."""
+    source = encoder.source
+    return {
+        "encoder": source.name if source else None,
+        "encoder_label": source.label if source else "unknown encoder",
+        "identity": source.identity if source else None,
+        "backbone_config": encoder.backbone.config.to_dict(),
+        "layer_weighting": encoder.layer_weighting,
+        "normalize": encoder.normalize,
+    }
+
+
+def rebuild_speech_encoder(description: dict) -> SpeechEncoder:
+    """An encoder with the architecture of ``describe_speech_encoder``'s output and random
+    weights, ready for ``load_state_dict``; needs no checkpoint and no network."""
+    encoder = SpeechEncoder(
+        backbone_from_config(description["backbone_config"]),
+        layer_weighting=bool(description["layer_weighting"]),
+        normalize=bool(description["normalize"]),
+    )
+    if description.get("encoder"):
+        encoder.source = EncoderSource(
+            name=description["encoder"], kind="run", location="", identity=description["identity"]
+        )
+    return encoder
+
+
+# --------------------------------------------------------------------------------------------
+# Frozen features: extract once into the cache, train heads on a CPU
+# --------------------------------------------------------------------------------------------
+
+MODES = ("frozen", "finetune")
+MODE_ENV = "SERLIB_W2V2_MODE"
+"""``frozen``: cached hidden states, heads only (CPU, minutes); ``finetune``: the whole encoder."""
+
+POOLED_CACHE_KIND = "w2v2-pooled"
+"""Folder of the feature cache that holds per-layer pooled states."""
+
+
+def choose_mode(requested: str | None = None, profile: str | None = None) -> str:
+    """``requested``, else $SERLIB_W2V2_MODE, else fine-tuning in the full profile (a GPU) and
+    frozen features in the tiny and workshop profiles (a laptop CPU)."""
+    mode = (
+        requested
+        or os.environ.get(MODE_ENV, "").strip()
+        or ("finetune" if profile == "full" else "frozen")
+    )
+    if mode not in MODES:
+        raise ValueError(f"unknown Wav2Vec2 mode {mode!r}; choose one of {', '.join(MODES)}")
+    return mode
+
+
+def pooled_states_key(encoder: SpeechEncoder) -> str:
+    """Cache key of the pooled states: which weights, how the audio was prepared, what was kept."""
+    if encoder.source is None:
+        raise ValueError("the encoder has no source; build it with build_wav2vec_encoder")
+    recipe = {
+        "identity": encoder.source.identity,
+        "sample_rate": SAMPLE_RATE,
+        "normalize": encoder.normalize,
+        "hidden_states": encoder.num_hidden_states,
+        "pooling": "mean over real frames, every hidden state, one clip at a time",
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def pooled_states_cache(encoder: SpeechEncoder, root: str | Path | None = None):
+    """The ``serlib.cache.ArrayCache`` (float16) of ``encoder``'s per-layer pooled states."""
+    from serlib.cache import ArrayCache
+
+    cache = ArrayCache(POOLED_CACHE_KIND, pooled_states_key(encoder), root)
+    cache.describe(
+        {
+            "what": "per-layer mean-pooled hidden states [layers + 1, hidden size] per audio file",
+            "encoder": encoder.source.name,
+            "encoder_label": encoder.source.label,
+            "identity": encoder.source.identity,
+        }
+    )
+    return cache
+
+
+def load_pooled_states(
+    paths,
+    encoder: SpeechEncoder,
+    root: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+):
+    """Pooled states [S, D] for ``paths``, extracted once per file and then read from the cache.
+
+    Returns ``serlib.cache.CachedArrays`` (arrays, kept positions, skipped files with reasons).
+    """
+    from serlib.cache import fill_cache
+
+    encoder = encoder.to(device).eval()
+
+    def compute(waves: list[np.ndarray]) -> list[np.ndarray]:
+        return [extract_pooled_states(encoder, wave, device) for wave in waves]
+
+    return fill_cache(
+        list(paths),
+        pooled_states_cache(encoder, root),
+        compute,
+        SAMPLE_RATE,
+        batch_size=8,
+        progress=progress,
+        description=f"{encoder.source.label} hidden states",
+    )
+
+
+class PooledStatesDataset(torch.utils.data.Dataset):
+    """Cached pooled states [S, D] per clip, with labels: what frozen-mode heads train on.
+
+    Items and batches follow ``serlib.data``: ``{"x", "label", "domain", "index"}``, with ``x``
+    float32 [S, D] (batched [B, S, D]), ``label`` -1 where unlabelled.
+    """
+
+    def __init__(self, arrays, labels=None, domain: int = 0):
+        from serlib.data import check_labels
+
+        if len(arrays) == 0:
+            raise ValueError("PooledStatesDataset needs at least one clip")
+        shapes = {np.shape(a) for a in arrays}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+            raise ValueError(f"expected pooled states of one shape [S, D], got shapes {shapes}")
+        self.arrays = list(arrays)
+        self.labels = check_labels(labels, len(self.arrays))
+        self.domain = domain
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, index: int) -> dict:
+        return {
+            "x": torch.from_numpy(np.asarray(self.arrays[index], dtype=np.float32)),
+            "label": int(self.labels[index]),
+            "domain": self.domain,
+            "index": index,
+        }
+
+    @staticmethod
+    def collate(items: list[dict]) -> dict:
+        from serlib.data import stack_ids
+
+        return {"x": torch.stack([item["x"] for item in items]), **stack_ids(items)}
+
+
+@dataclass
+class FrozenInputs:
+    """The inputs of a frozen-feature run: which encoder made the cached states, and their shape.
+
+    It plays the part ``serlib.runs.MelInputs`` plays for log-mels: ``features(table)`` reads or
+    extracts the states of a table's files, ``dataset(...)`` wraps them for the loop, and
+    ``to_dict``/``from_dict`` keep it in the run's config.json.
+    """
+
+    encoder: str
+    identity: str
+    num_hidden_states: int
+    embedding_dim: int
+    layer_weighting: bool = True
+    kind: str = POOLED_CACHE_KIND
+    _feature_encoder: SpeechEncoder | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_encoder(cls, encoder: SpeechEncoder, layer_weighting: bool = True) -> FrozenInputs:
+        inputs = cls(
+            encoder.source.name,
+            encoder.source.identity,
+            encoder.num_hidden_states,
+            encoder.embedding_dim,
+            layer_weighting,
+        )
+        inputs._feature_encoder = encoder
+        return inputs
+
+    @property
+    def label(self) -> str:
+        return encoder_label(self.encoder)
+
+    def head_encoder(self) -> LayerMixEncoder:
+        """The trainable part of a frozen-mode model: the (learned or last-layer) layer mix."""
+        return LayerMixEncoder(self.num_hidden_states, self.embedding_dim, self.layer_weighting)
+
+    def feature_encoder(self) -> SpeechEncoder:
+        """The frozen encoder that makes the features, loaded once (offline rules apply).
+
+        Refuses an encoder whose weights differ from the run's (e.g. a folder edited since): the
+        run's heads would read features they were never trained on.
+        """
+        encoder = self._feature_encoder
+        if encoder is None:
+            encoder = build_wav2vec_encoder(self.encoder)
+            if encoder.source.identity != self.identity:
+                raise ValueError(
+                    f"encoder {self.encoder!r} is not the one this run was trained on "
+                    f"({encoder.source.identity} != {self.identity})"
+                )
+            self._feature_encoder = encoder
+        return encoder
+
+    def features(self, table, progress: bool = False):
+        """(rows kept, their pooled states [S, D], skipped files) for a table with a path column."""
+        found = load_pooled_states(
+            table["path"].tolist(), self.feature_encoder(), progress=progress
+        )
+        kept = table.iloc[found.kept].reset_index(drop=True)
+        return kept, found.arrays, found.skipped
+
+    def dataset(
+        self, arrays, labels, *, train: bool = False, domain: int = 0, seed: int = 0
+    ) -> PooledStatesDataset:
+        """Pooled states need no crop or normalisation: ``train`` and ``seed`` change nothing."""
+        return PooledStatesDataset(arrays, labels, domain=domain)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "encoder": self.encoder,
+            "encoder_label": self.label,
+            "identity": self.identity,
+            "num_hidden_states": self.num_hidden_states,
+            "embedding_dim": self.embedding_dim,
+            "layer_weighting": self.layer_weighting,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FrozenInputs:
+        if values.get("kind") != POOLED_CACHE_KIND:
+            raise ValueError(f"not frozen Wav2Vec2 inputs: kind {values.get('kind')!r}")
+        return cls(
+            values["encoder"],
+            values["identity"],
+            int(values["num_hidden_states"]),
+            int(values["embedding_dim"]),
+            bool(values["layer_weighting"]),
+        )
+
+
+FROZEN_TRAINING = {
+    "tiny": {"epochs": 3, "batch_size": 16, "patience": 3},
+    "workshop": {"epochs": 40, "batch_size": 32, "patience": 10},
+    "full": {"epochs": 60, "batch_size": 32, "patience": 12},
+}
+"""Frozen mode trains only the heads and the layer mix on cached vectors: an epoch costs
+milliseconds, so it can afford many; everything that trains is new, so all of it uses the heads'
+learning rate (3e-4, AdamW weight decay 0.01)."""
+
+
+def frozen_train_config(profile: str, **overrides):
+    """The ``serlib.train.TrainConfig`` of a frozen-mode run: the w2v2 profile's settings with
+    ``FROZEN_TRAINING``'s epochs and batch size and no separate encoder rate; ``overrides``
+    (e.g. ``epochs``) win."""
+    from serlib.train import profile_config
+
+    given = {key: value for key, value in overrides.items() if value is not None}
+    config = profile_config(profile, "w2v2", **{**FROZEN_TRAINING[profile], **given})
+    return replace(config, encoder_lr=None)

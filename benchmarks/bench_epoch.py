@@ -1,0 +1,362 @@
+"""Epoch speed: serlib's cached log-mels against the classic load-and-transform-every-epoch pipeline.
+
+Both pipelines feed the same clips, in the same order, as the same [B, 1, 128, 300] batches to the
+same CRNN (``serlib.models.build_model("crnn", 4)``) with the same optimiser:
+
+- classic: ``librosa.load`` + ``librosa.feature.melspectrogram`` + ``power_to_db`` inside
+  ``__getitem__``, every item of every epoch (optionally with the study-style per-item
+  ``librosa.effects.time_stretch``);
+- cached: ``serlib.cache.load_features`` once (timed separately), then ``FeatureDataset`` over
+  the in-memory float16 arrays.
+
+It times a data-only epoch (iterate the loader, no model) and a training epoch for each, and
+reports the CRNN's training throughput (clips/s), its FLOPs per clip (FlopCounterMode for the
+convolutions and linear layers, plus the BiLSTM counted analytically because FlopCounterMode has
+no formula for it), the machine's measured float32 matmul GFLOP/s and the fraction of it reached.
+
+    .venv/bin/python benchmarks/bench_epoch.py                 # 200 generated clips, 2 threads
+    .venv/bin/python benchmarks/bench_epoch.py --write         # also write RESULTS_epoch.md
+    .venv/bin/python benchmarks/bench_epoch.py --audio-dir DIR # real .wav/.flac files instead
+    .venv/bin/python benchmarks/bench_epoch.py --device cuda   # model on a GPU, data on the CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from serlib.cache import load_features
+from serlib.data import EpochSampler, FeatureDataset, collate_features, make_loader, set_epoch
+from serlib.features import FrontendConfig, MelStats, normalise_utterance
+from serlib.models import build_model, encoder_inputs
+
+N_CLASSES = 4
+
+
+def speech_like_clip(seconds: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Harmonics on a gliding F0 with syllable-rate loudness and a little noise."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    f0 = rng.uniform(90, 250) * (1 + 0.2 * np.sin(2 * np.pi * rng.uniform(0.3, 1.5) * t))
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 15))
+    syllables = np.clip(np.sin(2 * np.pi * rng.uniform(2, 5) * t), 0, None)
+    wave = 0.1 * syllables * voiced + 0.005 * rng.standard_normal(len(t))
+    return wave.astype(np.float32)
+
+
+def make_clips(folder: Path, n: int, sample_rate: int, seed: int) -> list[str]:
+    """``n`` 16-bit WAV clips of 2-5 s (RAVDESS/IEMOCAP-like lengths) in ``folder``."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        path = folder / f"clip{i:04d}.wav"
+        sf.write(path, speech_like_clip(rng.uniform(2.0, 5.0), sample_rate, rng), sample_rate)
+        paths.append(str(path))
+    return paths
+
+
+class ClassicDataset(Dataset):
+    """The usual tutorial pipeline: decode and transform in ``__getitem__``, every epoch."""
+
+    def __init__(
+        self,
+        paths: list[str],
+        labels: np.ndarray,
+        config: FrontendConfig,
+        n_frames: int,
+        stretch: bool,
+    ) -> None:
+        self.paths, self.labels, self.config = paths, labels, config
+        self.n_frames, self.stretch = n_frames, stretch
+        self.rng = np.random.default_rng(0)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict:
+        cfg = self.config
+        wave, _ = librosa.load(self.paths[index], sr=cfg.sample_rate)
+        if self.stretch:
+            wave = librosa.effects.time_stretch(wave, rate=self.rng.uniform(0.9, 1.1))
+        power = librosa.feature.melspectrogram(
+            y=wave,
+            sr=cfg.sample_rate,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+            n_mels=cfg.n_mels,
+        )
+        x = normalise_utterance(librosa.power_to_db(power))
+        start = self.rng.integers(0, max(x.shape[1] - self.n_frames, 0) + 1)
+        window = x[:, start : start + self.n_frames]
+        padded = np.zeros((cfg.n_mels, self.n_frames), dtype=np.float32)
+        padded[:, : window.shape[1]] = window
+        return {
+            "x": torch.from_numpy(padded)[None],
+            "length": window.shape[1],
+            "label": int(self.labels[index]),
+            "domain": 0,
+            "index": index,
+        }
+
+
+def classic_loader(dataset: ClassicDataset, batch_size: int, seed: int, workers: int) -> DataLoader:
+    sampler = EpochSampler(len(dataset), seed=seed)
+    return DataLoader(
+        dataset, batch_size, sampler=sampler, collate_fn=collate_features, num_workers=workers
+    )
+
+
+def data_epoch(loader: DataLoader, epoch: int) -> float:
+    """Seconds to produce every batch of one epoch, with no model."""
+    set_epoch(loader, epoch)
+    start = time.perf_counter()
+    for _ in loader:
+        pass
+    return time.perf_counter() - start
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    loader: DataLoader,
+    epoch: int,
+    device: str,
+) -> float:
+    """Seconds for one training epoch: batches, forward, loss, backward, step."""
+    model.train()
+    set_epoch(loader, epoch)
+    synchronise(device)
+    start = time.perf_counter()
+    for batch in loader:
+        batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+        logits = model(*encoder_inputs(batch, model.input_keys))["logits"]
+        loss = torch.nn.functional.cross_entropy(logits, batch["label"])
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+    synchronise(device)
+    return time.perf_counter() - start
+
+
+def synchronise(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def fresh_model(device: str, seed: int) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(seed)
+    model = build_model("crnn", N_CLASSES).to(device)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def matmul_gflops(device: str, size: int = 2048, repeats: int = 10) -> float:
+    """Best-of-three float32 matmul rate, the practical peak this machine reaches."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    a @ b
+    best = 0.0
+    for _ in range(3):
+        synchronise(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        synchronise(device)
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def lstm_flops(lstm: torch.nn.LSTM, steps: int) -> float:
+    """Forward FLOPs of an LSTM: 4 gates x hidden x (input + hidden) multiply-adds per step."""
+    directions = 2 if lstm.bidirectional else 1
+    per_step = 2 * 4 * lstm.hidden_size * (lstm.input_size + lstm.hidden_size)
+    return float(per_step * steps * directions * lstm.num_layers)
+
+
+def crnn_training_flops(n_frames: int, n_mels: int) -> dict[str, float]:
+    """FLOPs per clip of one training step (forward + backward) of the CRNN."""
+    model, _ = fresh_model("cpu", seed=0)
+    batch = 4
+    x = torch.randn(batch, 1, n_mels, n_frames)
+    mask = torch.ones(batch, n_frames, dtype=torch.bool)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(x, mask)["logits"].sum().backward()
+    counted = counter.get_total_flops() / batch
+    names = " ".join(str(op) for op in counter.get_flop_counts()["Global"])
+    lstm_modules = [m for m in model.modules() if isinstance(m, torch.nn.LSTM)]
+    lstm = 0.0
+    if "lstm" not in names.lower():
+        steps = n_frames // model.encoder.downsample
+        lstm = sum(3 * lstm_flops(m, steps) for m in lstm_modules)  # backward ~ 2x forward
+    return {"counted": counted, "lstm_analytic": lstm, "total": counted + lstm}
+
+
+def machine_line(device: str) -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{cpu}, {torch.get_num_threads()} torch threads, {platform.system()}, torch {torch.__version__}"
+    if device.startswith("cuda"):
+        text += f", GPU {torch.cuda.get_device_name()}"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--audio-dir", type=Path, help="use real .wav/.flac files from here")
+    parser.add_argument("--sample-rate", type=int, default=16000, help="of generated clips")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--n-frames", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="training epochs per pipeline")
+    parser.add_argument("--classic-workers", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write", action="store_true", help="write benchmarks/RESULTS_epoch.md")
+    parser.add_argument("--note", default="", help="a line about the machine for the results file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = FrontendConfig()
+    rows: list[tuple[str, str]] = []
+    load_before = os.getloadavg()[0]
+
+    with tempfile.TemporaryDirectory(prefix="bench_epoch_") as scratch:
+        scratch = Path(scratch)
+        if args.audio_dir:
+            found = sorted(
+                p for p in args.audio_dir.rglob("*") if p.suffix.lower() in (".wav", ".flac")
+            )
+            paths = [str(p) for p in found[: args.clips]]
+        else:
+            paths = make_clips(scratch / "audio", args.clips, args.sample_rate, args.seed)
+        labels = np.arange(len(paths)) % N_CLASSES
+        n = len(paths)
+        print(f"{n} clips, batch {args.batch_size}, {args.n_frames} frames, device {args.device}")
+
+        start = time.perf_counter()
+        cached = load_features(paths, config, root=scratch / "cache", progress=False)
+        build_s = time.perf_counter() - start
+        start = time.perf_counter()
+        cached = load_features(paths, config, root=scratch / "cache", progress=False)
+        reload_s = time.perf_counter() - start
+        stats = MelStats.fit(cached.arrays)
+        dataset = FeatureDataset(
+            cached.arrays, labels, n_frames=args.n_frames, stats=stats, seed=args.seed
+        )
+        fast = make_loader(dataset, args.batch_size, shuffle=True, seed=args.seed)
+        classic = classic_loader(
+            ClassicDataset(paths, labels, config, args.n_frames, stretch=False),
+            args.batch_size,
+            args.seed,
+            args.classic_workers,
+        )
+        stretched = classic_loader(
+            ClassicDataset(paths, labels, config, args.n_frames, stretch=True),
+            args.batch_size,
+            args.seed,
+            args.classic_workers,
+        )
+        data_epoch(classic, 0)  # warm up librosa's caches and numba before timing
+        classic_data = min(data_epoch(classic, e) for e in range(1, 3))
+        stretch_data = data_epoch(stretched, 1)
+        cached_data = min(data_epoch(fast, e) for e in range(3))
+
+        model, optimiser = fresh_model(args.device, args.seed)
+        train_epoch(model, optimiser, fast, 0, args.device)  # warm-up epoch (allocator, kernels)
+        times = {"cached": [], "classic": []}
+        for repeat in range(args.repeats):  # interleaved, so a busy neighbour hurts both alike
+            times["classic"].append(train_epoch(model, optimiser, classic, 1 + repeat, args.device))
+            times["cached"].append(train_epoch(model, optimiser, fast, 1 + repeat, args.device))
+        classic_train, cached_train = min(times["classic"]), min(times["cached"])
+
+    flops = crnn_training_flops(args.n_frames, config.n_mels)
+    gflops = matmul_gflops(args.device)
+    clips_per_s = n / cached_train
+    achieved = flops["total"] * clips_per_s / 1e9
+    model_only = cached_train - cached_data
+
+    rows += [
+        ("clips / batch size / frames", f"{n} / {args.batch_size} / {args.n_frames}"),
+        (
+            "cache build, once (decode + log-mel + write)",
+            f"{build_s:.2f} s ({n / build_s:.0f} clips/s)",
+        ),
+        ("cache reload (all clips, next run)", f"{reload_s:.3f} s"),
+        ("data-only epoch, classic", f"{classic_data:.2f} s"),
+        ("data-only epoch, classic + per-item time-stretch", f"{stretch_data:.2f} s"),
+        ("data-only epoch, cached", f"{cached_data:.3f} s"),
+        ("**data-only speed-up (classic / cached)**", f"**{classic_data / cached_data:.0f}x**"),
+        ("data-only speed-up with time-stretch", f"{stretch_data / cached_data:.0f}x"),
+        (f"training epoch, classic (best of {args.repeats})", f"{classic_train:.2f} s"),
+        (f"training epoch, cached (best of {args.repeats})", f"{cached_train:.2f} s"),
+        (
+            "**training-epoch speed-up (classic / cached)**",
+            f"**{classic_train / cached_train:.2f}x**",
+        ),
+        (
+            "training-epoch speed-up if classic had time-stretch (estimated)",
+            f"{(classic_train - classic_data + stretch_data) / cached_train:.2f}x",
+        ),
+        ("CRNN training throughput, cached", f"{clips_per_s:.1f} clips/s"),
+        ("CRNN training FLOPs per clip", f"{flops['total'] / 1e9:.2f} GFLOP"),
+        ("  of which conv + linear (FlopCounterMode)", f"{flops['counted'] / 1e9:.2f} GFLOP"),
+        ("  of which BiLSTM (analytic, fwd + 2x bwd)", f"{flops['lstm_analytic'] / 1e9:.2f} GFLOP"),
+        ("measured float32 matmul (2048^3, best of 3)", f"{gflops:.0f} GFLOP/s"),
+        (
+            "CRNN achieved",
+            f"{achieved:.1f} GFLOP/s = {100 * achieved / gflops:.0f}% of matmul peak",
+        ),
+        ("model share of the cached epoch", f"{100 * model_only / cached_train:.0f}%"),
+        ("1-min load average at start / end", f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name.replace('*', ''):<{width}}  {value.replace('*', '')}")
+    if args.write:
+        write_results(args, rows, machine_line(args.device))
+
+
+def write_results(args: argparse.Namespace, rows: list[tuple[str, str]], machine: str) -> None:
+    path = Path(__file__).with_name("RESULTS_epoch.md")
+    command = "benchmarks/bench_epoch.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}"
+        for k, v in vars(args).items()
+        if k not in ("write", "note") and v
+    )
+    lines = [
+        "# Epoch speed: cached log-mels vs the classic pipeline",
+        "",
+        f"- date: {datetime.date.today().isoformat()}",
+        f"- machine: {machine}" + (f" ({args.note})" if args.note else ""),
+        f"- command: `{command}`",
+        "",
+        "| measure | value |",
+        "| --- | --- |",
+        *[f"| {name} | {value} |" for name, value in rows],
+        "",
+    ]
+    path.write_text("\n".join(lines))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""How long a corpus scan takes on 10,000 files, against opening every file with soundfile.
+
+Issue 2 asks that scanning 10,000 files takes under 10 s on 2 cores. This script writes N tiny
+RAVDESS-named WAV files (one file encoded once, its bytes copied), then times, in the same run:
+
+1. ``load_corpus("ravdess", folder)``: file names plus the first 64 bytes of each file;
+2. ``serlib scan --corpus ravdess --root FOLDER --json`` as a fresh process (imports included),
+   beside ``serlib --version`` (the bare start-up cost of a process);
+3. the obvious alternative: ``soundfile.info`` on every file (libsndfile parses each header);
+4. reading all the audio of every file with ``soundfile.read``.
+
+RAVDESS has 24 actors x 60 speech files, so larger corpora are made of copies of that layout in
+``copy_NN/Actor_NN/`` folders (the loader walks folders recursively). The files are freshly written,
+so they are in the page cache: this measures the scan's own cost, not the disk's.
+
+Run: ``.venv/bin/python benchmarks/bench_scan.py [--files 10000] [--repeat 3]``; results are
+recorded in ``benchmarks/RESULTS_scan.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from serlib.config import serlib_home
+from serlib.corpora import load_corpus
+
+SAMPLE_RATE = 48000
+SECONDS = 0.05
+SPEECH_STEMS_PER_ACTOR = 60
+
+
+def ravdess_stems(actor: int) -> list[str]:
+    """The 60 speech recordings of one RAVDESS actor (neutral has no strong intensity)."""
+    return [
+        f"03-01-{emotion:02d}-{intensity:02d}-{statement:02d}-{repetition:02d}-{actor:02d}"
+        for emotion in range(1, 9)
+        for intensity in ((1,) if emotion == 1 else (1, 2))
+        for statement in (1, 2)
+        for repetition in (1, 2)
+    ]
+
+
+def tiny_wav() -> bytes:
+    """A 50 ms 48 kHz 16-bit tone, encoded once; every benchmark file is a copy of these bytes."""
+    time_axis = np.arange(int(SAMPLE_RATE * SECONDS)) / SAMPLE_RATE
+    samples = (0.3 * np.sin(2 * np.pi * 220 * time_axis)).astype(np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def write_corpus(root: Path, n_files: int) -> list[Path]:
+    """Write ``n_files`` valid RAVDESS-named WAVs under ``root`` and return their paths."""
+    payload = tiny_wav()
+    paths: list[Path] = []
+    copy = 0
+    while len(paths) < n_files:
+        for actor in range(1, 25):
+            folder = root / f"copy_{copy:02d}" / f"Actor_{actor:02d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for stem in ravdess_stems(actor)[: n_files - len(paths)]:
+                path = folder / f"{stem}.wav"
+                path.write_bytes(payload)
+                paths.append(path)
+            if len(paths) == n_files:
+                break
+        copy += 1
+    return paths
+
+
+def timed(function: Callable[[], object], repeat: int) -> tuple[list[float], object]:
+    """Wall-clock seconds of ``repeat`` calls, and the last call's result."""
+    seconds, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        seconds.append(time.perf_counter() - start)
+    return seconds, result
+
+
+def run_cli(arguments: list[str]) -> str:
+    """Run ``python -m serlib ARGS`` in a fresh process and return its stdout (exit 0 required)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "serlib", *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return completed.stdout
+
+
+def info_all(paths: list[Path]) -> int:
+    """The alternative scan: let libsndfile open and parse every file's header."""
+    return sum(sf.info(str(path)).frames > 0 for path in paths)
+
+
+def read_all(paths: list[Path]) -> int:
+    """The slowest alternative: decode every file's audio."""
+    return sum(len(sf.read(str(path), dtype="float32")[0]) > 0 for path in paths)
+
+
+def describe(name: str, seconds: list[float], n_files: int, reference: float | None) -> str:
+    """One result line: best and median time, files per second, and the ratio to the reference."""
+    best = min(seconds)
+    line = f"{name:<34} best {best:7.3f} s  median {statistics.median(seconds):7.3f} s"
+    line += f"  {n_files / best:9.0f} files/s"
+    if reference is not None:
+        line += f"  {best / reference:5.1f}x load_corpus"
+    return line
+
+
+def benchmark(root: Path, n_files: int, repeat: int, with_cli: bool) -> dict:
+    """Write the corpus under ``root``, time every way of scanning it, and print the results."""
+    start = time.perf_counter()
+    paths = write_corpus(root, n_files)
+    write_seconds = time.perf_counter() - start
+    print(f"wrote {n_files} files of {paths[0].stat().st_size} bytes in {write_seconds:.2f} s")
+
+    results: dict = {"files": n_files}
+    scan_seconds, scan = timed(lambda: load_corpus("ravdess", root), repeat)
+    if len(scan) != n_files or scan.skipped:
+        raise RuntimeError(f"load_corpus found {len(scan)} files, skipped {len(scan.skipped)}")
+    results["load_corpus_n"] = len(scan)
+    results["load_corpus_s"] = scan_seconds
+    reference = min(scan_seconds)
+    print(describe("load_corpus (names + 64 bytes)", scan_seconds, n_files, None))
+
+    if with_cli:
+        arguments = ["scan", "--corpus", "ravdess", "--root", str(root), "--json"]
+        cli_seconds, stdout = timed(lambda: run_cli(arguments), repeat)
+        results["cli_n"] = json.loads(stdout)["n"]
+        results["cli_s"] = cli_seconds
+        startup_seconds, _ = timed(lambda: run_cli(["--version"]), repeat)
+        results["startup_s"] = startup_seconds
+        print(describe("serlib scan --json (process)", cli_seconds, n_files, reference))
+        print(describe("serlib --version (start-up only)", startup_seconds, n_files, reference))
+
+    info_seconds, _ = timed(lambda: info_all(paths), repeat)
+    read_seconds, _ = timed(lambda: read_all(paths), repeat)
+    results["soundfile_info_s"] = info_seconds
+    results["soundfile_read_s"] = read_seconds
+    print(describe("soundfile.info on every file", info_seconds, n_files, reference))
+    print(describe("soundfile.read on every file", read_seconds, n_files, reference))
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=10_000, help="how many files to scan")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each method")
+    parser.add_argument("--folder", help="write here (kept); default: a temporary folder")
+    parser.add_argument("--no-cli", action="store_true", help="skip the command-line runs")
+    args = parser.parse_args(argv)
+    if args.files < 1 or args.repeat < 1:
+        parser.error("--files and --repeat must be at least 1")
+
+    print(f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    if args.folder:
+        return benchmark(Path(args.folder) / "RAVDESS", args.files, args.repeat, not args.no_cli)
+    serlib_home().mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="bench_scan_", dir=serlib_home()))
+    try:
+        return benchmark(folder / "RAVDESS", args.files, args.repeat, not args.no_cli)
+    finally:
+        shutil.rmtree(folder)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,398 @@
+"""Datasets, batches and sampling: from cached arrays to the dicts a model trains on.
+
+Every batch is a dict of tensors, the same for every model:
+
+- log-mel batches (``FeatureDataset`` + ``collate_features``):
+  ``{"x": float32 [B, 1, n_mels, T], "mask": bool [B, T] (True = a real frame),
+  "label": long [B] (-1 = unlabelled), "domain": long [B], "index": long [B]}``
+- waveform batches for Wav2Vec2 (``WaveformDataset`` + ``collate_waves``):
+  ``{"wave": float32 [B, L], "attention_mask": long [B, L] (1 = a real sample),
+  "label", "domain", "index"}``
+
+``index`` is the row of the item in its dataset, so predictions can be joined back to the table.
+
+Determinism: the order of epoch ``e`` (``EpochSampler``) and the random crops of epoch ``e``
+(``FeatureDataset.set_epoch``) are pure functions of ``(seed, e)``, so a run resumed at epoch
+``e`` sees exactly the batches it would have seen. Call ``set_epoch(loader, e)`` before each epoch.
+For DANN, ``PairedBatches`` yields ``(source_batch, target_batch)`` pairs for every source batch;
+the target loader restarts (with a new, equally deterministic order) when it runs out.
+
+Public API: ``encode_labels``, ``FeatureDataset``, ``collate_features``, ``WaveformDataset``,
+``collate_waves``, ``EpochSampler``, ``make_loader``, ``set_epoch``, ``PairedBatches``,
+``CROPS = ("random", "center", "start")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from serlib.audio import AudioError, load_audio, probe_audio
+from serlib.corpora.base import Skip
+from serlib.features import NORMALISATIONS, MelStats
+
+CROPS = ("random", "center", "start")
+
+
+def epoch_seed(seed: int, epoch: int, cycle: int = 0, stream: int = 0) -> int:
+    """A 63-bit seed that depends only on its arguments (mixes them with numpy's SeedSequence)."""
+    state = np.random.SeedSequence([seed, epoch, cycle, stream]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1]))
+
+
+def encode_labels(labels: Sequence[str], names: Sequence[str]) -> np.ndarray:
+    """Class ids (int64) for ``labels`` in the order of ``names``; unknown labels are an error."""
+    lookup = {name: i for i, name in enumerate(names)}
+    unknown = sorted({str(label) for label in labels if label not in lookup})
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among the classes {list(names)}")
+    return np.array([lookup[label] for label in labels], dtype=np.int64)
+
+
+def check_labels(labels: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray:
+    """Labels as int64 ``[n]``; None means unlabelled (-1 everywhere)."""
+    if labels is None:
+        return np.full(n, -1, dtype=np.int64)
+    labels = np.asarray(labels)
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"expected {n} integer labels, got shape {labels.shape} ({labels.dtype})")
+    return labels.astype(np.int64)
+
+
+def crop_starts(lengths: np.ndarray, size: int, crop: str, rng: np.random.Generator) -> np.ndarray:
+    """Where each clip's window of ``size`` starts: random, centred or at the start."""
+    room = np.maximum(lengths - size, 0)
+    if crop == "random":
+        return np.floor(rng.random(len(lengths)) * (room + 1)).astype(np.int64)
+    if crop == "center":
+        return room // 2
+    return np.zeros(len(lengths), dtype=np.int64)
+
+
+class FeatureDataset(Dataset):
+    """Log-mel clips in memory (e.g. ``load_features(...).arrays``), cropped and normalised.
+
+    ``n_frames``: the window length (300, as the study); longer clips are cropped (``crop``:
+    "random" for training, "center" or "start" for evaluation), shorter ones padded with
+    ``pad_value`` when ``fixed_length`` (the study), else left short for a variable-length batch
+    with a mask. ``n_frames=None`` keeps whole clips. ``normalisation``: "global" (per-band
+    ``stats`` fitted on the training set), "utterance" (each clip's own per-band mean/std over all
+    its frames), or "none". Arrays stay as stored (float16); each item is normalised on access.
+    """
+
+    def __init__(
+        self,
+        features: Sequence[np.ndarray],
+        labels: Sequence[int] | np.ndarray | None = None,
+        *,
+        domain: int = 0,
+        n_frames: int | None = 300,
+        fixed_length: bool = True,
+        crop: str = "random",
+        normalisation: str = "global",
+        stats: MelStats | None = None,
+        pad_value: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
+        if normalisation not in NORMALISATIONS:
+            raise ValueError(
+                f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}"
+            )
+        if normalisation == "global" and stats is None:
+            raise ValueError(
+                'normalisation="global" needs stats (MelStats.fit on the training set)'
+            )
+        if n_frames is not None and n_frames < 1:
+            raise ValueError(f"n_frames must be >= 1 or None, got {n_frames}")
+        if len(features) == 0:
+            raise ValueError("FeatureDataset needs at least one clip")
+        n_mels = {np.shape(x)[0] for x in features}
+        if len(n_mels) != 1 or any(np.ndim(x) != 2 for x in features):
+            raise ValueError("features must all be [n_mels, T] arrays with the same n_mels")
+        self.features = list(features)
+        self.labels = check_labels(labels, len(self.features))
+        self.domain = domain
+        self.n_frames = n_frames
+        self.fixed_length = fixed_length
+        self.crop = crop
+        self.pad_value = pad_value
+        self.seed = seed
+        self.lengths = np.array([x.shape[1] for x in self.features], dtype=np.int64)
+        self.mean, self.std = self.band_statistics(normalisation, stats)
+        self.normalisation = normalisation
+        self.set_epoch(0)
+
+    def band_statistics(self, normalisation: str, stats: MelStats | None) -> tuple[np.ndarray, ...]:
+        """Per-clip ``[N, n_mels, 1]`` mean and std to subtract and divide by, computed once."""
+        n, n_mels = len(self.features), self.features[0].shape[0]
+        if normalisation == "global":
+            mean = np.broadcast_to(stats.mean[None, :, None], (n, n_mels, 1))
+            std = np.broadcast_to(stats.std[None, :, None], (n, n_mels, 1))
+            return mean.astype(np.float32), std.astype(np.float32)
+        if normalisation == "utterance":
+            per_clip = [MelStats.fit([x]) for x in self.features]
+            mean = np.stack([s.mean for s in per_clip])[..., None]
+            std = np.stack([s.std for s in per_clip])[..., None]
+            return mean, std
+        return np.zeros((n, n_mels, 1), np.float32), np.ones((n, n_mels, 1), np.float32)
+
+    def set_epoch(self, epoch: int, cycle: int = 0) -> None:
+        """Draw this epoch's crop positions (a pure function of seed, epoch and cycle)."""
+        rng = np.random.default_rng(epoch_seed(self.seed, epoch, cycle, stream=1))
+        size = self.n_frames if self.n_frames is not None else int(self.lengths.max())
+        self.starts = crop_starts(self.lengths, size, self.crop, rng)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index: int) -> dict:
+        x = self.features[index]
+        start = int(self.starts[index])
+        stop = x.shape[1] if self.n_frames is None else start + self.n_frames
+        window = (x[:, start:stop].astype(np.float32) - self.mean[index]) / self.std[index]
+        length = window.shape[1]
+        if self.fixed_length and self.n_frames is not None and length < self.n_frames:
+            padded = np.full((x.shape[0], self.n_frames), self.pad_value, dtype=np.float32)
+            padded[:, :length] = window
+            window = padded
+        return {
+            "x": torch.from_numpy(window)[None],
+            "length": length,
+            "label": int(self.labels[index]),
+            "domain": self.domain,
+            "index": index,
+        }
+
+    def collate(self, items: list[dict]) -> dict:
+        """``collate_features`` with this dataset's ``pad_value``."""
+        return collate_features(items, self.pad_value)
+
+
+def collate_features(items: list[dict], pad_value: float = 0.0) -> dict:
+    """Stack log-mel items into a batch, padding to the longest with a frame mask."""
+    n_frames = max(item["x"].shape[-1] for item in items)
+    n_mels = items[0]["x"].shape[-2]
+    x = torch.full((len(items), 1, n_mels, n_frames), pad_value, dtype=torch.float32)
+    mask = torch.zeros(len(items), n_frames, dtype=torch.bool)
+    for row, item in enumerate(items):
+        x[row, :, :, : item["x"].shape[-1]] = item["x"]
+        mask[row, : item["length"]] = True
+    return {"x": x, "mask": mask, **stack_ids(items)}
+
+
+def stack_ids(items: list[dict]) -> dict:
+    """The label/domain/index fields of a batch as long tensors."""
+    return {
+        name: torch.tensor([item[name] for item in items], dtype=torch.long)
+        for name in ("label", "domain", "index")
+    }
+
+
+class WaveformDataset(Dataset):
+    """Audio files decoded on access, for models that take raw waveforms (Wav2Vec2).
+
+    Headers are checked up front: files that cannot be used are left out and listed in
+    ``skipped`` (``kept`` holds the positions of the rest in ``paths``; ``labels`` are given for
+    all ``paths``). Clips longer than ``max_seconds`` are cropped (random in training, else
+    centred/start), and each clip is scaled to zero mean and unit variance when ``normalise``
+    (what Wav2Vec2FeatureExtractor does).
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        labels: Sequence[int] | np.ndarray | None = None,
+        *,
+        domain: int = 0,
+        sample_rate: int = 16000,
+        max_seconds: float | None = None,
+        crop: str = "random",
+        normalise: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
+        all_labels = check_labels(labels, len(paths))
+        self.skipped: list[Skip] = []
+        self.kept: list[int] = []
+        for i, path in enumerate(paths):
+            try:
+                probe_audio(path)
+                self.kept.append(i)
+            except AudioError as error:
+                self.skipped.append(Skip(str(path), error.reason))
+        if not self.kept:
+            raise ValueError(f"none of the {len(paths)} audio files is usable")
+        self.paths = [str(paths[i]) for i in self.kept]
+        self.labels = all_labels[self.kept]
+        self.domain = domain
+        self.sample_rate = sample_rate
+        self.max_samples = None if max_seconds is None else int(round(max_seconds * sample_rate))
+        self.crop = crop
+        self.normalise = normalise
+        self.seed = seed
+        self.epoch, self.cycle = 0, 0
+
+    def set_epoch(self, epoch: int, cycle: int = 0) -> None:
+        self.epoch, self.cycle = epoch, cycle
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict:
+        wave = load_audio(self.paths[index], self.sample_rate)
+        if self.max_samples is not None and len(wave) > self.max_samples:
+            rng = np.random.default_rng(epoch_seed(self.seed, self.epoch, self.cycle, 2 + index))
+            start = int(crop_starts(np.array([len(wave)]), self.max_samples, self.crop, rng)[0])
+            wave = wave[start : start + self.max_samples]
+        if self.normalise:
+            wave = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
+        return {
+            "wave": torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)),
+            "label": int(self.labels[index]),
+            "domain": self.domain,
+            "index": index,
+        }
+
+    @staticmethod
+    def collate(items: list[dict]) -> dict:
+        return collate_waves(items)
+
+
+def collate_waves(items: list[dict]) -> dict:
+    """Pad waveforms with zeros to the longest; ``attention_mask`` marks the real samples."""
+    longest = max(len(item["wave"]) for item in items)
+    wave = torch.zeros(len(items), longest, dtype=torch.float32)
+    attention_mask = torch.zeros(len(items), longest, dtype=torch.long)
+    for row, item in enumerate(items):
+        wave[row, : len(item["wave"])] = item["wave"]
+        attention_mask[row, : len(item["wave"])] = 1
+    return {"wave": wave, "attention_mask": attention_mask, **stack_ids(items)}
+
+
+class EpochSampler(Sampler[int]):
+    """Indices for one epoch, a pure function of ``(seed, epoch, cycle)``.
+
+    ``shuffle=False`` gives 0..n-1. With ``labels`` it is class-balanced: ``num_samples``
+    (default n) draws with replacement, each class equally likely.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        shuffle: bool = True,
+        labels: Sequence[int] | np.ndarray | None = None,
+        num_samples: int | None = None,
+    ) -> None:
+        if n < 1:
+            raise ValueError(f"EpochSampler needs at least one item, got n={n}")
+        self.n = n
+        self.seed = seed
+        self.shuffle = shuffle
+        self.num_samples = n if num_samples is None else num_samples
+        self.weights = None
+        if labels is not None:
+            labels = check_labels(labels, n)
+            if (labels < 0).any():
+                raise ValueError("class-balanced sampling needs every item labelled")
+            counts = np.bincount(labels)
+            self.weights = torch.as_tensor(1.0 / counts[labels], dtype=torch.float64)
+        self.epoch, self.cycle = 0, 0
+
+    def set_epoch(self, epoch: int, cycle: int = 0) -> None:
+        self.epoch, self.cycle = epoch, cycle
+
+    def __len__(self) -> int:
+        return self.num_samples if self.weights is not None else self.n
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, self.cycle))
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, self.num_samples, True, generator=generator)
+        elif self.shuffle:
+            order = torch.randperm(self.n, generator=generator)
+        else:
+            order = torch.arange(self.n)
+        return iter(order.tolist())
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    balanced: bool = False,
+    drop_last: bool = False,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A DataLoader with a deterministic ``EpochSampler`` and the dataset's own collate.
+
+    ``num_workers=0`` is the fastest choice for cached log-mels on a laptop (no process start-up
+    or copying); for ``WaveformDataset`` on a machine with spare cores, workers decode in
+    parallel. Workers are not persistent, so ``set_epoch`` reaches them.
+    """
+    labels = getattr(dataset, "labels", None) if balanced else None
+    if balanced and labels is None:
+        raise ValueError("balanced sampling needs a dataset with labels")
+    sampler = EpochSampler(len(dataset), seed=seed, shuffle=shuffle, labels=labels)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        collate_fn=getattr(dataset, "collate", None) or collate_features,
+        persistent_workers=False,
+    )
+
+
+def set_epoch(loader: DataLoader, epoch: int, cycle: int = 0) -> None:
+    """Make the next pass over ``loader`` the one of ``(epoch, cycle)``: order and crops."""
+    for part in (loader.sampler, loader.dataset):
+        if hasattr(part, "set_epoch"):
+            part.set_epoch(epoch, cycle)
+
+
+class PairedBatches:
+    """Source and target batches side by side for domain-adversarial training.
+
+    One pass yields ``len(source)`` pairs ``(source_batch, target_batch)``; the target loader
+    cycles, each restart being its own deterministic "cycle" of the same epoch.
+    """
+
+    def __init__(self, source: DataLoader, target: DataLoader) -> None:
+        if len(target) == 0:
+            raise ValueError("the target loader yields no batches (fewer clips than batch_size?)")
+        self.source = source
+        self.target = target
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __iter__(self) -> Iterator[tuple[dict, dict]]:
+        set_epoch(self.source, self.epoch)
+        cycle = 0
+        set_epoch(self.target, self.epoch, cycle)
+        target_batches = iter(self.target)
+        for source_batch in self.source:
+            try:
+                target_batch = next(target_batches)
+            except StopIteration:
+                cycle += 1
+                set_epoch(self.target, self.epoch, cycle)
+                target_batches = iter(self.target)
+                target_batch = next(target_batches)
+            yield source_batch, target_batch

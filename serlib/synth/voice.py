@@ -1,0 +1,563 @@
+"""A small source-filter speech synthesiser: syllables in, a speech-like waveform out.
+
+How a voice is made (Fant 1960, *Acoustic theory of speech production*; Klatt 1980, "Software for a
+cascade/parallel formant synthesizer", JASA 67(3): 971-995):
+
+1. **Source.** The vocal folds open and close once per pitch period. We make that buzz as a pulse train
+   whose period follows the F0 contour, with cycle-to-cycle jitter (period) and shimmer (amplitude),
+   and mix in aspiration noise for a breathy voice. Consonants add frication noise (/s/, /sh/, /f/)
+   and short bursts (/t/, /k/).
+2. **Filter.** The vocal tract is a tube whose resonances, the formants F1-F5, give each vowel its
+   colour (/i/ has F1 low and F2 high; /a/ has F1 high). Formants glide between vowel targets and
+   consonant loci, which is what makes syllables sound connected. A spectral tilt on top sets the voice
+   quality: flat for a tense, pressed voice, steep for a lax, soft one.
+3. **Prosody.** Syllables are grouped into phrases separated by pauses. F0 falls slowly through each
+   phrase (declination), rises on stressed syllables (pitch accents) and rises or falls at the end.
+   Stressed syllables are longer and louder.
+
+The filter is applied frame by frame in the short-time Fourier domain (see ``dsp``): each 32 ms frame of
+the excitation is multiplied by that frame's envelope. The result is clearly synthetic, in the way an
+old formant synthesiser is, but has what matters for emotion recognition: harmonic voicing with
+formants, syllable rhythm, pauses, noise consonants, and every cue listed in ``cues``.
+
+What it is not: there are no words, no real phonotactics, no coarticulation beyond formant glides, and
+no glottal-flow model beyond a smooth pulse. It is no substitute for real speech.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from serlib.synth import dsp
+from serlib.synth.cues import EmotionCues
+from serlib.synth.speakers import Speaker
+
+VOWELS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    # Adult male F1-F3 in Hz, Hillenbrand et al. (1995), JASA 97(5): 3099-3111; (start, end) targets.
+    "iy": ((342, 2322, 3000), (330, 2350, 3020)),
+    "ih": ((427, 2034, 2684), (430, 2000, 2680)),
+    "ey": ((476, 2089, 2691), (360, 2250, 2900)),
+    "eh": ((580, 1799, 2605), (560, 1820, 2600)),
+    "ae": ((588, 1952, 2601), (640, 1850, 2600)),
+    "aa": ((768, 1333, 2522), (740, 1300, 2520)),
+    "ao": ((652, 997, 2538), (620, 980, 2520)),
+    "ow": ((497, 910, 2459), (420, 880, 2400)),
+    "uh": ((469, 1122, 2434), (460, 1150, 2430)),
+    "uw": ((378, 997, 2343), (360, 950, 2300)),
+    "ah": ((623, 1200, 2550), (610, 1220, 2550)),
+    "er": ((474, 1379, 1710), (460, 1400, 1700)),
+    "ax": ((500, 1500, 2500), (500, 1500, 2500)),
+    "ay": ((768, 1333, 2522), (430, 2000, 2680)),
+}
+"""Vowel formant targets (F1, F2, F3) at the start and end of the vowel; diphthongs glide."""
+
+SCHWA = np.array([500.0, 1500.0, 2500.0])
+"""The centre of the vowel space: reduced (sad) speech moves towards it, tense speech away from it."""
+
+HIGHER_FORMANTS = (3500.0, 4500.0)
+"""F4 and F5 of an average male voice; with F1-F3 they make the five-formant cascade."""
+
+BANDWIDTHS = np.array([70.0, 100.0, 140.0, 220.0, 300.0])
+"""Formant bandwidths in Hz (narrow = peaky, "ringing"; breathy voices widen F1)."""
+
+
+@dataclass(frozen=True)
+class Consonant:
+    """How a consonant sounds: manner, voicing, where the formants head, and its noise."""
+
+    manner: str
+    """"stop", "fricative", "nasal", "approximant" or "aspirate"."""
+    voiced: bool
+    locus: tuple[float, float, float] | None
+    """Formants (F1, F2, F3) the transitions point to; None for /h/ (it takes the vowel's)."""
+    noise_hz: float = 0.0
+    """Centre of the frication or burst noise."""
+    noise_bw: float = 1.0
+    """Width (standard deviation, Hz) of that noise band."""
+    noise_db: float = -60.0
+    """Level of the noise relative to a vowel."""
+    ms: float = 60.0
+    """Typical duration in milliseconds (closure for stops)."""
+
+
+CONSONANTS: dict[str, Consonant] = {
+    "p": Consonant("stop", False, (300, 900, 2300), 1200, 1500, -14, 60),
+    "t": Consonant("stop", False, (300, 1700, 2700), 4200, 1500, -10, 55),
+    "k": Consonant("stop", False, (300, 2000, 2400), 2300, 700, -10, 60),
+    "b": Consonant("stop", True, (300, 900, 2300), 1200, 1500, -18, 50),
+    "d": Consonant("stop", True, (300, 1700, 2700), 4000, 1500, -16, 45),
+    "g": Consonant("stop", True, (300, 2000, 2400), 2300, 700, -16, 50),
+    "s": Consonant("fricative", False, (300, 1700, 2700), 5800, 1300, -12, 100),
+    "sh": Consonant("fricative", False, (300, 1900, 2500), 3300, 900, -10, 100),
+    "f": Consonant("fricative", False, (300, 1100, 2300), 5000, 3000, -24, 80),
+    "th": Consonant("fricative", False, (300, 1500, 2600), 5000, 3000, -26, 75),
+    "z": Consonant("fricative", True, (300, 1700, 2700), 5800, 1300, -18, 70),
+    "v": Consonant("fricative", True, (300, 1100, 2300), 5000, 3000, -28, 60),
+    "dh": Consonant("fricative", True, (300, 1500, 2600), 5000, 3000, -30, 50),
+    "h": Consonant("aspirate", False, None, 0, 1, -60, 60),
+    "m": Consonant("nasal", True, (250, 1000, 2200), ms=65),
+    "n": Consonant("nasal", True, (250, 1500, 2600), ms=60),
+    "ng": Consonant("nasal", True, (250, 2000, 2600), ms=65),
+    "l": Consonant("approximant", True, (360, 1300, 2700), ms=55),
+    "r": Consonant("approximant", True, (350, 1100, 1500), ms=60),
+    "w": Consonant("approximant", True, (300, 700, 2200), ms=55),
+    "y": Consonant("approximant", True, (280, 2200, 2900), ms=50),
+}
+"""A small English-like consonant inventory (loci after Delattre et al. 1955 and Stevens 1998)."""
+
+ONSET_WEIGHTS = {
+    "": 12, "t": 10, "d": 7, "n": 7, "s": 7, "k": 6, "m": 6, "l": 6, "r": 6, "b": 5, "p": 5,
+    "h": 5, "w": 4, "f": 4, "dh": 4, "g": 3, "sh": 2, "y": 2, "v": 2, "z": 1, "th": 1,
+}  # fmt: skip
+CODA_WEIGHTS = {
+    "": 50, "n": 8, "t": 7, "r": 6, "s": 6, "d": 5, "l": 5, "k": 4, "m": 4, "z": 4, "ng": 2,
+    "p": 2, "f": 1, "v": 1, "th": 1, "sh": 1,
+}  # fmt: skip
+VOWEL_WEIGHTS = {
+    "ax": 12, "ih": 10, "eh": 7, "iy": 6, "ae": 6, "aa": 6, "ah": 6, "ow": 4, "uw": 4, "ey": 4,
+    "ay": 4, "ao": 3, "er": 3, "uh": 2,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Syllable:
+    """One syllable: onset consonants, a vowel, coda consonants, and whether it is stressed."""
+
+    onset: tuple[str, ...] = ()
+    vowel: str = "ax"
+    coda: tuple[str, ...] = ()
+    stressed: bool = False
+
+    def spelling(self) -> str:
+        """A readable ARPAbet-like spelling, stressed vowels in capitals (for the metadata)."""
+        vowel = self.vowel.upper() if self.stressed else self.vowel
+        return "".join(self.onset) + vowel + "".join(self.coda)
+
+
+Phrase = tuple[Syllable, ...]
+
+
+def _syllable(onset: str, vowel: str, coda: str = "", stressed: bool = False) -> Syllable:
+    return Syllable(tuple(onset.split()), vowel, tuple(coda.split()), stressed)
+
+
+STATEMENTS: dict[int, tuple[str, Phrase]] = {
+    1: (
+        "Kids are talking by the door",
+        (
+            _syllable("k", "ih", "d z", True),
+            _syllable("", "aa", "r"),
+            _syllable("t", "ao", "", True),
+            _syllable("k", "ih", "ng"),
+            _syllable("b", "ay", "", True),
+            _syllable("dh", "ax"),
+            _syllable("d", "ao", "r", True),
+        ),
+    ),
+    2: (
+        "Dogs are sitting by the door",
+        (
+            _syllable("d", "ao", "g z", True),
+            _syllable("", "aa", "r"),
+            _syllable("s", "ih", "", True),
+            _syllable("t", "ih", "ng"),
+            _syllable("b", "ay", "", True),
+            _syllable("dh", "ax"),
+            _syllable("d", "ao", "r", True),
+        ),
+    ),
+}
+"""RAVDESS's two statements, as syllables (rough ARPAbet), so every actor says the same thing."""
+
+
+def _choose(rng: np.random.Generator, weights: dict[str, int]) -> str:
+    keys = list(weights)
+    probabilities = np.array([weights[k] for k in keys], dtype=float)
+    return keys[rng.choice(len(keys), p=probabilities / probabilities.sum())]
+
+
+def random_phrases(rng: np.random.Generator, n_syllables: int, pause: float = 1.0) -> list[Phrase]:
+    """Nonsense speech: ``n_syllables`` English-like syllables grouped into phrases.
+
+    ``pause`` > 1 (sad speech) makes phrases shorter, hence more pauses, as well as longer ones.
+    """
+    phrases: list[Phrase] = []
+    left = max(1, n_syllables)
+    mean_length = 6.0 / math.sqrt(max(pause, 0.3))
+    while left > 0:
+        length = int(min(left, max(2, round(rng.normal(mean_length, 1.8)))))
+        if 0 < left - length < 2:
+            length = left
+        syllables = []
+        previous_stressed = False
+        for _ in range(length):
+            stressed = bool(rng.random() < (0.15 if previous_stressed else 0.45))
+            syllables.append(
+                Syllable(
+                    onset=tuple(c for c in [_choose(rng, ONSET_WEIGHTS)] if c),
+                    vowel=_choose(rng, VOWEL_WEIGHTS),
+                    coda=tuple(c for c in [_choose(rng, CODA_WEIGHTS)] if c),
+                    stressed=stressed,
+                )
+            )
+            previous_stressed = stressed
+        if not any(s.stressed for s in syllables):
+            pick = int(rng.integers(length))
+            s = syllables[pick]
+            syllables[pick] = Syllable(s.onset, s.vowel, s.coda, True)
+        phrases.append(tuple(syllables))
+        left -= length
+    return phrases
+
+
+def syllables_for_duration(seconds: float, speaker: Speaker, cues: EmotionCues) -> int:
+    """How many syllables fill about ``seconds`` of speech at this speaker's and emotion's tempo."""
+    rate = speaker.rate_syl_s * cues.rate
+    phrase_syllables = 6.0 / math.sqrt(max(cues.pause, 0.3))
+    pause_s = 0.22 * cues.pause
+    speech_share = (phrase_syllables / rate) / (phrase_syllables / rate + pause_s)
+    return max(2, round(seconds * rate * speech_share))
+
+
+# --- timing: syllables -> segments on the 8 ms frame grid -------------------------------------------
+
+NOMINAL_RATE = 4.7
+"""Syllables per second that the base durations below produce; speakers and emotions scale them."""
+
+
+@dataclass
+class _Timeline:
+    """Per-segment values collected while timing an utterance; turned into frame tracks at the end."""
+
+    frames: list[int]
+    voice: list[float]
+    aspiration: list[float]
+    frication: list[float]
+    noise_hz: list[float]
+    noise_bw: list[float]
+    nasal: list[float]
+    gain_db: list[float]
+    anchors: list[tuple[float, float, float, float]]
+    syllables: list[tuple[int, int, int, bool, int, bool]]
+    """(start, nucleus start, nucleus end, stressed, phrase index, phrase-final) per syllable."""
+    phrases: list[tuple[int, int]]
+
+    @property
+    def length(self) -> int:
+        return sum(self.frames)
+
+    def add(self, n: int, voice=0.0, aspiration=0.0, frication=0.0, noise_hz=4000.0, noise_bw=1.0,
+            nasal=0.0, gain_db=0.0, formants=None) -> None:  # fmt: skip
+        """Append a segment of ``n`` frames; ``formants`` adds a target at its middle."""
+        if formants is not None:
+            self.anchors.append((self.length + n / 2.0, *formants))
+        self.frames.append(n)
+        self.voice.append(voice)
+        self.aspiration.append(aspiration)
+        self.frication.append(frication)
+        self.noise_hz.append(noise_hz)
+        self.noise_bw.append(noise_bw)
+        self.nasal.append(nasal)
+        self.gain_db.append(gain_db)
+
+
+def _frames(ms: float, scale: float, rng: np.random.Generator) -> int:
+    """A duration in frames: ``ms`` stretched by ``scale`` and a random +-15 %, at least one frame."""
+    return max(1, round(ms * scale * math.exp(rng.normal(0.0, 0.15)) * dsp.FRAME_RATE / 1000.0))
+
+
+def _vowel_targets(vowel: str, articulation: float) -> tuple[np.ndarray, np.ndarray]:
+    start, end = (np.asarray(t, dtype=float) for t in VOWELS[vowel])
+    return (SCHWA + articulation * (start - SCHWA), SCHWA + articulation * (end - SCHWA))
+
+
+def _add_consonant(
+    timeline: _Timeline,
+    symbol: str,
+    vowel_formants: np.ndarray,
+    slow: float,
+    gain_db: float,
+    aspirated: bool,
+    rng: np.random.Generator,
+) -> None:
+    """Append one consonant's segments (closure, burst, aspiration, frication or murmur)."""
+    c = CONSONANTS[symbol]
+    locus = vowel_formants if c.locus is None else 0.4 * vowel_formants + 0.6 * np.asarray(c.locus)
+    noise = dsp.db_to_gain(c.noise_db)
+    if c.manner == "stop":
+        closure = _frames(c.ms, slow, rng)
+        timeline.add(closure, voice=0.12 if c.voiced else 0.0, gain_db=gain_db, formants=locus)
+        timeline.add(1 + int(rng.random() < 0.5), frication=noise, noise_hz=c.noise_hz,
+                     noise_bw=c.noise_bw, gain_db=gain_db)  # fmt: skip
+        if aspirated and not c.voiced:
+            timeline.add(_frames(35.0, slow, rng), aspiration=0.35, gain_db=gain_db)
+    elif c.manner == "fricative":
+        timeline.add(_frames(c.ms, slow, rng), voice=0.35 if c.voiced else 0.0, frication=noise,
+                     noise_hz=c.noise_hz, noise_bw=c.noise_bw, gain_db=gain_db, formants=locus)  # fmt: skip
+    elif c.manner == "aspirate":
+        timeline.add(_frames(c.ms, slow, rng), aspiration=0.45, gain_db=gain_db, formants=locus)
+    elif c.manner == "nasal":
+        timeline.add(_frames(c.ms, slow, rng), voice=0.3, nasal=1.0, gain_db=gain_db, formants=locus)
+    else:
+        timeline.add(_frames(c.ms, slow, rng), voice=0.5, gain_db=gain_db, formants=locus)
+
+
+def _time_utterance(
+    phrases: Sequence[Phrase], speaker: Speaker, cues: EmotionCues, rng: np.random.Generator
+) -> _Timeline:
+    """Lay the syllables out in time: durations, pauses, loudness and formant targets."""
+    timeline = _Timeline([], [], [], [], [], [], [], [], [], [], [])
+    slow = NOMINAL_RATE / (speaker.rate_syl_s * cues.rate)
+    for index, phrase in enumerate(phrases):
+        if index > 0:
+            pause_ms = 220.0 * cues.pause * math.exp(rng.normal(0.0, 0.35))
+            timeline.add(_frames(pause_ms, 1.0, rng))
+        phrase_start = timeline.length
+        for position, syllable in enumerate(phrase):
+            final = position == len(phrase) - 1
+            stretch = slow * (1.45 if final else 1.0)
+            gain_db = rng.normal(0.0, 1.5 * cues.loudness_range)
+            gain_db += 3.0 * cues.loudness_range * syllable.stressed - 2.5 * final
+            start_formants, end_formants = _vowel_targets(syllable.vowel, cues.articulation)
+            syllable_start = timeline.length
+            for symbol in syllable.onset:
+                _add_consonant(timeline, symbol, start_formants, slow, gain_db, syllable.stressed,
+                               rng)  # fmt: skip
+            vowel_ms = (150.0 if syllable.stressed else 85.0) + 30.0 * (syllable.vowel == "ay")
+            vowel_frames = _frames(vowel_ms, stretch, rng)
+            nucleus_start = timeline.length
+            first = max(1, vowel_frames // 2)
+            timeline.add(first, voice=1.0, gain_db=gain_db, formants=start_formants)
+            timeline.add(vowel_frames - first + 1, voice=1.0, gain_db=gain_db, formants=end_formants)
+            nucleus_end = timeline.length
+            for symbol in syllable.coda:
+                _add_consonant(timeline, symbol, end_formants, 0.8 * stretch, gain_db, False, rng)
+            timeline.syllables.append(
+                (syllable_start, nucleus_start, nucleus_end, syllable.stressed, index, final)
+            )
+        timeline.phrases.append((phrase_start, timeline.length))
+    return timeline
+
+
+# --- prosody: the F0 contour --------------------------------------------------------------------
+
+
+def _f0_contour(
+    timeline: _Timeline, speaker: Speaker, cues: EmotionCues, rng: np.random.Generator
+) -> np.ndarray:
+    """Per-frame F0 in Hz: level + declination + pitch accents + phrase ends + drift + tremor."""
+    length = timeline.length
+    t = np.arange(length, dtype=float)
+    seconds = t / dsp.FRAME_RATE
+    semitones = np.full(length, cues.f0_shift_st)
+    accent = speaker.accent_st * cues.f0_range
+    for start, end in timeline.phrases:
+        span = slice(start, end)
+        middle = 0.5 * (start + end) / dsp.FRAME_RATE
+        duration = max(end - start, 1) / dsp.FRAME_RATE
+        declination = -0.35 * accent * min(duration, 3.0)
+        semitones[span] += declination * ((t[span] - start) / max(end - start, 1) - 0.5)
+        semitones[span] += cues.f0_slope_st_s * (seconds[span] - middle)
+    centres, widths, heights = [], [], []
+    for start, n_start, n_end, stressed, _, final in timeline.syllables:
+        if stressed:
+            centres.append(n_start + (0.55 + 0.1 * rng.standard_normal()) * (n_end - n_start))
+            widths.append(0.55 * max(n_end - start, 2))
+            heights.append(accent * rng.uniform(0.55, 1.0))
+        if final:
+            rise = rng.random() < cues.final_rise
+            ramp = np.clip((t - n_start) / max(n_end - n_start, 1), 0.0, 1.0)
+            ramp[n_end + 12 :] = 0.0
+            semitones += (0.9 if rise else -0.5) * accent * ramp * (t >= start)
+    if centres:
+        bumps = (t[:, None] - np.array(centres)) / np.array(widths)
+        semitones += np.exp(-0.5 * bumps**2) @ np.array(heights)
+    knots = np.arange(0, length + 32, 32)
+    semitones += np.interp(t, knots, rng.normal(0.0, 0.45, knots.size))
+    if cues.tremor_st > 0:
+        semitones += cues.tremor_st * np.sin(2 * np.pi * 6.0 * seconds + rng.uniform(0, 2 * np.pi))
+    return np.clip(speaker.f0_median_hz * 2.0 ** (semitones / 12.0), 55.0, 700.0)
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+_PULSE_DECAY = 5.0
+"""The pulse train's harmonics fall as exp(-5 f / 8 kHz); the envelope undoes this below 6 kHz."""
+
+_NOISE_LEVEL = 9.0
+"""Scales unit white noise so that a flat noise envelope of 1 matches a harmonic of amplitude 1."""
+
+
+def _glottal_pulses(
+    f0_frames: np.ndarray, n_samples: int, jitter: float, shimmer: float, rng: np.random.Generator
+) -> np.ndarray:
+    """A smooth pulse train following F0, with per-cycle jitter and shimmer.
+
+    Each sample is the closed-form sum of harmonics a**k cos(k*phase), so the pulse is band-limited
+    (no aliasing buzz) whatever the pitch, and costs a cosine and a division per sample.
+    """
+    f0 = dsp.frames_to_samples(f0_frames, n_samples)
+    cycles = np.cumsum(f0) / dsp.SAMPLE_RATE
+    count = int(cycles[-1] * 1.25) + 3  # room for the cycles that jitter adds
+    f0 = f0 * (1.0 + jitter * np.clip(rng.standard_normal(count), -3, 3)[cycles.astype(np.int64)])
+    cycles = np.cumsum(f0) / dsp.SAMPLE_RATE
+    cosine = np.cos(2 * np.pi * cycles)
+    a = np.exp(-_PULSE_DECAY * f0 / (dsp.SAMPLE_RATE / 2))
+    pulses = (a * cosine - a * a) / (1.0 - 2.0 * a * cosine + a * a)
+    amplitude = 1.0 + shimmer * np.clip(rng.standard_normal(count), -3, 3)
+    return pulses * amplitude[(cycles + 0.5).astype(np.int64)]
+
+
+def _vocal_tract(formants: np.ndarray, bandwidths: np.ndarray, vocal_tract: float) -> np.ndarray:
+    """Natural-log gain [frames, bins] of a cascade of resonators (each unity at 0 Hz).
+
+    |H(f)| = F^2 / sqrt((F^2 - f^2)^2 + (f B)^2) per formant, multiplied over F1-F5, plus the poles
+    above F5 of a tube of this length (they lift the high frequencies, as in Fant's correction).
+    Single precision: each factor stays far from float32's range limits.
+    """
+    f2 = dsp.FREQUENCIES**2
+    formants = formants.astype(np.float32)
+    bandwidths = bandwidths.astype(np.float32)
+    log_gain = np.broadcast_to(_higher_poles(vocal_tract), (formants.shape[0], f2.size)).copy()
+    for k in range(formants.shape[1]):
+        squared = formants[:, k : k + 1] ** 2
+        log_gain += np.log(squared)
+        log_gain -= 0.5 * np.log((squared - f2) ** 2 + f2 * bandwidths[:, k : k + 1] ** 2)
+    return log_gain
+
+
+def _higher_poles(vocal_tract: float) -> np.ndarray:
+    """Log gain of the tube's resonances above F5 (wide, since losses grow with frequency)."""
+    f2 = dsp.FREQUENCIES.astype(np.float64) ** 2
+    gain = np.zeros_like(f2)
+    for k in range(6, 13):
+        pole = (2 * k - 1) * 500.0 * vocal_tract
+        gain += np.log(pole**2) - 0.5 * np.log((pole**2 - f2) ** 2 + f2 * (0.4 * pole) ** 2)
+    return gain.astype(np.float32)
+
+
+def _formant_tracks(
+    timeline: _Timeline, speaker: Speaker, cues: EmotionCues
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame F1-F5 and their bandwidths, gliding between the segments' targets."""
+    length = timeline.length
+    t = np.arange(length, dtype=float)
+    anchors = np.asarray(timeline.anchors, dtype=float)
+    scale = speaker.vocal_tract * (1.0 + cues.formant_shift)
+    formants = np.empty((length, 5))
+    for k in range(3):
+        formants[:, k] = np.interp(t, anchors[:, 0], anchors[:, k + 1]) * scale
+    formants[:, 3] = HIGHER_FORMANTS[0] * scale
+    formants[:, 4] = HIGHER_FORMANTS[1] * scale
+    formants[:, 2] = np.minimum(formants[:, 2], formants[:, 3] - 250.0)
+    formants[:, 1] = np.maximum(formants[:, 1], formants[:, 0] + 200.0)
+    nasal = dsp.smooth(np.repeat(np.asarray(timeline.nasal), timeline.frames), 3)
+    breathy = max(0.0, cues.breathiness_db) / 8.0
+    bandwidths = np.tile(BANDWIDTHS, (length, 1))
+    bandwidths[:, 0] += 40.0 * breathy + 80.0 * nasal
+    bandwidths[:, 1:3] *= (1.0 + 2.0 * nasal)[:, None]
+    return formants, bandwidths
+
+
+def _octaves_above(corner_hz: float) -> np.ndarray:
+    """log2 of sqrt(1 + (f / corner)^2): 0 below the corner, one per octave above it."""
+    return 0.5 * np.log2(1.0 + (dsp.FREQUENCIES / corner_hz) ** 2)
+
+
+_DB = math.log(10.0) / 20.0  # dB -> natural-log amplitude
+_PULSE_COMPENSATION = _PULSE_DECAY * np.minimum(dsp.FREQUENCIES, 6000.0) / (dsp.SAMPLE_RATE / 2)
+_LOW_PASS = -((dsp.FREQUENCIES / 7200.0) ** 8)
+_ASPIRATION_SHAPE = -12.0 * _DB * np.log2(1.0 + (1500.0 / np.maximum(dsp.FREQUENCIES, 1.0)) ** 2) / 2
+
+
+@dataclass
+class Speech:
+    """A rendered utterance before the room: samples and what was said how."""
+
+    samples: np.ndarray
+    """Float64 samples at ``dsp.SAMPLE_RATE``, scaled to an active-speech RMS of 0.1 (-20 dBFS)."""
+    voiced: np.ndarray
+    """Per-frame bool: frames with a vowel or voiced consonant."""
+    f0_hz: np.ndarray
+    """Per-frame F0 contour (defined everywhere; meaningful where ``voiced``)."""
+    n_syllables: int
+    n_phrases: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.size / dsp.SAMPLE_RATE
+
+    def summary(self) -> dict[str, float]:
+        """Measured prosody of the utterance, for the metadata sidecar."""
+        f0 = self.f0_hz[self.voiced] if self.voiced.any() else self.f0_hz
+        return {
+            "n_syllables": self.n_syllables,
+            "n_phrases": self.n_phrases,
+            "speech_s": round(self.duration_s, 4),
+            "syllable_rate": round(self.n_syllables / self.duration_s, 3),
+            "f0_mean_hz": round(float(np.mean(f0)), 2),
+            "f0_sd_st": round(float(np.std(12.0 * np.log2(f0 / np.mean(f0)))), 3),
+        }
+
+
+def render_speech(
+    phrases: Sequence[Phrase], speaker: Speaker, cues: EmotionCues, rng: np.random.Generator
+) -> Speech:
+    """Synthesise ``phrases`` spoken by ``speaker`` with the emotion ``cues`` (clean, close-talking).
+
+    Returns speech scaled to an active-speech level of -20 dBFS; loudness cues are applied later with
+    the recording level, so that a quiet sad voice and a loud angry one keep their difference.
+    """
+    timeline = _time_utterance(phrases, speaker, cues, rng)
+    length = timeline.length
+    n_samples = (length - 1) * dsp.HOP + 1
+    repeat = np.asarray(timeline.frames)
+
+    gain_db = dsp.smooth(np.repeat(np.asarray(timeline.gain_db), repeat), 5)
+    gain = dsp.db_to_gain(gain_db)
+    voice = dsp.smooth(np.repeat(np.asarray(timeline.voice), repeat), 3) * gain
+    breath = dsp.db_to_gain(speaker.breathiness_db + cues.breathiness_db)
+    aspiration = dsp.smooth(np.repeat(np.asarray(timeline.aspiration), repeat), 3) * gain
+    aspiration = aspiration + breath * voice
+    frication = dsp.smooth(np.repeat(np.asarray(timeline.frication), repeat), 3) * gain
+    noise_hz = np.repeat(np.asarray(timeline.noise_hz), repeat)
+    noise_bw = np.repeat(np.asarray(timeline.noise_bw), repeat)
+
+    f0 = _f0_contour(timeline, speaker, cues, rng)
+    pulses = _glottal_pulses(
+        f0, n_samples, speaker.jitter * cues.jitter, speaker.shimmer * cues.shimmer, rng
+    )
+    noise = _NOISE_LEVEL * rng.standard_normal(n_samples)
+    spectra = dsp.stft(np.stack([pulses, noise]))
+
+    formants, bandwidths = _formant_tracks(timeline, speaker, cues)
+    tract = np.exp(_vocal_tract(formants, bandwidths, speaker.vocal_tract))
+    tilt = (speaker.tilt_db_oct + cues.tilt_db_oct) * _DB * _octaves_above(300.0)
+    voiced_shape = np.exp(tilt + _PULSE_COMPENSATION + _LOW_PASS).astype(np.float32)
+    noise_shape = np.exp(_ASPIRATION_SHAPE + _LOW_PASS).astype(np.float32)
+    envelope = tract * (voice.astype(np.float32)[:, None] * voiced_shape)
+    spectrum = spectra[0] * envelope
+    envelope = tract * (aspiration.astype(np.float32)[:, None] * noise_shape)
+    rows = np.flatnonzero(frication > 1e-4)
+    if rows.size:
+        band = (dsp.FREQUENCIES - noise_hz[rows, None].astype(np.float32)) / noise_bw[rows, None]
+        envelope[rows] += frication[rows, None].astype(np.float32) * np.exp(-0.5 * band**2)
+    spectrum += spectra[1] * envelope
+    samples = dsp.istft(spectrum, n_samples).astype(np.float64)
+
+    voiced = np.repeat(np.asarray(timeline.voice), repeat) >= 0.3
+    active = np.repeat(np.asarray(timeline.voice) + np.asarray(timeline.frication), repeat) > 0.05
+    blocks = samples[: (length - 1) * dsp.HOP].reshape(-1, dsp.HOP)
+    level = dsp.rms_db(blocks[active[:-1]] if active[:-1].any() else blocks)
+    samples *= dsp.db_to_gain(-20.0 - level)
+    return Speech(
+        samples=samples,
+        voiced=voiced,
+        f0_hz=f0,
+        n_syllables=sum(len(p) for p in phrases),
+        n_phrases=len(phrases),
+    )

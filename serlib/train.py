@@ -1,0 +1,603 @@
+"""The one training loop: supervised or domain-adversarial, on a CPU, a GPU or several GPUs.
+
+``fit(model, train_loader, val_loader, config)`` trains any model from ``serlib.models`` and keeps
+the one that scores the best unweighted accuracy (UA) on the *source validation* speakers; no target
+label is ever looked at to choose it. Give it a ``target_loader`` and a DANN model and every source
+batch is paired with an unlabelled target batch for the domain head.
+
+Hardware is HF Accelerate's job, not ours: ``Accelerator(cpu=..., mixed_precision=...)``,
+``prepare``, ``backward``, ``autocast``, ``gather_for_metrics``. The same code runs on a laptop CPU,
+on one GPU in bf16/fp16, and on several GPUs under ``accelerate launch``.
+
+With a ``run_dir`` the loop also writes, after every epoch, ``history.csv``, the best model so far
+(``model.safetensors``) and a checkpoint (``checkpoint/``: weights, optimizer, scheduler and loop
+state, see ``serlib.checkpoints``). ``resume=True`` continues from the last complete checkpoint and
+finishes with exactly the metrics an uninterrupted run would have had: every epoch starts by seeding
+all generators from (seed, epoch), so the data order, the crops and the dropout masks of epoch e do not
+depend on what ran before it. That is why no random-generator state needs to be carried over.
+
+The profile table (``PROFILES``) holds the settings for the tiny / workshop / full profiles.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch import nn
+from tqdm.auto import tqdm
+
+from serlib.checkpoints import (
+    load_checkpoint,
+    load_weights,
+    remove_temporaries,
+    save_checkpoint,
+    save_weights,
+    write_text_atomic,
+)
+from serlib.metrics import classification_report
+from serlib.models import grl_coefficient
+from serlib.models.heads import encoder_inputs
+
+MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
+"""``auto`` = bf16 on a GPU that has it, else fp16 on a GPU, else none on a CPU."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of one training run (saved into the run folder's config.json)."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3  # the heads' learning rate, and the encoder's unless encoder_lr is set
+    encoder_lr: float | None = None
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    patience: int = 10  # early stopping: epochs without a better validation UA
+    plateau_patience: int = 5  # ReduceLROnPlateau on validation UA ...
+    plateau_factor: float = 0.7  # ... multiplies the learning rates by this
+    grl_cap: float = 0.7  # DANN: the largest gradient-reversal coefficient
+    domain_weight: float = 0.5  # DANN: weight of the domain loss beside the emotion loss
+    crop_frames: int = 300  # CRNN: training crop, in log-mel frames (~4.8 s at hop 256)
+    crop_seconds: float = 6.0  # Wav2Vec2: training crop, in seconds of audio
+    seed: int = 0
+    mixed_precision: str = "auto"
+    cpu: bool = False  # True forces the CPU even where a GPU is visible
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        positive = ("epochs", "batch_size", "lr", "crop_frames", "crop_seconds", "patience")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(
+                f"mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
+                f"got {self.mixed_precision!r}"
+            )
+        if not 0 < self.plateau_factor < 1:
+            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> TrainConfig:
+        """Rebuild from ``to_dict``'s output, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+# The profile table. "crnn" settings serve crnn and dann, "w2v2" serve w2v2 and w2v2-dann.
+# workshop: a 2-core laptop CPU trains the CRNN in a few minutes (shorter crops, fewer epochs);
+# full: the study's settings (300-frame crops, long training, early stopping on source UA).
+PROFILES: dict[tuple[str, str], TrainConfig] = {
+    ("tiny", "crnn"): TrainConfig(epochs=2, batch_size=8, crop_frames=32, patience=5),
+    ("workshop", "crnn"): TrainConfig(epochs=12, batch_size=32, crop_frames=128, patience=6),
+    ("full", "crnn"): TrainConfig(epochs=60, batch_size=32, crop_frames=300, patience=12),
+    ("tiny", "w2v2"): TrainConfig(
+        epochs=2, batch_size=4, lr=3e-4, encoder_lr=2e-5, weight_decay=0.01, crop_seconds=1.0
+    ),
+    ("workshop", "w2v2"): TrainConfig(
+        epochs=4, batch_size=8, lr=3e-4, encoder_lr=2e-5, weight_decay=0.01, crop_seconds=3.0
+    ),
+    ("full", "w2v2"): TrainConfig(
+        epochs=20, batch_size=8, lr=3e-4, encoder_lr=2e-5, weight_decay=0.01, crop_seconds=6.0
+    ),
+}
+
+
+def profile_config(profile: str, family: str = "crnn", **overrides) -> TrainConfig:
+    """The profile table's settings for ``profile`` and an encoder family, with ``overrides``."""
+    key = (profile, family)
+    if key not in PROFILES:
+        known = ", ".join(sorted({p for p, _ in PROFILES}))
+        raise ValueError(f"no training profile {profile!r} for {family}; known profiles: {known}")
+    return replace(PROFILES[key], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch: a pure function of (run seed, epoch), so a resumed run repeats it."""
+    return (seed * 1_000_003 + epoch * 7919) % (2**31 - 1)
+
+
+def resolve_mixed_precision(choice: str, cpu: bool) -> str | None:
+    """Turn ``auto`` into a concrete choice; None lets ``accelerate launch`` settings decide."""
+    if choice != "auto":
+        return choice
+    if os.environ.get("ACCELERATE_MIXED_PRECISION"):
+        return None
+    if cpu or not torch.cuda.is_available():
+        return "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def make_accelerator(config: TrainConfig) -> Accelerator:
+    """The Accelerator for a config: CPU or GPU(s), with the asked-for mixed precision."""
+    return Accelerator(
+        cpu=config.cpu, mixed_precision=resolve_mixed_precision(config.mixed_precision, config.cpu)
+    )
+
+
+def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
+    """Two learning rates: ``encoder_lr`` for pretrained weights, ``lr`` for everything else.
+
+    A pretrained encoder (one with a ``backbone``, like Wav2Vec2) must move slowly or it forgets
+    what it knows; the fresh heads must move fast. The CRNN has no backbone: all of it gets ``lr``.
+    """
+    encoder = getattr(model, "encoder", None)
+    backbone = getattr(encoder, "backbone", None)
+    slow_ids = {id(p) for p in backbone.parameters()} if backbone is not None else set()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {
+            "params": [p for p in trainable if id(p) not in slow_ids],
+            "lr": config.lr,
+            "name": "heads",
+        }
+    ]
+    slow = [p for p in trainable if id(p) in slow_ids]
+    if slow:
+        encoder_lr = config.encoder_lr if config.encoder_lr is not None else config.lr
+        groups.insert(0, {"params": slow, "lr": encoder_lr, "name": "backbone"})
+    return groups
+
+
+def build_optimizer(
+    model: nn.Module, config: TrainConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau]:
+    """AdamW and a ReduceLROnPlateau that watches the validation UA (higher is better)."""
+    optimizer = torch.optim.AdamW(parameter_groups(model, config), weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", patience=config.plateau_patience, factor=config.plateau_factor
+    )
+    return optimizer, scheduler
+
+
+def pad_last_dim(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    """Right-pad the last (time) axis with zeros (False for masks) up to ``length``."""
+    missing = length - tensor.shape[-1]
+    if missing <= 0:
+        return tensor
+    return torch.cat([tensor, tensor.new_zeros(*tensor.shape[:-1], missing)], dim=-1)
+
+
+def concat_inputs(first: tuple, second: tuple) -> tuple:
+    """Stack two batches' model inputs into one batch, padding time axes to the longer one.
+
+    DANN sends source and target through the model in one forward pass: one pass keeps batch norm
+    statistics shared between domains and is what distributed data parallel expects.
+    """
+    joined = []
+    for a, b in zip(first, second, strict=True):
+        length = max(a.shape[-1], b.shape[-1])
+        joined.append(torch.cat([pad_last_dim(a, length), pad_last_dim(b, length)], dim=0))
+    return tuple(joined)
+
+
+TARGET_PASSES_PER_EPOCH = 100_000
+"""Target pass k of epoch e is numbered e * 100000 + k, so each pass gets its own fixed order."""
+
+
+def set_loader_epoch(loader: Iterable, epoch: int) -> None:
+    """Point a loader's sampler (order) and dataset (random crops) at ``epoch`` before a pass.
+
+    Accelerate's prepared loaders re-apply their own pass counter to the sampler at the start of
+    every pass; ``set_epoch`` sets that counter too, so the order stays a function of the epoch.
+    """
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+    elif hasattr(getattr(loader, "sampler", None), "set_epoch"):
+        loader.sampler.set_epoch(epoch)
+    if hasattr(getattr(loader, "dataset", None), "set_epoch"):
+        loader.dataset.set_epoch(epoch)
+
+
+def target_batches(loader: Iterable, epoch: int) -> Iterator:
+    """Endless target batches for one epoch: the loader starts over when it runs out.
+
+    Each pass has its own number (``TARGET_PASSES_PER_EPOCH``), hence its own seeded order and crops.
+    """
+    for k in range(TARGET_PASSES_PER_EPOCH):
+        set_loader_epoch(loader, epoch * TARGET_PASSES_PER_EPOCH + k)
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("the target loader yields no batches")
+    raise RuntimeError("the target loader was restarted too often within one epoch")
+
+
+@dataclass
+class StepLosses:
+    """Running sums over one epoch's training steps."""
+
+    loss: float = 0.0
+    emotion: float = 0.0
+    domain: float = 0.0
+    domain_correct: float = 0.0
+    domain_seen: int = 0
+    steps: int = 0
+
+    def add(self, loss: float, emotion: float, domain: float = 0.0, correct=0.0, seen=0) -> None:
+        self.loss += loss
+        self.emotion += emotion
+        self.domain += domain
+        self.domain_correct += correct
+        self.domain_seen += seen
+        self.steps += 1
+
+    def summary(self, adversarial: bool) -> dict[str, float]:
+        steps = max(self.steps, 1)
+        row = {"train_loss": self.loss / steps, "train_emotion_loss": self.emotion / steps}
+        if adversarial:
+            row["train_domain_loss"] = self.domain / steps
+            row["train_domain_acc"] = self.domain_correct / max(self.domain_seen, 1)
+        return row
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    accelerator: Accelerator,
+    config: TrainConfig,
+    epoch: int,
+    *,
+    target_loader: Iterable | None = None,
+    class_weights: torch.Tensor | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """One pass over the source batches (each paired with a target batch for DANN)."""
+    core = accelerator.unwrap_model(model)
+    input_keys = core.input_keys
+    adversarial = getattr(core, "adversarial", False) and target_loader is not None
+    targets = target_batches(target_loader, epoch) if adversarial else None
+    steps_per_epoch = len(loader)
+    sums = StepLosses()
+    model.train()
+    bar = tqdm(
+        loader,
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        leave=False,
+        disable=not (progress and accelerator.is_local_main_process),
+    )
+    coefficient = 0.0
+    for step, batch in enumerate(bar):
+        inputs = encoder_inputs(batch, input_keys)
+        labels = batch["label"]
+        with accelerator.autocast():
+            if adversarial:
+                target_inputs = encoder_inputs(next(targets), input_keys)
+                progress_fraction = (epoch + step / steps_per_epoch) / config.epochs
+                coefficient = grl_coefficient(progress_fraction, cap=config.grl_cap)
+                outputs = model(*concat_inputs(inputs, target_inputs), grl_coefficient=coefficient)
+                n_source = labels.shape[0]
+                logits = outputs["logits"][:n_source].float()
+                domain_logits = outputs["domain_logits"].float()
+                domains = torch.cat(
+                    [
+                        torch.zeros(n_source, dtype=torch.long, device=labels.device),
+                        torch.ones(
+                            domain_logits.shape[0] - n_source,
+                            dtype=torch.long,
+                            device=labels.device,
+                        ),
+                    ]
+                )
+                emotion_loss = F.cross_entropy(logits, labels, weight=class_weights)
+                domain_loss = F.cross_entropy(domain_logits, domains)
+                loss = emotion_loss + config.domain_weight * domain_loss
+            else:
+                logits = model(*inputs)["logits"].float()
+                emotion_loss = F.cross_entropy(logits, labels, weight=class_weights)
+                loss = emotion_loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                "try a lower learning rate or mixed_precision='no'"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        if config.grad_clip > 0 and accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        if adversarial:
+            correct = (domain_logits.argmax(dim=1) == domains).sum().item()
+            sums.add(loss.item(), emotion_loss.item(), domain_loss.item(), correct, len(domains))
+        else:
+            sums.add(loss.item(), emotion_loss.item())
+        bar.set_postfix(loss=f"{sums.loss / sums.steps:.3f}")
+    row = sums.summary(adversarial)
+    if adversarial:
+        row["grl_coefficient"] = coefficient
+    return row
+
+
+@dataclass
+class Predictions:
+    """A model's outputs on a loader, in the loader's order (one row per utterance)."""
+
+    index: np.ndarray  # the batch's "index": the row of the utterance in its table
+    label: np.ndarray  # true class, or -1 where there is none
+    probabilities: np.ndarray  # [N, C]
+    embedding: np.ndarray | None = None  # [N, D] when asked for
+    loss: float = float("nan")  # mean cross-entropy where labels exist
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    def report(self, labels: list[str]) -> dict:
+        """UA, WA, macro-F1, confusion... over the utterances that have a label."""
+        known = self.label >= 0
+        return classification_report(self.label[known], self.pred[known], labels=labels)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    loader: Iterable,
+    accelerator: Accelerator | None = None,
+    *,
+    embeddings: bool = False,
+    progress: bool = False,
+) -> Predictions:
+    """Run a model over a loader in eval mode, in the loader's order.
+
+    With the ``accelerator`` of a training run it uses that run's precision and gathers the
+    outputs of every process; without one it simply runs on the model's own device.
+    """
+    core = accelerator.unwrap_model(model) if accelerator is not None else model
+    device = accelerator.device if accelerator is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {"index": [], "label": [], "probabilities": []}
+    if embeddings:
+        parts["embedding"] = []
+    for batch in tqdm(loader, desc="predict", leave=False, disable=not progress):
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        inputs = encoder_inputs(batch, core.input_keys)
+        if accelerator is not None:
+            with accelerator.autocast():
+                outputs = model(*inputs)
+        else:
+            outputs = model(*inputs)
+        logits = outputs["logits"].float()
+        size = logits.shape[0]
+        found = {
+            "index": batch.get("index", torch.full((size,), -1, device=device)),
+            "label": batch.get("label", torch.full((size,), -1, device=device)),
+            "probabilities": logits.softmax(dim=1),
+        }
+        if embeddings:
+            found["embedding"] = outputs["embedding"].float()
+        if accelerator is not None:
+            found = accelerator.gather_for_metrics(found)
+        for key, value in found.items():
+            parts[key].append(value.cpu())
+    model.train(was_training)
+    if not parts["index"]:
+        raise ValueError("cannot predict on an empty loader")
+    arrays = {key: torch.cat(values).numpy() for key, values in parts.items()}
+    labelled = arrays["label"] >= 0
+    loss = float("nan")
+    if labelled.any():
+        chosen = arrays["probabilities"][labelled, arrays["label"][labelled]]
+        loss = float(-np.log(np.clip(chosen, 1e-12, None)).mean())
+    return Predictions(
+        index=arrays["index"].astype(np.int64),
+        label=arrays["label"].astype(np.int64),
+        probabilities=arrays["probabilities"],
+        embedding=arrays.get("embedding"),
+        loss=loss,
+    )
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` hands back: the best model (weights loaded), its epoch, and the history."""
+
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_ua: float = float("nan")
+    stopped_early: bool = False
+    accelerator: Accelerator | None = None
+
+
+def history_csv(history: list[dict]) -> str:
+    """The history as CSV text, columns in first-seen order (DANN rows have extra columns)."""
+    columns: list[str] = []
+    for row in history:
+        columns += [key for key in row if key not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return buffer.getvalue()
+
+
+def loop_state(optimizer, scheduler, epoch: int, tracker: dict, history: list[dict]) -> dict:
+    """Everything but the weights that a resumed run needs, as plain values and tensors."""
+    return {
+        "epoch": epoch,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "tracker": dict(tracker),
+        "history": [dict(row) for row in history],
+    }
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable,
+    config: TrainConfig,
+    *,
+    labels: list[str] | None = None,
+    target_loader: Iterable | None = None,
+    class_weights: torch.Tensor | None = None,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    accelerator: Accelerator | None = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train ``model``; keep the weights with the best source-validation UA; stop early.
+
+    ``target_loader`` (unlabelled target batches) is used only by adversarial models. With
+    ``run_dir``, each epoch is checkpointed there and ``resume=True`` picks up the last complete
+    checkpoint (a run with none yet starts from the beginning). Returns the best model on the CPU
+    (or the accelerator's device) in eval mode.
+    """
+    adversarial = getattr(model, "adversarial", False)
+    if adversarial and target_loader is None:
+        raise ValueError("a DANN model needs a target_loader (unlabelled target batches)")
+    if resume and run_dir is None:
+        raise ValueError("resume=True needs the run_dir that holds the checkpoint")
+    accelerator = accelerator or make_accelerator(config)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    checkpoint_dir = run_dir / "checkpoint" if run_dir is not None else None
+    labels = labels or [str(i) for i in range(model.num_classes)]
+
+    set_seed(config.seed)  # only matters for layers built lazily; the weights already exist
+    optimizer, scheduler = build_optimizer(model, config)
+    tracker = {"best_val_ua": -1.0, "best_epoch": -1, "bad_epochs": 0, "finished": False}
+    history: list[dict] = []
+    start_epoch = 0
+    if resume and checkpoint_dir is not None:
+        if accelerator.is_main_process:
+            remove_temporaries(checkpoint_dir)
+            remove_temporaries(run_dir)
+        saved = load_checkpoint(checkpoint_dir)
+        if saved is not None:
+            weights, state = saved
+            model.load_state_dict(weights)
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            tracker.update(state["tracker"])
+            history = list(state["history"])
+            start_epoch = int(state["epoch"]) + 1
+            accelerator.print(f"resuming after epoch {start_epoch} from {checkpoint_dir}")
+    best_weights = None
+    if class_weights is not None:
+        class_weights = class_weights.to(accelerator.device, dtype=torch.float32)
+
+    loaders = [train_loader, val_loader] + ([target_loader] if adversarial else [])
+    model, optimizer, *loaders = accelerator.prepare(model, optimizer, *loaders)
+    train_loader, val_loader = loaders[0], loaders[1]
+    target_loader = loaders[2] if adversarial else None
+
+    for epoch in range(start_epoch, config.epochs):
+        if tracker["finished"]:
+            break
+        started = time.perf_counter()
+        set_seed(epoch_seed(config.seed, epoch))
+        set_loader_epoch(train_loader, epoch)
+        set_loader_epoch(val_loader, epoch)
+        row = {"epoch": epoch + 1}
+        row |= train_one_epoch(
+            model,
+            train_loader,
+            optimizer,
+            accelerator,
+            config,
+            epoch,
+            target_loader=target_loader,
+            class_weights=class_weights,
+            progress=progress,
+        )
+        val = predict(model, val_loader, accelerator)
+        scores = val.report(labels)
+        row |= {
+            "val_loss": val.loss,
+            "val_ua": scores["ua"],
+            "val_wa": scores["wa"],
+            "val_macro_f1": scores["macro_f1"],
+        }
+        scheduler.step(scores["ua"])
+        for group in optimizer.param_groups:
+            row[f"lr_{group.get('name', 'group')}"] = group["lr"]
+        row["seconds"] = round(time.perf_counter() - started, 2)
+        history.append(row)
+
+        improved = scores["ua"] > tracker["best_val_ua"]
+        if improved:
+            tracker.update(best_val_ua=scores["ua"], best_epoch=epoch, bad_epochs=0)
+            weights = accelerator.unwrap_model(model).state_dict()
+            if run_dir is not None and accelerator.is_main_process:
+                save_weights(run_dir / "model.safetensors", weights, metadata={"epoch": epoch})
+            elif run_dir is None:
+                best_weights = {k: v.detach().clone() for k, v in weights.items()}
+        else:
+            tracker["bad_epochs"] += 1
+        stop = tracker["bad_epochs"] >= config.patience
+        tracker["finished"] = stop or epoch + 1 == config.epochs
+        accelerator.print(epoch_line(row, improved))
+        if run_dir is not None and accelerator.is_main_process:
+            write_text_atomic(run_dir / "history.csv", history_csv(history))
+            save_checkpoint(
+                checkpoint_dir,
+                epoch,
+                accelerator.unwrap_model(model).state_dict(),
+                loop_state(optimizer, scheduler, epoch, tracker, history),
+            )
+        accelerator.wait_for_everyone()
+        if stop:
+            accelerator.print(f"early stop: no better validation UA for {config.patience} epochs")
+            break
+
+    core = accelerator.unwrap_model(model)
+    if run_dir is not None and (run_dir / "model.safetensors").is_file():
+        core.load_state_dict(load_weights(run_dir / "model.safetensors", accelerator.device))
+    elif best_weights is not None:
+        core.load_state_dict(best_weights)
+    core.eval()
+    return FitResult(
+        model=core,
+        history=history,
+        best_epoch=int(tracker["best_epoch"]),
+        best_val_ua=float(tracker["best_val_ua"]),
+        stopped_early=tracker["bad_epochs"] >= config.patience,
+        accelerator=accelerator,
+    )
+
+
+def epoch_line(row: Mapping, improved: bool) -> str:
+    """One readable line per epoch: losses, validation scores, and a star for a new best."""
+    text = f"epoch {row['epoch']:>3}  loss {row['train_loss']:.3f}"
+    if "train_domain_acc" in row:
+        text += f"  domain acc {row['train_domain_acc']:.2f} (grl {row['grl_coefficient']:.2f})"
+    text += f"  val UA {row['val_ua']:.3f} WA {row['val_wa']:.3f}  {row['seconds']:.1f}s"
+    return text + ("  *" if improved else "")

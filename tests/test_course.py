@@ -1,0 +1,260 @@
+"""The course plumbing (serlib.course) and the measurements behind notebooks 01 and 05 (serlib.analysis)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from serlib import analysis, course
+
+SAMPLE_RATE = 16000
+
+
+def harmonic_tone(f0: float, seconds: float = 1.0, amplitude: float = 0.3) -> np.ndarray:
+    """A voiced-sounding tone: a fundamental and four harmonics, so pyin finds its pitch."""
+    time = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    wave = sum(np.sin(2 * np.pi * f0 * k * time) / k for k in range(1, 6))
+    return (amplitude * wave / np.abs(wave).max()).astype(np.float32)
+
+
+# ----- serlib.course -----------------------------------------------------------------------------
+
+
+def test_colab_url_names_each_notebook_and_rejects_others():
+    for name in course.NOTEBOOKS:
+        url = course.colab_url(f"{name}.ipynb")
+        assert url.startswith("https://colab.research.google.com/github/serlib/serlib/blob/main/")
+        assert url.endswith(f"notebooks/{name}.ipynb")
+    with pytest.raises(ValueError, match="unknown notebook"):
+        course.colab_url("06_missing")
+
+
+def test_in_colab_follows_the_google_colab_module(monkeypatch):
+    monkeypatch.delitem(__import__("sys").modules, "google.colab", raising=False)
+    assert not course.in_colab()
+    monkeypatch.setitem(__import__("sys").modules, "google.colab", object())
+    assert course.in_colab()
+
+
+def test_run_and_synth_folders_live_under_serlib_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path))
+    run = course.run_dir("crnn", "tiny", 3)
+    assert run.parent.parent == tmp_path / "runs"
+    assert run.name == "crnn" and "tiny-seed3" in run.parent.name
+    assert course.run_dir("crnn", "tiny", 3) == run  # same arguments, same folder
+    assert course.run_dir("crnn", "tiny", 4) != run
+    assert course.run_dir("crnn", "tiny", 3, tag="iemocap-ravdess") != run
+    assert course.synth_root("ravdess", "workshop", 1) == tmp_path / "synth/workshop-seed1/ravdess"
+    for bad in ("../crnn", "a/b", ""):
+        with pytest.raises(ValueError, match="plain folder name"):
+            course.run_dir(bad, "tiny")
+    with pytest.raises(ValueError, match="unknown profile"):
+        course.run_dir("crnn", "huge")
+
+
+def test_real_corpus_from_environment_wins_over_synthetic(monkeypatch, tmp_path):
+    real = tmp_path / "RAVDESS"
+    real.mkdir()
+    monkeypatch.setenv("SERLIB_RAVDESS_DIR", str(real))
+    corpus = course.course_corpus("ravdess", "tiny")
+    assert corpus == course.CourseCorpus("ravdess", real.resolve(), synthetic=False)
+    assert corpus.spec == f"ravdess:{real.resolve()}"
+    assert "(real)" in corpus.describe()
+    explicit = tmp_path / "other"
+    explicit.mkdir()
+    assert course.course_corpus("ravdess", "tiny", root=explicit).root == explicit.resolve()
+    monkeypatch.setenv("SERLIB_RAVDESS_DIR", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="SERLIB_RAVDESS_DIR"):
+        course.course_corpus("ravdess", "tiny")
+
+
+def test_data_tag_separates_real_from_synthetic(tmp_path):
+    synthetic = {
+        "source": course.CourseCorpus("iemocap", tmp_path, True),
+        "target": course.CourseCorpus("ravdess", tmp_path, True),
+    }
+    mixed = {**synthetic, "target": course.CourseCorpus("ravdess", tmp_path, False)}
+    assert course.data_tag(synthetic) == "iemocap-synth-ravdess-synth"
+    assert course.data_tag(mixed) == "iemocap-synth-ravdess"
+
+
+def test_figures_dir_prefers_the_environment_then_the_checkout(monkeypatch, tmp_path):
+    monkeypatch.setenv(course.FIGURES_ENV, str(tmp_path / "figs"))
+    assert course.figures_dir() == tmp_path / "figs"
+    monkeypatch.delenv(course.FIGURES_ENV)
+    checkout = tmp_path / "checkout"
+    (checkout / "serlib").mkdir(parents=True)
+    (checkout / "notebooks").mkdir()
+    (checkout / "pyproject.toml").write_text("[project]\n")
+    monkeypatch.chdir(checkout / "notebooks")
+    assert course.figures_dir() == checkout / "figures"
+    monkeypatch.chdir(tmp_path)
+    assert course.figures_dir() == tmp_path / "figures"
+
+
+def write_run(folder: Path, metrics: dict) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def scores(ua: float, n: int = 10) -> dict:
+    return {"ua": ua, "wa": ua + 0.05, "macro_f1": ua - 0.05, "n": n}
+
+
+def test_results_table_reads_metrics_and_lists_what_is_missing(tmp_path):
+    crnn = write_run(
+        tmp_path / "crnn", {"source_test": scores(0.6), "target_test": scores(0.3, 20)}
+    )
+    dann = write_run(tmp_path / "dann", {"source_test": scores(0.55)})
+    table = course.results_table({"CRNN": crnn, "DANN": dann, "W2V2": tmp_path / "nothing"})
+    assert table[["model", "set"]].values.tolist() == [
+        ["CRNN", "source test"],
+        ["CRNN", "target test"],
+        ["DANN", "source test"],
+    ]
+    assert table.loc[1, "ua"] == pytest.approx(0.3) and table.loc[1, "n"] == 20
+    assert table.attrs["missing"] == [
+        "DANN / target test",
+        f"W2V2 (no run at {tmp_path / 'nothing'})",
+    ]
+    wide = course.wide_results(table)
+    assert list(wide.index) == ["CRNN", "DANN"]
+    assert wide.loc["CRNN", "UA target test"] == pytest.approx(30.0)
+    assert np.isnan(wide.loc["DANN", "UA target test"])
+    text = course.format_results(table)
+    assert "CRNN" in text and "missing: DANN / target test" in text
+    assert "no results" in course.format_results(course.results_table({}))
+
+
+def test_select_notebooks_by_prefix():
+    assert course.select_notebooks(None) == list(course.NOTEBOOKS)
+    assert course.select_notebooks(["02", "05"]) == ["02_crnn_baseline", "05_domain_shift_analysis"]
+    with pytest.raises(ValueError, match="matches none"):
+        course.select_notebooks(["9"])
+
+
+def test_strip_heavy_outputs_removes_audio_and_widget_state():
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    audio = nbformat.v4.new_output(
+        "display_data",
+        data={"text/html": '<audio controls><source src="data:audio/wav;base64,UklGR"/></audio>'},
+    )
+    widget = nbformat.v4.new_output(
+        "display_data",
+        data={"text/plain": "VBox()", course.WIDGET_MIME: {"model_id": "abc", "version_major": 2}},
+    )
+    table = nbformat.v4.new_output("execute_result", data={"text/plain": "a table"})
+    text = nbformat.v4.new_output("stream", text="hello\n")
+    cell = nbformat.v4.new_code_cell("x", outputs=[audio, widget, table, text])
+    cell.metadata["execution"] = {"iopub.status.busy": "2026-11-24T10:00:00"}
+    notebook.cells = [cell, nbformat.v4.new_markdown_cell("# title")]
+
+    counts = course.strip_heavy_outputs(notebook)
+
+    assert counts == {"audio": 1, "widgets": 1}
+    assert "widgets" not in notebook.metadata
+    assert "execution" not in notebook.cells[0].metadata
+    outputs = notebook.cells[0].outputs
+    assert outputs[0].data == {"text/plain": course.AUDIO_PLACEHOLDER}
+    assert outputs[1].data == {"text/plain": course.WIDGET_PLACEHOLDER}
+    assert outputs[2].data == {"text/plain": "a table"}
+    assert outputs[3].text == "hello\n"
+    nbformat.validate(notebook)
+
+
+def test_course_command_rejects_unknown_notebooks_with_exit_2(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path))
+    assert course.main(["--profile", "tiny", "--only", "99", "--notebooks", str(tmp_path)]) == 2
+    assert "matches none" in capsys.readouterr().err
+
+
+# ----- serlib.analysis ---------------------------------------------------------------------------
+
+
+def test_acoustic_cues_follow_pitch_and_loudness():
+    low = analysis.acoustic_cues(harmonic_tone(120.0, amplitude=0.1))
+    high = analysis.acoustic_cues(harmonic_tone(240.0, amplitude=0.5))
+    assert set(low) == set(analysis.CUES)
+    assert low["f0_median_hz"] == pytest.approx(120.0, rel=0.03)
+    assert high["f0_median_hz"] == pytest.approx(240.0, rel=0.03)
+    assert high["loudness_db"] - low["loudness_db"] == pytest.approx(20 * np.log10(5), abs=0.5)
+    assert low["f0_range_st"] < 1.0  # a steady tone has no pitch range
+    assert high["centroid_hz"] > low["centroid_hz"]
+    with pytest.raises(ValueError, match="mono clip"):
+        analysis.acoustic_cues(np.zeros((2, 4000)))
+
+
+def test_acoustic_cues_of_silence_have_no_pitch():
+    cues = analysis.acoustic_cues(np.zeros(SAMPLE_RATE, dtype=np.float32))
+    assert np.isnan(cues["f0_median_hz"]) and cues["voiced_fraction"] == 0.0
+
+
+def test_cue_table_samples_per_class_and_reports_unreadable_clips(tmp_path):
+    rows = []
+    for index, (label, f0) in enumerate([("angry", 220.0), ("angry", 230.0), ("sad", 110.0)]):
+        path = tmp_path / f"clip{index}.wav"
+        sf.write(path, harmonic_tone(f0, seconds=0.5), SAMPLE_RATE)
+        rows.append(
+            {"path": str(path), "corpus": "c", "speaker": "s1", "gender": "F", "label": label}
+        )
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"")
+    rows.append(
+        {"path": str(broken), "corpus": "c", "speaker": "s2", "gender": "M", "label": "sad"}
+    )
+    table = pd.DataFrame(rows)
+
+    cues = analysis.cue_table(table, per_class=5, seed=0)
+
+    assert sorted(cues["label"]) == ["angry", "angry", "sad"]
+    assert cues.attrs["skipped"] == [(str(broken), "empty file")]
+    summary = analysis.cue_summary(cues)
+    assert summary.loc[("c", "angry"), "f0_median_hz"] > summary.loc[("c", "sad"), "f0_median_hz"]
+    one_each = analysis.sample_per_class(table, per_class=1, seed=0)
+    assert sorted(one_each["label"]) == ["angry", "sad"]
+    with pytest.raises(ValueError, match="per_class"):
+        analysis.sample_per_class(table, per_class=0)
+
+
+def test_clip_durations_read_headers_and_flag_bad_files(tmp_path):
+    good = tmp_path / "good.wav"
+    sf.write(good, np.zeros(24000, dtype=np.float32), 48000)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("version https://git-lfs.github.com/spec/v1\n")
+    durations, problems = analysis.clip_durations([good, bad])
+    assert durations[0] == pytest.approx(0.5) and np.isnan(durations[1])
+    assert problems == [
+        (str(bad), "git-lfs pointer, not audio (run `git lfs pull` in the corpus folder)")
+    ]
+
+
+def test_project_2d_is_seeded_and_separates_clusters():
+    rng = np.random.default_rng(0)
+    points = np.concatenate([rng.normal(0, 1, (15, 8)), rng.normal(8, 1, (15, 8))])
+    first = analysis.project_2d(points, seed=1)
+    assert first.shape == (30, 2)
+    np.testing.assert_allclose(first, analysis.project_2d(points, seed=1))
+    centre_a, centre_b = first[:15].mean(axis=0), first[15:].mean(axis=0)
+    spread = max(first[:15].std(axis=0).max(), first[15:].std(axis=0).max())
+    assert np.linalg.norm(centre_a - centre_b) > 2 * spread
+    with pytest.raises(ValueError, match="at least 5"):
+        analysis.project_2d(points[:3])
+    with pytest.raises(ValueError, match="NaN"):
+        analysis.project_2d(np.full((6, 2), np.nan))
+
+
+def test_recall_shift_sorts_the_worst_loss_first():
+    shift = analysis.recall_shift(
+        {"angry": 0.8, "sad": 0.6, "happy": 0.5}, {"angry": 0.7, "sad": 0.1, "happy": None}
+    )
+    assert shift["class"].tolist() == ["sad", "angry", "happy"]
+    assert shift.loc[0, "shift"] == pytest.approx(-0.5)
+    assert np.isnan(shift.loc[2, "target"]) and np.isnan(shift.loc[2, "shift"])

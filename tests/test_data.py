@@ -1,0 +1,196 @@
+"""Batches have the documented shapes, crops and orders are reproducible, masking stays in bounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from serlib.augment import SpecAugment
+from serlib.data import (
+    EpochSampler,
+    FeatureDataset,
+    PairedBatches,
+    WaveformDataset,
+    encode_labels,
+    make_loader,
+    set_epoch,
+)
+from serlib.features import MelStats
+
+N_MELS = 8
+
+
+def ramps(lengths: list[int], seed: int = 0) -> list[np.ndarray]:
+    """Clips whose frame t holds t plus a per-clip integer offset: exact in float16 up to 2048."""
+    offsets = np.random.default_rng(seed).integers(-3, 4, size=len(lengths))
+    return [
+        (np.tile(np.arange(n, dtype=np.float32), (N_MELS, 1)) + off).astype(np.float16)
+        for n, off in zip(lengths, offsets, strict=True)
+    ]
+
+
+def no_normalisation(features: list[np.ndarray], **kwargs: object) -> FeatureDataset:
+    return FeatureDataset(features, normalisation="none", **kwargs)
+
+
+def batches(loader: torch.utils.data.DataLoader, epoch: int) -> list[dict]:
+    set_epoch(loader, epoch)
+    return list(loader)
+
+
+def test_fixed_length_batch_has_documented_fields() -> None:
+    features = ramps([12, 4, 9])
+    dataset = no_normalisation(features, labels=[0, 2, 1], n_frames=6, domain=1)
+    batch = next(iter(make_loader(dataset, batch_size=3, shuffle=False)))
+    assert batch["x"].shape == (3, 1, N_MELS, 6) and batch["x"].dtype == torch.float32
+    assert batch["mask"].dtype == torch.bool and batch["mask"].sum(dim=1).tolist() == [6, 4, 6]
+    assert batch["label"].tolist() == [0, 2, 1] and batch["domain"].tolist() == [1, 1, 1]
+    assert batch["index"].tolist() == [0, 1, 2] and batch["label"].dtype == torch.long
+    assert torch.all(batch["x"][1, 0, :, 4:] == 0)  # short clip padded with pad_value
+
+
+def test_unlabelled_items_have_label_minus_one() -> None:
+    batch = next(iter(make_loader(no_normalisation(ramps([5, 5])), 2, shuffle=False)))
+    assert batch["label"].tolist() == [-1, -1]
+
+
+def test_variable_length_batches_pad_to_the_longest_with_a_mask() -> None:
+    dataset = no_normalisation(ramps([3, 7, 5]), n_frames=None, fixed_length=False)
+    batch = next(iter(make_loader(dataset, 3, shuffle=False)))
+    assert batch["x"].shape[-1] == 7 and batch["mask"].sum(dim=1).tolist() == [3, 7, 5]
+    np.testing.assert_allclose(
+        batch["x"][1, 0, 0].numpy(), dataset.features[1][0].astype(np.float32)
+    )
+    capped = no_normalisation(ramps([3, 7, 5]), n_frames=4, fixed_length=False, crop="start")
+    batch = next(iter(make_loader(capped, 3, shuffle=False)))
+    assert batch["x"].shape[-1] == 4 and batch["mask"].sum(dim=1).tolist() == [3, 4, 4]
+
+
+def test_crops_are_reproducible_per_epoch_and_differ_between_epochs() -> None:
+    features = ramps([400] * 6)
+    first_frames = []
+    for epoch in (0, 1, 0):
+        dataset = no_normalisation(features, n_frames=300, seed=5)
+        dataset.set_epoch(epoch)
+        first_frames.append(
+            [float(dataset[i]["x"][0, 0, 0]) - float(features[i][0, 0]) for i in range(6)]
+        )
+    assert first_frames[0] == first_frames[2] and first_frames[0] != first_frames[1]
+    assert all(0 <= start <= 100 for start in first_frames[0])
+    centred = no_normalisation(features, n_frames=300, crop="center")
+    assert float(centred[0]["x"][0, 0, 0]) - float(features[0][0, 0]) == 50
+
+
+def test_resumed_run_sees_the_same_batches() -> None:
+    """Epoch 2 of a run that went through epochs 0 and 1 equals epoch 2 of a fresh run."""
+    features = ramps([20 + i for i in range(10)])
+    labels = np.arange(10) % 3
+
+    def loader() -> torch.utils.data.DataLoader:
+        dataset = no_normalisation(features, labels=labels, n_frames=8, seed=11)
+        return make_loader(dataset, batch_size=4, shuffle=True, seed=11)
+
+    full_run = loader()
+    batches(full_run, 0), batches(full_run, 1)
+    resumed = batches(loader(), 2)
+    for a, b in zip(batches(full_run, 2), resumed, strict=True):
+        assert torch.equal(a["index"], b["index"]) and torch.equal(a["x"], b["x"])
+    assert not torch.equal(batches(loader(), 1)[0]["index"], resumed[0]["index"])
+
+
+def test_epoch_sampler_permutes_and_balances() -> None:
+    sampler = EpochSampler(50, seed=1)
+    assert sorted(sampler) == list(range(50)) and list(sampler) != list(range(50))
+    assert list(EpochSampler(5, shuffle=False)) == [0, 1, 2, 3, 4]
+    labels = np.array([0] * 90 + [1] * 10)
+    balanced = EpochSampler(100, seed=2, labels=labels, num_samples=4000)
+    share = np.mean(labels[list(balanced)] == 1)
+    assert 0.45 < share < 0.55
+    with pytest.raises(ValueError, match="labelled"):
+        EpochSampler(3, labels=[0, -1, 1])
+
+
+def test_normalisations() -> None:
+    features = ramps([30, 50, 40], seed=3)
+    stats = MelStats.fit(features)
+    whole = FeatureDataset(features, n_frames=None, fixed_length=False, stats=stats)
+    frames = np.concatenate([whole[i]["x"][0].numpy() for i in range(3)], axis=1)
+    np.testing.assert_allclose(frames.mean(axis=1), 0, atol=1e-3)
+    np.testing.assert_allclose(frames.std(axis=1), 1, atol=1e-3)
+    per_clip = FeatureDataset(features, n_frames=None, normalisation="utterance")
+    x = per_clip[1]["x"][0].numpy()
+    np.testing.assert_allclose(x.mean(axis=1), 0, atol=1e-3)
+    np.testing.assert_allclose(x.std(axis=1), 1, atol=1e-3)
+    with pytest.raises(ValueError, match="needs stats"):
+        FeatureDataset(features)
+    with pytest.raises(ValueError, match="crop"):
+        FeatureDataset(features, normalisation="none", crop="middle")
+
+
+def test_encode_labels_names_unknown_labels() -> None:
+    names = ["angry", "happy", "neutral", "sad"]
+    assert encode_labels(["sad", "angry"], names).tolist() == [3, 0]
+    with pytest.raises(ValueError, match="calm"):
+        encode_labels(["sad", "calm"], names)
+
+
+def test_paired_batches_cycle_the_target_deterministically() -> None:
+    source = make_loader(
+        no_normalisation(ramps([10] * 9), labels=[0, 1, 2] * 3, n_frames=8), 2, shuffle=True, seed=1
+    )
+    target = make_loader(
+        no_normalisation(ramps([10] * 3), n_frames=8, domain=1),
+        2,
+        shuffle=True,
+        seed=2,
+        drop_last=True,
+    )
+    paired = PairedBatches(source, target)
+    paired.set_epoch(3)
+    pairs = list(paired)
+    assert len(pairs) == len(paired) == 5
+    assert all(t["domain"].tolist() == [1, 1] and t["label"].tolist() == [-1, -1] for _, t in pairs)
+    assert all(s["domain"].tolist() == [0] * len(s["domain"]) for s, _ in pairs)
+    again = list(paired)
+    assert [t["index"].tolist() for _, t in pairs] == [t["index"].tolist() for _, t in again]
+
+
+def test_spec_augment_masks_inside_real_frames_only() -> None:
+    x = torch.ones(6, 1, 32, 50)
+    mask = torch.arange(50)[None, :] < torch.tensor([50, 40, 30, 20, 10, 5])[:, None]
+    augment = SpecAugment(freq_masks=0, time_masks=3, time_width=8, mask_value=-1.0)
+    out = augment(x, mask, generator=torch.Generator().manual_seed(0))
+    hidden_frames = (out == -1.0).all(dim=2)[:, 0]  # [B, T]
+    assert hidden_frames.any() and not (hidden_frames & ~mask).any()
+    again = augment(x, mask, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    bands = SpecAugment(freq_masks=2, freq_width=4, time_masks=0)(
+        x, generator=torch.Generator().manual_seed(1)
+    )
+    hidden_bands = (bands == 0).all(dim=3)[:, 0]  # [B, n_mels]
+    assert 0 < hidden_bands.sum(dim=1).max() <= 8 and torch.equal(
+        bands == 0, hidden_bands[:, None, :, None].expand_as(bands)
+    )
+    assert torch.equal(augment.eval()(x, mask), x)
+
+
+def test_waveform_batches_for_wav2vec2(tmp_path: Path) -> None:
+    paths = []
+    for i, seconds in enumerate((0.5, 1.0, 2.0)):
+        paths.append(tmp_path / f"w{i}.wav")
+        sf.write(paths[-1], np.random.default_rng(i).normal(0.3, 0.1, int(seconds * 16000)), 16000)
+    (tmp_path / "bad.wav").write_bytes(b"")
+    paths.insert(1, tmp_path / "bad.wav")
+    dataset = WaveformDataset(paths, labels=[0, 1, 2, 3], max_seconds=1.5, crop="center")
+    assert [Path(s.path).name for s in dataset.skipped] == ["bad.wav"] and dataset.kept == [0, 2, 3]
+    batch = next(iter(make_loader(dataset, 3, shuffle=False)))
+    assert batch["wave"].shape == (3, 24000) and batch["attention_mask"].dtype == torch.long
+    assert batch["attention_mask"].sum(dim=1).tolist() == [8000, 16000, 24000]
+    assert batch["label"].tolist() == [0, 2, 3]
+    first = batch["wave"][0, :8000]
+    assert abs(float(first.mean())) < 1e-4 and abs(float(first.std()) - 1) < 1e-2
+    assert torch.all(batch["wave"][0, 8000:] == 0)

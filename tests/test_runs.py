@@ -1,0 +1,239 @@
+"""Run folders end to end on tiny tone corpora: train, evaluate, predict, and the protocols."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+from tone_corpora import tone_clip, write_emodb, write_ravdess
+
+from serlib.checkpoints import load_state
+from serlib.cli import main
+from serlib.runs import (
+    CorpusRef,
+    evaluate_run,
+    load_run,
+    predict_files,
+    split_target,
+    train_run,
+)
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpora")
+    return write_ravdess(root / "ravdess"), write_emodb(root / "emodb")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """SERLIB_HOME (the feature cache) for the whole module, so features are computed once."""
+    folder = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SERLIB_HOME", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def crnn_run(corpora, home, tmp_path_factory):
+    source, target = corpora
+    out = tmp_path_factory.mktemp("runs") / "crnn"
+    result = train_run(
+        "crnn",
+        f"ravdess:{source}",
+        out,
+        target=f"emodb:{target}",
+        profile="tiny",
+        epochs=12,
+        progress=False,
+    )
+    return result
+
+
+def test_source_only_run_learns_and_writes_the_contract_files(crnn_run):
+    out = crnn_run.run_dir
+    for name in ("config.json", "model.safetensors", "history.csv", "metrics.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) >= {"source_val", "source_test", "target_test", "target_all", "selection"}
+    assert metrics["source_test"]["ua"] >= 0.6  # tones are easy; chance is 0.25
+    assert metrics["selection"]["rule"] == "best source-validation UA"
+    config = json.loads((out / "config.json").read_text())
+    assert config["labels"] == ["angry", "happy", "neutral", "sad"]
+    assert config["parameters"] == 2_356_804 and config["inputs"]["kind"] == "logmel"
+    assert len(config["inputs"]["stats"]["mean"]) == 128
+    splits = config["splits"]
+    assert not set(splits["source_train"]) & set(splits["source_test"])
+    assert not set(splits["target_test"]) & set(splits["source_train"])
+    table = pd.read_csv(out / "predictions" / "target_test.csv", dtype={"speaker": str})
+    assert list(table.columns) == [
+        "path",
+        "speaker",
+        "label",
+        "pred",
+        "prob_angry",
+        "prob_happy",
+        "prob_neutral",
+        "prob_sad",
+    ]
+    assert np.allclose(table.filter(like="prob_").sum(axis=1), 1.0, atol=1e-3)
+    assert set(table["speaker"]) == set(splits["target_test"])
+
+
+def test_evaluate_reproduces_the_run_metrics(crnn_run, corpora, capsys):
+    source, target = corpora
+    metrics = crnn_run.metrics
+    report = evaluate_run(crnn_run.run_dir, f"emodb:{target}", split="test")
+    assert report["ua"] == pytest.approx(metrics["target_test"]["ua"])
+    assert report["n"] == metrics["target_test"]["n"]
+    code = main(
+        [
+            "evaluate",
+            "--run",
+            str(crnn_run.run_dir),
+            "--corpus",
+            f"ravdess:{source}",
+            "--split",
+            "test",
+            "--json",
+        ]
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(printed) >= {"ua", "wa", "macro_f1", "n", "labels", "confusion"}
+    assert printed["ua"] == pytest.approx(metrics["source_test"]["ua"])
+    assert np.array(printed["confusion"]).sum() == printed["n"]
+
+
+def test_predict_reads_any_rate_and_channel_count(crnn_run, tmp_path, capsys):
+    mono = tone_clip(600.0, seed=1, noise=0.01, rate=44100)
+    stereo = tmp_path / "angry_stereo_44k.wav"
+    sf.write(stereo, np.stack([mono, mono], axis=1), 44100)
+    flac = tmp_path / "sad_8k.flac"
+    sf.write(flac, tone_clip(150.0, seed=2, noise=0.01, rate=8000), 8000)
+    results, skipped = predict_files(crnn_run.run_dir, [stereo, flac])
+    assert not skipped and [r["path"] for r in results] == [str(stereo), str(flac)]
+    for result in results:
+        assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVEnot audio")
+    code = main(["predict", "--run", str(crnn_run.run_dir), str(stereo), str(broken)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out.startswith(f"{stereo}\t") and "prob" not in captured.out
+    assert f"{broken}:" in captured.err and len(captured.err.splitlines()) == 1
+
+
+def test_the_saved_model_loads_without_pickle(crnn_run):
+    run = load_run(crnn_run.run_dir)
+    for name, tensor in crnn_run.model.state_dict().items():
+        assert torch.equal(tensor.cpu(), run.model.state_dict()[name]), name
+    latest = json.loads((crnn_run.run_dir / "checkpoint" / "latest.json").read_text())
+    state = load_state(crnn_run.run_dir / "checkpoint" / latest["state"])  # weights_only=True
+    assert state["tracker"]["finished"]
+
+
+def test_dann_adapts_on_speakers_it_is_not_tested_on(corpora, home, tmp_path):
+    source, target = corpora
+    result = train_run(
+        "dann",
+        f"ravdess:{source}",
+        tmp_path / "dann",
+        target=f"emodb:{target}",
+        profile="tiny",
+        epochs=2,
+        progress=False,
+    )
+    config = json.loads((tmp_path / "dann" / "config.json").read_text())
+    adapt, test = set(config["splits"]["target_adapt"]), set(config["splits"]["target_test"])
+    assert adapt and test and not adapt & test
+    assert "disjoint" in result.metrics["target_test"]["protocol"]
+    assert "PARTLY TRANSDUCTIVE" in result.metrics["target_all"]["protocol"]
+    assert "train_domain_acc" in (tmp_path / "dann" / "history.csv").read_text()
+    assert 0.0 <= result.metrics["proxy_a_distance"]["value"] <= 2.0
+
+
+def test_oracle_and_transductive_runs_say_what_they_are(corpora, home, tmp_path):
+    source, target = corpora
+    oracle = train_run(
+        "crnn",
+        f"emodb:{target}",
+        tmp_path / "oracle",
+        target=f"emodb:{target}",
+        profile="tiny",
+        epochs=1,
+        progress=False,
+    )
+    assert "ORACLE" in oracle.metrics["target_test"]["protocol"]
+    assert "source_test" not in oracle.metrics
+    config = json.loads((tmp_path / "oracle" / "config.json").read_text())
+    trained_on = set(config["splits"]["source_train"]) | set(config["splits"]["source_val"])
+    assert trained_on.isdisjoint(config["splits"]["target_test"])
+    transductive = train_run(
+        "dann",
+        f"ravdess:{source}",
+        tmp_path / "trans",
+        target=f"emodb:{target}",
+        profile="tiny",
+        epochs=1,
+        transductive=True,
+        progress=False,
+    )
+    assert "TRANSDUCTIVE" in transductive.metrics["target_all"]["protocol"]
+    splits = json.loads((tmp_path / "trans" / "config.json").read_text())["splits"]
+    assert set(splits["target_adapt"]) == set(splits["target_all"])
+
+
+def test_target_split_is_speaker_disjoint_and_fixed(corpora):
+    table = pd.DataFrame(
+        {
+            "speaker": [f"s{i}" for i in range(6) for _ in range(2)],
+            "corpus": "emodb",
+            "gender": ["F", "M"] * 6,
+        }
+    )
+    parts = split_target(table)
+    assert set(parts["adapt"]["speaker"]).isdisjoint(parts["test"]["speaker"])
+    assert parts["test"]["speaker"].nunique() == 3
+    assert split_target(table)["test"].equals(parts["test"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "dann", "--source", "ravdess:{source}"], "give --target"),
+        (["--model", "crnn", "--source", "ravdess"], "NAME:DIR"),
+        (["--model", "crnn", "--source", "ravdess:/no/such/folder"], "not found"),
+        (["--model", "crnn", "--source", "timit:{source}"], "unknown corpus"),
+    ],
+)
+def test_train_command_bad_usage_exits_2_with_one_line(argv, message, corpora, tmp_path, capsys):
+    source, _ = corpora
+    argv = ["train", *[a.format(source=source) for a in argv], "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_run_folder_is_never_overwritten_or_resumed_with_other_settings(crnn_run, corpora):
+    source, target = corpora
+    with pytest.raises(ValueError, match="already holds a run"):
+        train_run("crnn", f"ravdess:{source}", crnn_run.run_dir, profile="tiny", progress=False)
+    with pytest.raises(ValueError, match="cannot resume .* its target"):
+        train_run(
+            "crnn",
+            f"ravdess:{source}",
+            crnn_run.run_dir,
+            profile="tiny",
+            epochs=12,
+            resume=True,
+            progress=False,
+        )
+    assert CorpusRef.parse(f"emodb:{target}") == CorpusRef("emodb", str(target.resolve()))

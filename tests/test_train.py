@@ -1,0 +1,215 @@
+"""The training loop on random tensors: it learns, checkpoints, resumes exactly, and checks inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from serlib.checkpoints import load_checkpoint, load_state
+from serlib.models import DANN, CRNNEncoder, EmotionClassifier
+from serlib.train import (
+    PROFILES,
+    TrainConfig,
+    concat_inputs,
+    epoch_seed,
+    fit,
+    predict,
+    profile_config,
+)
+
+torch.set_num_threads(1)
+N_MELS, FRAMES, CLASSES = 16, 24, 3
+
+
+class ToyMels(Dataset):
+    """Random log-mels where class c lights up mel bands 4c..4c+3; ``shift`` fakes a new domain."""
+
+    def __init__(self, n: int, seed: int, shift: float = 0.0):
+        generator = torch.Generator().manual_seed(seed)
+        self.labels = torch.arange(n) % CLASSES
+        self.x = torch.randn(n, 1, N_MELS, FRAMES, generator=generator) + shift
+        for c in range(CLASSES):
+            self.x[self.labels == c, :, 4 * c : 4 * c + 4] += 1.5
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        return {
+            "x": self.x[i],
+            "mask": torch.ones(FRAMES, dtype=torch.bool),
+            "label": self.labels[i],
+            "domain": torch.tensor(0),
+            "index": torch.tensor(i),
+        }
+
+
+class FailingLoader:
+    """A loader that dies after ``fail_after`` batches in total: a crash in mid-epoch."""
+
+    def __init__(self, loader: DataLoader, fail_after: int):
+        self.loader, self.left = loader, fail_after
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            if self.left == 0:
+                raise RuntimeError("simulated crash")
+            self.left -= 1
+            yield batch
+
+
+def loaders(target: bool = False):
+    train = DataLoader(ToyMels(48, seed=0), batch_size=8, shuffle=True)
+    val = DataLoader(ToyMels(24, seed=1), batch_size=8)
+    if not target:
+        return train, val
+    return train, val, DataLoader(ToyMels(24, seed=2, shift=0.7), batch_size=8, shuffle=True)
+
+
+def crnn(adversarial: bool = False, seed: int = 0):
+    torch.manual_seed(seed)
+    encoder = CRNNEncoder(n_mels=N_MELS, channels=(8, 8), lstm_hidden=8)
+    if adversarial:
+        return DANN(encoder, CLASSES, emotion_hidden=8, domain_hidden=8)
+    return EmotionClassifier(encoder, CLASSES, hidden=8)
+
+
+CONFIG = TrainConfig(epochs=4, lr=5e-3, cpu=True, crop_frames=FRAMES, patience=10)
+
+
+def test_fit_learns_separable_classes_and_keeps_the_best_epoch():
+    train, val = loaders()
+    result = fit(crnn(), train, val, CONFIG, labels=["a", "b", "c"], progress=False)
+    assert len(result.history) == 4
+    val_uas = [row["val_ua"] for row in result.history]
+    assert result.best_val_ua == max(val_uas) >= 0.9
+    assert result.best_epoch == int(np.argmax(val_uas))
+    again = predict(result.model, val)
+    assert again.report(["a", "b", "c"])["ua"] == pytest.approx(result.best_val_ua)
+    assert sorted(again.index.tolist()) == list(range(24))
+
+
+def test_dann_run_writes_a_complete_run_folder(tmp_path):
+    train, val, target = loaders(target=True)
+    result = fit(
+        crnn(adversarial=True),
+        train,
+        val,
+        CONFIG,
+        target_loader=target,
+        run_dir=tmp_path,
+        progress=False,
+    )
+    header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
+    for column in ("train_domain_loss", "train_domain_acc", "grl_coefficient", "val_ua"):
+        assert column in header
+    coefficients = [row["grl_coefficient"] for row in result.history]
+    assert coefficients == sorted(coefficients) and 0 < coefficients[0] <= CONFIG.grl_cap
+    weights, state = load_checkpoint(tmp_path / "checkpoint")
+    assert state["epoch"] == 3 and state["tracker"]["finished"]
+    assert set(weights) == set(result.model.state_dict())
+    assert sorted(p.name for p in (tmp_path / "checkpoint").iterdir()) == [
+        "epoch-0003.safetensors",
+        "epoch-0003.state.pt",
+        "latest.json",
+    ]
+    assert not list(tmp_path.rglob("*.tmp"))
+    # the state holds only plain values: it loads with weights_only=True
+    assert load_state(tmp_path / "checkpoint" / "epoch-0003.state.pt")["optimizer"]["state"]
+
+
+def test_resume_after_a_crash_ends_exactly_like_an_uninterrupted_run(tmp_path):
+    train, val, target = loaders(target=True)
+    straight = fit(
+        crnn(adversarial=True),
+        train,
+        val,
+        CONFIG,
+        target_loader=target,
+        run_dir=tmp_path / "straight",
+        progress=False,
+    )
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(
+            crnn(adversarial=True),
+            FailingLoader(train, fail_after=14),
+            val,
+            CONFIG,
+            target_loader=target,
+            run_dir=tmp_path / "crashed",
+            progress=False,
+        )  # 6 batches an epoch: dies in the middle of the third epoch
+    assert json.loads((tmp_path / "crashed/checkpoint/latest.json").read_text())["epoch"] == 1
+    resumed = fit(
+        crnn(adversarial=True, seed=99),
+        train,
+        val,
+        CONFIG,
+        target_loader=target,
+        run_dir=tmp_path / "crashed",
+        resume=True,
+        progress=False,
+    )
+    drop_time = [{k: v for k, v in row.items() if k != "seconds"} for row in resumed.history]
+    assert drop_time == [
+        {k: v for k, v in row.items() if k != "seconds"} for row in straight.history
+    ]
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_resume_of_a_finished_run_trains_nothing(tmp_path):
+    train, val = loaders()
+    first = fit(crnn(), train, val, CONFIG, run_dir=tmp_path, progress=False)
+    again = fit(crnn(seed=5), train, val, CONFIG, run_dir=tmp_path, resume=True, progress=False)
+    assert again.history == first.history
+    assert torch.equal(again.model.head[0].weight, first.model.head[0].weight)
+
+
+def test_early_stopping_counts_epochs_without_a_better_validation_ua():
+    train, val = loaders()
+    config = TrainConfig(epochs=20, lr=5e-3, cpu=True, patience=2)
+    result = fit(crnn(), train, val, config, progress=False)
+    assert result.stopped_early and len(result.history) == result.best_epoch + 3 < 20
+
+
+def test_fit_checks_its_arguments():
+    train, val = loaders()
+    with pytest.raises(ValueError, match="target_loader"):
+        fit(crnn(adversarial=True), train, val, CONFIG, progress=False)
+    with pytest.raises(ValueError, match="run_dir"):
+        fit(crnn(), train, val, CONFIG, resume=True, progress=False)
+    with pytest.raises(ValueError, match="epochs must be > 0"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="mixed_precision"):
+        TrainConfig(mixed_precision="fp8")
+
+
+def test_profile_table_covers_every_profile_and_family():
+    assert {(p, f) for p in ("tiny", "workshop", "full") for f in ("crnn", "w2v2")} == set(PROFILES)
+    assert profile_config("full", "crnn").crop_frames == 300
+    assert profile_config("workshop", "crnn", epochs=3, seed=None).epochs == 3
+    w2v2 = profile_config("full", "w2v2")
+    assert (w2v2.encoder_lr, w2v2.lr, w2v2.weight_decay) == (2e-5, 3e-4, 0.01)
+    with pytest.raises(ValueError, match="no training profile"):
+        profile_config("huge")
+    config = profile_config("tiny", "crnn", seed=3)
+    assert TrainConfig.from_dict(config.to_dict() | {"unknown": 1}) == config
+
+
+def test_concat_inputs_pads_the_time_axis_and_epoch_seeds_differ():
+    a = (torch.ones(2, 1, 4, 5), torch.ones(2, 5, dtype=torch.bool))
+    b = (torch.ones(3, 1, 4, 8), torch.ones(3, 8, dtype=torch.bool))
+    x, mask = concat_inputs(a, b)
+    assert x.shape == (5, 1, 4, 8) and mask.shape == (5, 8)
+    assert not mask[:2, 5:].any() and mask[2:].all() and x[:2, ..., 5:].abs().sum() == 0
+    assert (
+        len({epoch_seed(0, e) for e in range(100)} | {epoch_seed(1, e) for e in range(100)}) == 200
+    )

@@ -1,0 +1,326 @@
+"""What the UI test checks in the browser, one function per step a student takes.
+
+Open the notebook, Run > Run All Cells, wait until every cell ran with no error output, find the
+confusion explorer, click a non-empty cell, and see the clips it lists with a playable audio
+element. Each step raises ``UICheckFailed`` naming the check, with what the page showed instead,
+and the screenshots are taken on the way (whole notebook, explorer after the click).
+
+The notebook's state is read through ``window.jupyterapp`` (JupyterLab started with
+``expose_app_in_browser``): execution counts and outputs come from the notebook model, which is
+steadier than reading prompt text, while clicks and rendering checks go through the DOM as a
+student's mouse and eyes would.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from ui_lab import BrowserPage, Deadline, LabServer, UICheckFailed
+
+EXPLORER = ".serlib-confusion-explorer"
+CELL = "button.serlib-cm-cell"
+NONEMPTY_CELL = "button.serlib-cm-cell-nonempty"
+CLIP = ".serlib-clip-list .serlib-clip"
+
+NOTEBOOK_READY_JS = """(path) => {
+  const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  return !!(widget && widget.context && widget.context.path === path && widget.context.isReady
+            && widget.sessionContext && widget.sessionContext.kernelDisplayStatus === 'idle');
+}"""
+
+RUN_STATUS_JS = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const status = {kernel: panel.sessionContext.kernelDisplayStatus, code: 0, running: [],
+                  pending: [], errors: [], stderr: []};
+  panel.content.widgets.forEach((cell, index) => {
+    if (cell.model.type !== 'code') return;
+    status.code += 1;
+    const prompt = cell.node.querySelector('.jp-InputPrompt');
+    if (prompt && prompt.textContent.includes('*')) status.running.push(index + 1);
+    if (cell.model.executionCount === null) status.pending.push(index + 1);
+    for (const output of cell.model.outputs.toJSON()) {
+      if (output.output_type === 'error') {
+        const trace = (output.traceback || []).join('\\n').slice(-1500);
+        status.errors.push({cell: index + 1, text: `${output.ename}: ${output.evalue}`, trace});
+      } else if (output.output_type === 'stream' && output.name === 'stderr') {
+        const text = Array.isArray(output.text) ? output.text.join('') : String(output.text);
+        status.stderr.push({cell: index + 1, text: text.slice(-1500)});
+      }
+    }
+  });
+  return status;
+}"""
+
+SCROLL_SIZE_JS = """() => {
+  const notebook = window.jupyterapp.shell.currentWidget.content.node;
+  const scroller = notebook.querySelector('.jp-WindowedPanel-outer') || notebook;
+  return {scroll: scroller.scrollHeight, visible: scroller.clientHeight};
+}"""
+
+WIDGET_TROUBLE = ("Error displaying widget", "Failed to load model class", "Loading widget...")
+"""Texts JupyterLab shows in place of a widget that cannot render."""
+
+DEAD_KERNEL = ("dead", "autorestarting", "terminating", "unknown")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def open_notebook(browser: BrowserPage, server: LabServer, notebook: str, deadline: Deadline):
+    """Open ``notebook`` in JupyterLab and wait until its kernel is idle; fold the side bar."""
+    page = browser.page
+    workspace = re.sub(r"[^A-Za-z0-9_-]", "-", Path(notebook).stem)
+    page.goto(
+        server.lab_url(notebook, workspace), wait_until="domcontentloaded", timeout=deadline.ms(60)
+    )
+    try:
+        page.wait_for_function(NOTEBOOK_READY_JS, arg=notebook, timeout=deadline.ms(120))
+    except Exception as error:  # Playwright's TimeoutError, or the page went away
+        dialog = page.locator(".jp-Dialog")
+        shown = dialog.first.inner_text() if dialog.count() else "no dialog"
+        raise UICheckFailed(
+            "notebook-opens",
+            f"{notebook} did not open with an idle kernel ({type(error).__name__}); "
+            f"dialog: {shown!r}; server log:\n{server.log_tail(15)}",
+        ) from None
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+
+
+def run_all_cells(browser: BrowserPage, deadline: Deadline) -> None:
+    """Run > Run All Cells, through the menu as a student would."""
+    page = browser.page
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click(timeout=deadline.ms(30))
+    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click(timeout=deadline.ms(30))
+
+
+def wait_for_run(browser: BrowserPage, deadline: Deadline, poll: float = 1.0) -> dict:
+    """Wait until no cell is queued or running and the kernel is idle; return the last status.
+
+    Done means every code cell has an execution count, or a cell failed (Run All stops there).
+    The same answer twice in a row is required, so a gap between two cells is not taken for the
+    end. Cells that print progress keep the wait going; a dead kernel ends it at once.
+    """
+    page = browser.page
+    settled = 0
+    while True:
+        status = page.evaluate(RUN_STATUS_JS)
+        if status["kernel"] in DEAD_KERNEL:
+            raise UICheckFailed(
+                "run-completes", f"the kernel is {status['kernel']} (it died while running)"
+            )
+        finished = not status["pending"] or status["errors"]
+        idle = status["kernel"] == "idle" and not status["running"]
+        settled = settled + 1 if (finished and idle) else 0
+        if settled >= 2:
+            return status
+        if deadline.remaining() <= 0:
+            where = status["running"] or status["pending"]
+            raise UICheckFailed(
+                "run-completes",
+                f"cells still running or queued after {deadline.seconds:.0f} s: cell(s) {where} "
+                f"of {status['code']} code cells (kernel {status['kernel']})",
+            )
+        time.sleep(poll)
+
+
+def check_no_errors(status: dict) -> list[str]:
+    """Fail on any error output or traceback on stderr; return the other stderr texts (warnings)."""
+    problems = [f"cell {error['cell']}: {error['text']}" for error in status["errors"]]
+    warnings = []
+    for stream in status["stderr"]:
+        text = ANSI.sub("", stream["text"]).strip()
+        if "Traceback (most recent call last)" in text:
+            problems.append(f"cell {stream['cell']} printed a traceback: ...{text[-300:]}")
+        elif text:
+            warnings.append(f"cell {stream['cell']}: {text[-200:]}")
+    if problems:
+        trace = ANSI.sub("", status["errors"][0]["trace"]) if status["errors"] else ""
+        raise UICheckFailed(
+            "no-error-output",
+            "the notebook shows error output:\n  " + "\n  ".join(problems) + f"\n{trace}",
+        )
+    if status["pending"]:
+        raise UICheckFailed("run-completes", f"cells {status['pending']} never ran")
+    return warnings
+
+
+def tall_viewport(browser: BrowserPage) -> dict:
+    """Grow the viewport until the whole notebook fits; return the old size to restore.
+
+    JupyterLab scrolls inside the notebook panel, so a full-page screenshot of a normal window
+    shows one screen only; a window as tall as the notebook shows every cell.
+    """
+    page = browser.page
+    old = dict(page.viewport_size)
+    size = page.evaluate(SCROLL_SIZE_JS)
+    height = min(16000, old["height"] + max(0, size["scroll"] - size["visible"]) + 40)
+    page.set_viewport_size({"width": old["width"], "height": height})
+    page.wait_for_timeout(500)  # let JupyterLab re-lay out the panels
+    return old
+
+
+def screenshot_notebook(browser: BrowserPage, path: Path) -> Path:
+    """The whole notebook, every cell and output, in one image."""
+    old = tall_viewport(browser)
+    try:
+        browser.page.screenshot(path=str(path))
+    finally:
+        browser.page.set_viewport_size(old)
+    return path
+
+
+def widget_trouble(browser: BrowserPage) -> str:
+    """What the outputs show instead of widgets, if anything (for the explorer's error message)."""
+    texts = browser.page.locator(".jp-OutputArea-output").all_inner_texts()
+    found = [text.strip()[:120] for text in texts if any(sign in text for sign in WIDGET_TROUBLE)]
+    shown_as_text = [text.strip()[:120] for text in texts if text.strip().startswith("VBox(")]
+    if found:
+        return f"widget errors: {found}"
+    if shown_as_text:
+        return (
+            f"widgets shown as text, not drawn ({shown_as_text[0]!r}): the ipywidgets front end "
+            "(jupyterlab_widgets) is missing from the environment"
+        )
+    return f"{len(texts)} outputs, none of them the explorer"
+
+
+def check_explorer(browser: BrowserPage, deadline: Deadline) -> dict:
+    """The explorer is drawn: a square grid of labelled, visible cells, some of them non-empty."""
+    page = browser.page
+    explorers = page.locator(EXPLORER)
+    try:
+        explorers.first.wait_for(state="visible", timeout=deadline.ms(30))
+    except Exception:
+        raise UICheckFailed(
+            "explorer-renders", f"no confusion explorer on the page; {widget_trouble(browser)}"
+        ) from None
+    explorer = explorers.first
+    cells = explorer.locator(CELL).evaluate_all(
+        """cells => cells.map(cell => {
+             const box = cell.getBoundingClientRect();
+             return {text: cell.textContent.trim(), title: cell.title, width: box.width,
+                     height: box.height, nonempty: cell.classList.contains('serlib-cm-cell-nonempty')};
+           })"""
+    )
+    side = round(len(cells) ** 0.5)
+    if len(cells) < 4 or side * side != len(cells):
+        raise UICheckFailed(
+            "explorer-renders", f"the matrix has {len(cells)} cells, not a square of 2x2 or more"
+        )
+    blank = [cell for cell in cells if not cell["text"] or cell["width"] < 1 or cell["height"] < 1]
+    if blank:
+        raise UICheckFailed(
+            "explorer-renders", f"{len(blank)} matrix cells render blank: {blank[:3]}"
+        )
+    nonempty = [cell for cell in cells if cell["nonempty"]]
+    if not nonempty:
+        raise UICheckFailed("explorer-renders", "every matrix cell is empty (no predictions shown)")
+    summary = re.search(r"(\d+) clips", explorer.inner_text())
+    if summary and all(cell["text"].isdigit() for cell in cells):
+        shown = sum(int(cell["text"]) for cell in cells)
+        if shown != int(summary.group(1)):
+            raise UICheckFailed(
+                "explorer-renders",
+                f"the cells add up to {shown} clips but the summary says {summary.group(1)}",
+            )
+    return {"explorers": explorers.count(), "cells": len(cells), "nonempty": len(nonempty)}
+
+
+def click_cell(browser: BrowserPage, deadline: Deadline) -> dict:
+    """Click the first non-empty cell; the clips it lists must match it, with audio that loads."""
+    explorer = browser.page.locator(EXPLORER).first
+    cell = explorer.locator(NONEMPTY_CELL).first
+    title = cell.get_attribute("title") or ""
+    cell.click(timeout=deadline.ms(30))
+    clips = explorer.locator(CLIP)
+    listing = explorer.locator(".serlib-clip-list").first
+    try:
+        clips.first.wait_for(state="visible", timeout=deadline.ms(30))
+    except Exception:
+        raise UICheckFailed(
+            "click-lists-clips",
+            f"clicking the cell ({title}) listed no clips; the listing shows "
+            f"{listing.inner_text().strip()[:200]!r}",
+        ) from None
+    if "serlib-cm-cell-selected" not in (cell.get_attribute("class") or ""):
+        raise UICheckFailed("click-lists-clips", f"the clicked cell ({title}) is not highlighted")
+    header = listing.inner_text()
+    pair = re.match(r"true (.+?), predicted (.+?):", title)
+    if pair and f"true {pair.group(1)}, predicted {pair.group(2)}" not in header:
+        raise UICheckFailed(
+            "click-lists-clips", f"clicked {title!r} but the listing shows {header[:120]!r}"
+        )
+    shown = re.search(r"showing (\d+) of (\d+) clip", header)
+    if shown and int(shown.group(1)) != clips.count():
+        raise UICheckFailed(
+            "click-lists-clips",
+            f"the listing says it shows {shown.group(1)} clips but {clips.count()} are drawn",
+        )
+    audio = check_audio(browser, deadline)
+    images = explorer.locator(".serlib-clip-list img").evaluate_all(
+        "images => images.filter(image => image.complete && image.naturalWidth > 0).length"
+    )
+    return {"clicked": title, "clips": clips.count(), "log_mel_images": images, **audio}
+
+
+def check_audio(browser: BrowserPage, deadline: Deadline) -> dict:
+    """Every listed clip has an <audio> player, and the first one loads its sound."""
+    explorer = browser.page.locator(EXPLORER).first
+    players = explorer.locator(".serlib-clip-list audio")
+    try:
+        players.first.wait_for(state="attached", timeout=deadline.ms(20))
+    except Exception:
+        errors = explorer.locator(".serlib-clip-error").all_inner_texts()
+        raise UICheckFailed(
+            "audio-plays",
+            f"the listed clips have no audio element; clip errors: {errors[:3] or 'none'}",
+        ) from None
+    end = time.monotonic() + min(20.0, deadline.remaining())
+    state = {}
+    while time.monotonic() < end:
+        state = players.first.evaluate(
+            """audio => ({src: audio.currentSrc || audio.src, ready: audio.readyState,
+                          duration: audio.duration, error: audio.error ? audio.error.code : null})"""
+        )
+        if state["error"] is not None or (state["ready"] >= 1 and state["duration"] > 0):
+            break
+        time.sleep(0.25)
+    if state.get("error") is not None or not (state.get("ready", 0) >= 1):
+        raise UICheckFailed("audio-plays", f"the first audio player does not load: {state}")
+    return {"audio_players": players.count(), "audio_seconds": round(state["duration"], 2)}
+
+
+def screenshot_explorer(browser: BrowserPage, path: Path) -> Path:
+    """The explorer with its listing, in a window tall enough to hold it all."""
+    old = tall_viewport(browser)
+    try:
+        browser.page.locator(EXPLORER).first.screenshot(path=str(path))
+    finally:
+        browser.page.set_viewport_size(old)
+    return path
+
+
+def check_notebook(
+    browser: BrowserPage, server: LabServer, notebook: str, shots: Path, deadline: Deadline
+) -> dict:
+    """All the steps on one notebook; return what was seen. Screenshots go to ``shots``."""
+    shots.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    open_notebook(browser, server, notebook, deadline)
+    run_all_cells(browser, deadline)
+    status = wait_for_run(browser, deadline)
+    seconds = round(time.monotonic() - started, 1)
+    warnings = check_no_errors(status)
+    notebook_shot = screenshot_notebook(browser, shots / "notebook.png")
+    explorer = check_explorer(browser, deadline)
+    clicked = click_cell(browser, deadline)
+    explorer_shot = screenshot_explorer(browser, shots / "explorer-after-click.png")
+    return {
+        "notebook": notebook,
+        "code_cells": status["code"],
+        "run_seconds": seconds,
+        "stderr_warnings": warnings,
+        **explorer,
+        **clicked,
+        "screenshots": [str(notebook_shot), str(explorer_shot)],
+    }
