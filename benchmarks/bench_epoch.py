@@ -15,7 +15,7 @@ convolutions and linear layers, plus the BiLSTM counted analytically because Flo
 no formula for it), the machine's measured float32 matmul GFLOP/s and the fraction of it reached.
 
     .venv/bin/python benchmarks/bench_epoch.py                 # 200 generated clips, 2 threads
-    .venv/bin/python benchmarks/bench_epoch.py --write         # also write RESULTS_epoch.md
+    .venv/bin/python benchmarks/bench_epoch.py --write out.md  # also write a markdown table
     .venv/bin/python benchmarks/bench_epoch.py --audio-dir DIR # real .wav/.flac files instead
     .venv/bin/python benchmarks/bench_epoch.py --device cuda   # model on a GPU, data on the CPU
 """
@@ -231,8 +231,8 @@ def main() -> None:
     parser.add_argument("--classic-workers", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--write", action="store_true", help="write benchmarks/RESULTS_epoch.md")
-    parser.add_argument("--note", default="", help="a line about the machine for the results file")
+    parser.add_argument("--write", type=Path, help="also write the results as markdown here")
+    parser.add_argument("--note", default="", help="a title for the markdown table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = FrontendConfig()
@@ -336,17 +336,17 @@ def main() -> None:
 
 
 def write_results(args: argparse.Namespace, rows: list[tuple[str, str]], machine: str) -> None:
-    path = Path(__file__).with_name("RESULTS_epoch.md")
+    path = args.write
     command = "benchmarks/bench_epoch.py " + " ".join(
         f"--{k.replace('_', '-')} {v}"
         for k, v in vars(args).items()
         if k not in ("write", "note") and v
     )
     lines = [
-        "# Epoch speed: cached log-mels vs the classic pipeline",
+        f"## {args.note or 'run'}",
         "",
         f"- date: {datetime.date.today().isoformat()}",
-        f"- machine: {machine}" + (f" ({args.note})" if args.note else ""),
+        f"- machine: {machine}",
         f"- command: `{command}`",
         "",
         "| measure | value |",

@@ -5,8 +5,9 @@ RAVDESS-named WAV files (one file encoded once, its bytes copied), then times, i
 
 1. ``load_corpus("ravdess", folder)``: file names plus the first 64 bytes of each file;
 2. ``serlib scan --corpus ravdess --root FOLDER --json`` as a fresh process (imports included),
-   beside ``serlib --version`` (the bare start-up cost of a process);
-3. the obvious alternative: ``soundfile.info`` on every file (libsndfile parses each header);
+   beside a fresh process that only imports what the scan imports (its fixed start-up cost);
+3. the obvious alternative loader: the same scan with ``soundfile.info`` (libsndfile opens and
+   parses each file) in place of the 64-byte check, and ``soundfile.info`` alone on every file;
 4. reading all the audio of every file with ``soundfile.read``.
 
 RAVDESS has 24 actors x 60 speech files, so larger corpora are made of copies of that layout in
@@ -32,12 +33,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import soundfile as sf
 
 from serlib.config import serlib_home
-from serlib.corpora import load_corpus
+from serlib.corpora import CorpusScan, base, load_corpus
 
 SAMPLE_RATE = 48000
 SECONDS = 0.05
@@ -55,18 +57,18 @@ def ravdess_stems(actor: int) -> list[str]:
     ]
 
 
-def tiny_wav() -> bytes:
-    """A 50 ms 48 kHz 16-bit tone, encoded once; every benchmark file is a copy of these bytes."""
-    time_axis = np.arange(int(SAMPLE_RATE * SECONDS)) / SAMPLE_RATE
+def tiny_wav(seconds: float = SECONDS) -> bytes:
+    """A 48 kHz 16-bit tone, encoded once; every benchmark file is a copy of these bytes."""
+    time_axis = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
     samples = (0.3 * np.sin(2 * np.pi * 220 * time_axis)).astype(np.float32)
     buffer = io.BytesIO()
     sf.write(buffer, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
 
 
-def write_corpus(root: Path, n_files: int) -> list[Path]:
+def write_corpus(root: Path, n_files: int, seconds: float = SECONDS) -> list[Path]:
     """Write ``n_files`` valid RAVDESS-named WAVs under ``root`` and return their paths."""
-    payload = tiny_wav()
+    payload = tiny_wav(seconds)
     paths: list[Path] = []
     copy = 0
     while len(paths) < n_files:
@@ -93,15 +95,29 @@ def timed(function: Callable[[], object], repeat: int) -> tuple[list[float], obj
     return seconds, result
 
 
-def run_cli(arguments: list[str]) -> str:
-    """Run ``python -m serlib ARGS`` in a fresh process and return its stdout (exit 0 required)."""
+def run_python(arguments: list[str]) -> str:
+    """Run ``python ARGS`` in a fresh process and return its stdout (exit 0 required)."""
     completed = subprocess.run(
-        [sys.executable, "-m", "serlib", *arguments],
+        [sys.executable, *arguments],
         capture_output=True,
         text=True,
         check=True,
     )
     return completed.stdout
+
+
+def info_problem(path: str | Path) -> str | None:
+    """The alternative per-file check: let libsndfile open the file and parse its header."""
+    try:
+        return None if sf.info(str(path)).frames > 0 else "zero-length audio"
+    except (RuntimeError, sf.LibsndfileError) as error:
+        return f"corrupt or unsupported audio ({error})"
+
+
+def load_corpus_with_soundfile_info(root: Path) -> CorpusScan:
+    """``load_corpus`` as it would be if it checked each file with soundfile.info."""
+    with mock.patch.object(base, "sniff_problem", info_problem):
+        return load_corpus("ravdess", root)
 
 
 def info_all(paths: list[Path]) -> int:
@@ -124,10 +140,10 @@ def describe(name: str, seconds: list[float], n_files: int, reference: float | N
     return line
 
 
-def benchmark(root: Path, n_files: int, repeat: int, with_cli: bool) -> dict:
+def benchmark(root: Path, n_files: int, repeat: int, with_cli: bool, seconds: float) -> dict:
     """Write the corpus under ``root``, time every way of scanning it, and print the results."""
     start = time.perf_counter()
-    paths = write_corpus(root, n_files)
+    paths = write_corpus(root, n_files, seconds)
     write_seconds = time.perf_counter() - start
     print(f"wrote {n_files} files of {paths[0].stat().st_size} bytes in {write_seconds:.2f} s")
 
@@ -142,14 +158,22 @@ def benchmark(root: Path, n_files: int, repeat: int, with_cli: bool) -> dict:
 
     if with_cli:
         arguments = ["scan", "--corpus", "ravdess", "--root", str(root), "--json"]
-        cli_seconds, stdout = timed(lambda: run_cli(arguments), repeat)
+        cli_seconds, stdout = timed(lambda: run_python(["-m", "serlib", *arguments]), repeat)
         results["cli_n"] = json.loads(stdout)["n"]
+        if results["cli_n"] != n_files:
+            raise RuntimeError(f"serlib scan found {results['cli_n']} files")
         results["cli_s"] = cli_seconds
-        startup_seconds, _ = timed(lambda: run_cli(["--version"]), repeat)
+        imports = ["-c", "import serlib.cli, serlib.corpora, serlib.labels"]
+        startup_seconds, _ = timed(lambda: run_python(imports), repeat)
         results["startup_s"] = startup_seconds
         print(describe("serlib scan --json (process)", cli_seconds, n_files, reference))
-        print(describe("serlib --version (start-up only)", startup_seconds, n_files, reference))
+        print(describe("  of which imports (fresh process)", startup_seconds, n_files, reference))
 
+    alternative_seconds, alternative = timed(lambda: load_corpus_with_soundfile_info(root), repeat)
+    if len(alternative) != n_files:
+        raise RuntimeError(f"the soundfile.info scan found {len(alternative)} files")
+    results["load_corpus_soundfile_info_s"] = alternative_seconds
+    print(describe("same scan, soundfile.info per file", alternative_seconds, n_files, reference))
     info_seconds, _ = timed(lambda: info_all(paths), repeat)
     read_seconds, _ = timed(lambda: read_all(paths), repeat)
     results["soundfile_info_s"] = info_seconds
@@ -164,18 +188,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--files", type=int, default=10_000, help="how many files to scan")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each method")
     parser.add_argument("--folder", help="write here (kept); default: a temporary folder")
+    parser.add_argument("--seconds", type=float, default=SECONDS, help="length of each file")
     parser.add_argument("--no-cli", action="store_true", help="skip the command-line runs")
     args = parser.parse_args(argv)
-    if args.files < 1 or args.repeat < 1:
-        parser.error("--files and --repeat must be at least 1")
+    if args.files < 1 or args.repeat < 1 or args.seconds <= 0:
+        parser.error("--files and --repeat must be at least 1 and --seconds positive")
 
     print(f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     if args.folder:
-        return benchmark(Path(args.folder) / "RAVDESS", args.files, args.repeat, not args.no_cli)
+        root = Path(args.folder) / "RAVDESS"
+        return benchmark(root, args.files, args.repeat, not args.no_cli, args.seconds)
     serlib_home().mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench_scan_", dir=serlib_home()))
     try:
-        return benchmark(folder / "RAVDESS", args.files, args.repeat, not args.no_cli)
+        return benchmark(folder / "RAVDESS", args.files, args.repeat, not args.no_cli, args.seconds)
     finally:
         shutil.rmtree(folder)
 

@@ -96,15 +96,18 @@ for role, scan in scans.items():
 # %%
 source_table = scans["source"].table
 target_table = scans["target"].table
-display(source_table.head())
+source_prefix = f"{corpora['source'].root}/"
+display(source_table.head().assign(path=lambda t: t["path"].str.removeprefix(source_prefix)))
 
 # %%
-display(target_table.head())
+target_prefix = f"{corpora['target'].root}/"
+display(target_table.head().assign(path=lambda t: t["path"].str.removeprefix(target_prefix)))
 
 # %% [markdown]
 # Every corpus gives the same base columns: `path, corpus, speaker, gender, group, emotion`
 # (`group` is the IEMOCAP session or the RAVDESS actor) plus what the corpus knows on top, such as
-# the RAVDESS intensity. `emotion` is the corpus's **native** label.
+# the RAVDESS intensity. `emotion` is the corpus's **native** label. (Paths are shown relative to
+# each corpus folder; the table holds absolute paths.)
 
 # %%
 native_counts = pd.concat(
@@ -138,14 +141,13 @@ for corpus_name in (course.SOURCE_CORPUS, course.TARGET_CORPUS):
 # model 25 % on four classes, which is why UA is the headline number of this course.
 
 # %%
-balance = {}
 for scheme in ("4class", "seed5"):
-    for scan in scans.values():
-        mapped = labels.apply_scheme(scan.table, scheme)
-        balance[f"{scan.corpus} / {scheme}"] = mapped
-fig = plots.plot_class_balance(balance, column="label", title="clips per class")
-plots.save_figure(fig, "01_class_balance", FIGURES)
-display(fig)
+    balance = {scan.corpus: labels.apply_scheme(scan.table, scheme) for scan in scans.values()}
+    fig = plots.plot_class_balance(
+        balance, column="label", labels=labels.scheme_labels(scheme), title=f"clips per class, {scheme}"
+    )
+    plots.save_figure(fig, f"01_class_balance_{scheme}", FIGURES)
+    display(fig)
 
 # %%
 for scan in scans.values():
@@ -280,13 +282,14 @@ grid = sns.catplot(
     col="cue",
     kind="box",
     sharey=False,
-    height=2.8,
-    aspect=0.9,
+    height=3.0,
+    aspect=1.0,
     col_order=shown,
 )
 for ax, cue in zip(grid.axes.flat, shown, strict=True):
     ax.set_title(analysis.CUES[cue], fontsize=9)
     ax.set_xlabel("")
+    ax.tick_params(axis="x", labelrotation=45)
 grid.figure.suptitle("acoustic cues per emotion: source vs target", y=1.03)
 plots.save_figure(grid.figure, "01_acoustic_cues", FIGURES)
 plt.show()

@@ -90,6 +90,17 @@ def _new_figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (
     return fig, axes
 
 
+def _panel_grid(n_panels: int, panel_size: tuple[float, float]) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n_panels`` panels, at most 3 per row (4 as 2 x 2), so it fits a notebook."""
+    ncols = 2 if n_panels == 4 else min(n_panels, 3)
+    nrows = -(-n_panels // ncols)
+    width, height = panel_size
+    fig, axes = _new_figure(nrows, ncols, figsize=(width * ncols, height * nrows))
+    for unused in axes.flat[n_panels:]:
+        unused.remove()
+    return fig, list(axes.flat[:n_panels])
+
+
 def _check_labels(labels: Sequence[str], size: int, what: str) -> list[str]:
     """Labels must be distinct strings, one per row/column of ``what``."""
     labels = [str(label) for label in labels]
@@ -215,15 +226,11 @@ def plot_learning_curves(
     if not panels:
         raise ValueError("history has no numeric columns to plot")
 
-    ncols = 2 if len(panels) == 4 else min(len(panels), 3)
-    nrows = -(-len(panels) // ncols)
-    fig, axes = _new_figure(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows))
-    for unused in axes.flat[len(panels) :]:
-        unused.remove()
+    fig, axes = _panel_grid(len(panels), (4.2, 3.2))
     best_step = None
     if best is not None and best in history.columns and history[best].notna().any():
         best_step = steps[int(np.nanargmax(history[best].to_numpy(dtype=float)))]
-    for ax, (panel, panel_columns) in zip(axes.flat, panels.items(), strict=False):
+    for ax, (panel, panel_columns) in zip(axes, panels.items(), strict=True):
         for column in panel_columns:
             ax.plot(steps, history[column].to_numpy(dtype=float), marker=".", label=column)
         if panel in ("score", "gradient reversal"):
@@ -339,24 +346,25 @@ def plot_class_balance(
 ) -> Figure:
     """Bar charts of clips per class, one panel per corpus (or corpus/scheme pair).
 
-    Each entry is a table whose ``column`` is counted, or ready-made counts. Bars are annotated with
-    their share of the corpus, because imbalance (IEMOCAP's many neutral clips against RAVDESS's even
-    classes) is what makes WA and UA disagree.
+    Each entry is a table whose ``column`` is counted, or ready-made counts. Each panel shows its own
+    classes (sorted) unless ``labels`` fixes one list for all. Bars are annotated with their share of
+    the corpus, because imbalance (IEMOCAP's many neutral clips against RAVDESS's even classes) is
+    what makes WA and UA disagree.
     """
     if not tables:
         raise ValueError("plot_class_balance needs at least one corpus")
     counts = {name: _as_counts(data, column) for name, data in tables.items()}
-    if labels is None:
-        labels = sorted(set().union(*(series.index for series in counts.values())))
-    labels = [str(label) for label in labels]
-
-    fig, axes = _new_figure(
-        1, len(counts), figsize=(max(3.0, 0.55 * len(labels) + 1.5) * len(counts), 3.6)
-    )
-    for ax, (name, series) in zip(axes[0], counts.items(), strict=True):
-        values = series.reindex(labels, fill_value=0).to_numpy(dtype=float)
+    shown = {
+        name: [str(label) for label in labels] if labels is not None else sorted(series.index)
+        for name, series in counts.items()
+    }
+    widest = max(len(names) for names in shown.values())
+    fig, axes = _panel_grid(len(counts), (max(3.0, 0.55 * widest + 1.5), 3.4))
+    for ax, (name, series) in zip(axes, counts.items(), strict=True):
+        labels_here = shown[name]
+        values = series.reindex(labels_here, fill_value=0).to_numpy(dtype=float)
         total = values.sum()
-        bars = ax.bar(np.arange(len(labels)), values, color="tab:blue")
+        bars = ax.bar(np.arange(len(labels_here)), values, color="tab:blue")
         for bar, value in zip(bars, values, strict=True):
             share = f"{value / total:.0%}" if total > 0 else "0%"
             ax.annotate(
@@ -366,7 +374,7 @@ def plot_class_balance(
                 va="bottom",
                 fontsize=8,
             )
-        ax.set_xticks(np.arange(len(labels)), labels, rotation=45, ha="right")
+        ax.set_xticks(np.arange(len(labels_here)), labels_here, rotation=45, ha="right")
         ax.set_title(f"{name} (n={int(total)})")
         ax.set_ylabel("clips")
         ax.margins(y=0.15)

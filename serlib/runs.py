@@ -59,7 +59,13 @@ from serlib.models import (
     encoder_family,
     is_adversarial_kind,
 )
-from serlib.splits import assert_speaker_disjoint, gender_balanced_order, seed_split, speaker_split
+from serlib.splits import (
+    assert_speaker_disjoint,
+    gender_balanced_order,
+    seed_split,
+    speaker_folds,
+    speaker_split,
+)
 from serlib.train import Predictions, TrainConfig, fit, make_accelerator, predict, profile_config
 
 RUN_FORMAT = 1
@@ -437,9 +443,15 @@ def train_run(
         raise ValueError("transductive applies to DANN models only")
     config = profile_config(profile, family, epochs=epochs, seed=seed, **overrides)
     if family == "w2v2":
-        from serlib.models.wav2vec import choose_encoder, choose_mode, frozen_train_config
+        from serlib.models.wav2vec import (
+            choose_encoder,
+            choose_mode,
+            frozen_train_config,
+            resolve_encoder,
+        )
 
         encoder = choose_encoder(encoder, profile)
+        resolve_encoder(encoder)  # an unavailable checkpoint fails now, before any scanning
         w2v2_mode = choose_mode(w2v2_mode, profile)
         if w2v2_mode == "frozen":
             config = frozen_train_config(profile, epochs=epochs, seed=seed, **overrides)
@@ -467,13 +479,43 @@ def train_run(
     protocol = make_protocol(
         source_ref, target_ref, scheme, labels, adversarial=adversarial, transductive=transductive
     )
+    return run_protocol(
+        run_dir,
+        run_config,
+        protocol,
+        config,
+        encoder=encoder,
+        w2v2_mode=w2v2_mode,
+        resume=resume,
+        progress=progress,
+    )
+
+
+def run_protocol(
+    run_dir: Path,
+    run_config: dict,
+    protocol: Protocol,
+    config: TrainConfig,
+    *,
+    encoder: str | None = None,
+    w2v2_mode: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> RunResult:
+    """Steps 3 to 5 for tables already split: inputs, model, training, evaluation, files.
+
+    ``run_config`` holds at least model, labels and encoder_label; the inputs, splits and counts
+    are added here before config.json is written.
+    """
+    kind, labels = run_config["model"], run_config["labels"]
+    family, adversarial = encoder_family(kind), is_adversarial_kind(kind)
     if family == "crnn":
         prepared = prepare_mel_sets(protocol, labels, config, progress)
     elif w2v2_mode == "frozen":
         prepared = prepare_pooled_sets(protocol, labels, encoder, progress)
     else:
         prepared = prepare_wave_sets(protocol, labels, config)
-    set_seed(seed)
+    set_seed(config.seed)
     frozen = w2v2_mode == "frozen"
     net = build_model(
         kind,
@@ -509,6 +551,7 @@ def train_run(
         progress=progress,
     )
     metrics = evaluate_sets(result.model, prepared, labels, protocol, config, accelerator, run_dir)
+    metrics["model"] = {"kind": kind, "encoder_label": run_config["encoder_label"]}
     metrics["selection"] = {
         "rule": "best source-validation UA",
         "best_epoch": result.best_epoch + 1,
@@ -522,10 +565,91 @@ def train_run(
     return RunResult(run_dir, metrics, result.history, result.model)
 
 
+def cross_validate(
+    corpus: str | CorpusRef,
+    out: str | Path,
+    *,
+    scheme: str = "4class",
+    n_folds: int = 4,
+    profile: str | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    **overrides,
+) -> dict:
+    """Speaker-independent k-fold cross-validation of the CRNN on one corpus.
+
+    Fold k tests on its own speakers, selects the epoch on a few other speakers and trains on the
+    rest (``serlib.splits.speaker_folds``); every utterance is tested exactly once. Each fold is a
+    run folder ``out/foldK``; ``out/summary.json`` holds every fold's test scores and their mean
+    and standard deviation. Returns that summary.
+    """
+    profile = check_profile(profile) if profile else profile_from_env()
+    ref = CorpusRef.parse(corpus)
+    labels = scheme_labels(scheme, ref.name)
+    config = profile_config(profile, "crnn", epochs=epochs, seed=seed, **overrides)
+    table, skipped = labelled_table(ref, scheme, labels)
+    out = Path(out).expanduser()
+    folds = {}
+    for fold in speaker_folds(table, n_folds, seed=SPLIT_SEED):
+        protocol = Protocol(
+            {f"source_{part}": rows for part, rows in fold.as_dict().items()},
+            {
+                "source_val": f"{fold.name}: validation speakers (model selection)",
+                "source_test": f"{fold.name}: test speakers, never seen in training",
+            },
+            list(skipped),
+        )
+        run_config = {
+            "format": RUN_FORMAT,
+            "model": "crnn",
+            "scheme": scheme,
+            "labels": labels,
+            "profile": profile,
+            "seed": seed,
+            "source": ref.to_dict(),
+            "target": None,
+            "oracle": False,
+            "transductive": False,
+            "fold": fold.name,
+            **describe_model("crnn", None),
+            "train": config.to_dict(),
+        }
+        check_resumable(out / fold.name, run_config, resume)
+        result = run_protocol(
+            out / fold.name, run_config, protocol, config, resume=resume, progress=progress
+        )
+        folds[fold.name] = result.metrics["source_test"]
+    uas = np.array([scores["ua"] for scores in folds.values()])
+    summary = {
+        "corpus": ref.to_dict(),
+        "scheme": scheme,
+        "labels": labels,
+        "protocol": f"{n_folds}-fold speaker-independent cross-validation (each speaker tested once)",
+        "ua_mean": float(uas.mean()),
+        "ua_std": float(uas.std(ddof=1)) if len(uas) > 1 else 0.0,
+        "wa_mean": float(np.mean([scores["wa"] for scores in folds.values()])),
+        "folds": folds,
+    }
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
 def encoder_config(net: nn.Module) -> dict | None:
     """A Wav2Vec2 backbone's transformers config (to rebuild it without downloading), else None."""
     backbone = getattr(net.encoder, "backbone", None)
     return None if backbone is None else backbone.config.to_dict()
+
+
+def batch_loader(dataset, batch_size: int, **options) -> DataLoader:
+    """``make_loader``, except that waveform batches are grouped by clip length: less padding,
+    which group-norm Wav2Vec2 encoders (no attention mask) need (see serlib.models.wav2vec)."""
+    if isinstance(dataset, WaveformDataset):
+        from serlib.models.wav2vec import waveform_loader
+
+        return waveform_loader(dataset, batch_size, **options)
+    return make_loader(dataset, batch_size, **options)
 
 
 def make_loaders(
@@ -537,7 +661,7 @@ def make_loaders(
         if name == "target_adapt" and not adversarial:
             continue
         train = name in ("source_train", "target_adapt")
-        loaders[name] = make_loader(
+        loaders[name] = batch_loader(
             dataset,
             config.batch_size,
             shuffle=train,
@@ -582,7 +706,7 @@ def evaluate_sets(
     for name in ("source_val", "source_test", "target_test", "target_all"):
         if name not in prepared.datasets:
             continue
-        loader = make_loader(prepared.datasets[name], config.batch_size, shuffle=False)
+        loader = batch_loader(prepared.datasets[name], config.batch_size, shuffle=False)
         found = predict(model, loader, accelerator, embeddings=True)
         embeddings[name] = found.embedding
         report = found.report(labels)
@@ -701,10 +825,11 @@ def evaluate_run(
             raise ValueError(f"{ref.name}: none of the run's test speakers is in {ref.root}")
     dataset, _, skipped = run.dataset(table, progress)
     batch_size = int(run.config["train"]["batch_size"])
-    loader = make_loader(dataset, batch_size, shuffle=False)
+    loader = batch_loader(dataset, batch_size, shuffle=False)
     report = predict(run.model, loader).report(run.labels)
     keys = ("ua", "wa", "macro_f1", "n", "labels", "confusion", "recall")
-    return {key: report[key] for key in keys} | {"skipped": len(skipped)}
+    extra = {"skipped": len(skipped), "encoder_label": run.config.get("encoder_label")}
+    return {key: report[key] for key in keys} | extra
 
 
 def predict_files(
@@ -737,7 +862,7 @@ def predict_files(
         dataset = WaveformDataset(good, None, crop="start")
     else:
         dataset = run.inputs.dataset(features, None, train=False)
-    found = predict(run.model, make_loader(dataset, 8, shuffle=False))
+    found = predict(run.model, batch_loader(dataset, 8, shuffle=False))
     results: list[dict] = [{} for _ in good]
     for probabilities, index in zip(found.probabilities, found.index, strict=True):
         results[index] = {
@@ -756,6 +881,9 @@ def predict_files(
 def format_metrics(metrics: dict) -> str:
     """A short table of a run's scores, one line per evaluation set."""
     lines = [f"{'set':<12} {'UA':>6} {'WA':>6} {'F1':>6} {'n':>6}  protocol"]
+    if "model" in metrics:  # e.g. "tiny random encoder (not pretrained)" must never go unsaid
+        model = metrics["model"]
+        lines.insert(0, f"model {model['kind']}, encoder: {model['encoder_label']}")
     for name, scores in metrics.items():
         if isinstance(scores, dict) and "ua" in scores:
             lines.append(
@@ -796,6 +924,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
+    if report.get("encoder_label"):
+        print(f"encoder: {report['encoder_label']}")
     print(
         f"UA {100 * report['ua']:.1f}  WA {100 * report['wa']:.1f}  "
         f"macro-F1 {100 * report['macro_f1']:.1f}  n {report['n']}"
@@ -814,6 +944,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
 def predict_command(args: argparse.Namespace) -> int:
     """``serlib predict``: one line per file, label then class probabilities; exit 2 if any failed."""
     results, skipped = predict_files(args.run, args.files)
+    label = json.loads((Path(args.run) / "config.json").read_text()).get("encoder_label", "")
+    if "not pretrained" in label:
+        print(f"serlib predict: note: this run uses a {label}", file=sys.stderr)
     for result in results:
         scores = "  ".join(f"{name} {p:.3f}" for name, p in result["probabilities"].items())
         print(f"{result['path']}\t{result['label']}\t{scores}")

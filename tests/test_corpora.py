@@ -414,3 +414,18 @@ def test_scan_benchmark_runs_on_a_small_folder(tmp_path: Path, capsys: pytest.Ca
     results = bench.main(["--files", "300", "--folder", str(tmp_path), "--no-cli"])
     assert results["files"] == 300 and results["load_corpus_n"] == 300
     assert "load_corpus" in capsys.readouterr().out
+
+
+def test_symlinked_actor_folders_are_followed_once(ravdess_corpus: FakeCorpus, tmp_path: Path):
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for actor in sorted(ravdess_corpus.root.glob("Actor_*")):
+        (linked / actor.name).symlink_to(actor, target_is_directory=True)
+    (linked / "Actor_01" / "loop").symlink_to(linked, target_is_directory=True)
+    scan = load_corpus("ravdess", linked)
+    direct = load_corpus("ravdess", ravdess_corpus.root)
+    assert len(scan) == len(direct) == ravdess_corpus.n
+    assert (
+        scan.table["emotion"].value_counts().to_dict()
+        == direct.table["emotion"].value_counts().to_dict()
+    )

@@ -138,10 +138,15 @@ def test_class_balance_counts_tables_and_series():
     counts = {"angry": 5, "happy": 5, "neutral": 5, "sad": 5}
     fig = plots.plot_class_balance({"iemocap 4class": table, "ravdess 4class": counts})
     left, right = fig.axes
-    assert [patch.get_height() for patch in left.patches] == [3, 0, 6, 1]
+    assert [patch.get_height() for patch in left.patches] == [3, 6, 1]  # its own classes
     assert [patch.get_height() for patch in right.patches] == [5, 5, 5, 5]
     assert left.get_title() == "iemocap 4class (n=10)"
-    assert texts(left) == ["30%", "0%", "60%", "10%"]
+    assert texts(left) == ["30%", "60%", "10%"]
+    fixed = plots.plot_class_balance({"iemocap": table}, labels=LABELS).axes[0]
+    assert [patch.get_height() for patch in fixed.patches] == [3, 0, 6, 1]
+    assert [tick.get_text() for tick in fixed.get_xticklabels()] == LABELS
+    four = plots.plot_class_balance({name: counts for name in "abcd"})
+    assert len(four.axes) == 4 and four.get_size_inches()[0] < 12  # 2 x 2, not 4 in a row
     with pytest.raises(ValueError, match="no column 'emotion'"):
         plots.plot_class_balance({"x": table}, column="emotion")
 

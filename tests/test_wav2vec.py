@@ -19,11 +19,11 @@ from serlib.models.wav2vec import (
     TINY_LABEL,
     EncoderNotAvailable,
     LayerMixEncoder,
+    LengthGroupedSampler,
     SpeechEncoder,
     build_wav2vec_encoder,
     choose_encoder,
     extract_pooled_states,
-    length_grouped_batches,
     parameter_groups,
     resolve_encoder,
     tiny_config,
@@ -226,18 +226,48 @@ def test_cached_pooled_states_reproduce_the_weighted_encoder():
         mixer(torch.zeros(2, 4, 64))
 
 
-def test_length_grouped_batches_cover_everything_once_with_little_padding():
+def test_length_grouped_sampler_keeps_the_epoch_and_cuts_padding():
+    from serlib.data import EpochSampler
+
     rng = np.random.default_rng(1)
     lengths = rng.integers(1_000, 100_000, size=203)
-    batches = length_grouped_batches(lengths, batch_size=4, seed=7)
-    flat = sorted(i for batch in batches for i in batch)
-    assert flat == list(range(203))
-    assert batches == length_grouped_batches(lengths, batch_size=4, seed=7)
-    assert batches != length_grouped_batches(lengths, batch_size=4, seed=8)
-    padding = sum(max(lengths[b]) * len(b) - lengths[b].sum() for b in batches)
-    random_order = np.array_split(rng.permutation(203), 51)
-    random_padding = sum(max(lengths[b]) * len(b) - lengths[b].sum() for b in random_order)
-    assert padding < 0.2 * random_padding
+    labels = rng.integers(0, 4, size=203)
+    base = EpochSampler(203, seed=5, labels=labels)  # class-balanced draws, with replacement
+    grouped = LengthGroupedSampler(EpochSampler(203, seed=5, labels=labels), lengths, 4, window=5)
+
+    def padding(order: list[int]) -> int:
+        batches = [np.array(order[i : i + 4]) for i in range(0, len(order), 4)]
+        return int(sum(lengths[b].max() * len(b) - lengths[b].sum() for b in batches))
+
+    for epoch in (0, 1):
+        base.set_epoch(epoch)
+        grouped.set_epoch(epoch)
+        drawn, order = list(base), list(grouped)
+        assert sorted(order) == sorted(drawn) and len(grouped) == 203  # same draws, new order
+        assert padding(order) < 0.3 * padding(drawn)
+        assert order == list(grouped)  # a resumed epoch repeats itself
+    grouped.set_epoch(0)
+    assert list(grouped) != order
+    evaluation = LengthGroupedSampler(EpochSampler(203, shuffle=False), lengths, 4)
+    assert np.all(np.diff(lengths[list(evaluation)]) <= 0)  # longest first
+
+
+def test_waveform_loader_batches_similar_lengths(tmp_path):
+    from serlib.data import WaveformDataset
+    from serlib.models.wav2vec import clip_lengths, waveform_loader
+
+    seconds = [0.3, 2.0, 0.35, 1.9, 0.4, 2.1, 0.32, 1.95]
+    dataset = WaveformDataset(write_clips(tmp_path, seconds), [0, 1] * 4, max_seconds=2.0)
+    assert clip_lengths(dataset).tolist() == [min(int(s * SECOND), 32_000) for s in seconds]
+    loader = waveform_loader(dataset, 4, shuffle=False)
+    widths = [batch["wave"].shape[1] for batch in loader]
+    assert widths == [32_000, 6_400]  # the long clips together, then the short ones
+    trained = waveform_loader(dataset, 2, shuffle=True, seed=3, balanced=True)
+    mixed = 0
+    for batch in trained:  # sorted draws: at most one batch straddles short and long clips
+        real = batch["attention_mask"].sum(dim=1)
+        mixed += int(real.min() < 0.8 * real.max())
+    assert mixed <= 1
 
 
 # ---------------------------------------------------------------- finding checkpoints offline
@@ -442,7 +472,9 @@ def test_tiny_run_trains_evaluates_predicts_and_reloads(
     for name in ("config.json", "model.safetensors", "history.csv", "metrics.json"):
         assert (tmp_path / "run" / name).is_file()
 
+    assert result.metrics["model"]["encoder_label"] == TINY_LABEL
     scores = evaluate_run(tmp_path / "run", f"ravdess:{ravdess_corpus.root}", "test")
+    assert scores["encoder_label"] == TINY_LABEL
     assert scores["n"] == result.metrics["target_test"]["n"]
     assert scores["ua"] == pytest.approx(result.metrics["target_test"]["ua"])
     files = sorted(str(p) for p in Path(ravdess_corpus.root).rglob("*.wav"))[:3]

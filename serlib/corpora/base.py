@@ -58,9 +58,24 @@ def check_root(root: str | Path) -> Path:
     return path.resolve()
 
 
-def walk_files(root: Path) -> Iterator[Path]:
-    """Every file under ``root`` in a stable (sorted) order; hidden folders are not entered."""
-    for folder, subfolders, files in os.walk(root):
+def walk_files(root: Path, skipped: list[Skip] | None = None) -> Iterator[Path]:
+    """Every file under ``root`` in a stable (sorted) order.
+
+    Symlinked folders are followed (corpora are often linked in from a data disk), each real folder
+    once; hidden folders are not entered; an unreadable folder is reported in ``skipped``.
+    """
+    visited: set[str] = set()
+
+    def report(error: OSError) -> None:
+        if skipped is not None:
+            skipped.append(Skip(str(error.filename), f"cannot read folder ({error.strerror})"))
+
+    for folder, subfolders, files in os.walk(root, onerror=report, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:  # a link loop or a second link to the same folder
+            subfolders[:] = []
+            continue
+        visited.add(real)
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in sorted(files):
             yield Path(folder) / name
@@ -74,7 +89,7 @@ def audio_candidates(root: Path, skipped: list[Skip]) -> Iterator[Path]:
     that are not recordings at all (README, CSV, label files) are not part of any corpus table and are
     passed over.
     """
-    for path in walk_files(root):
+    for path in walk_files(root, skipped):
         suffix = path.suffix.lower()
         if path.name.startswith("._"):
             if suffix in AUDIO_SUFFIXES:

@@ -222,14 +222,18 @@ def probe_hub(repo_id: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
     """One short HEAD request for the checkpoint's config; None if fine, else the reason."""
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     url = f"{endpoint}/{repo_id}/resolve/main/{CONFIG_FILE}"
-    request = urllib.request.Request(url, method="HEAD")
+    from huggingface_hub import get_token
+
+    token = get_token()  # private or gated models answer 401 without it
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, method="HEAD", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout):
             return None
     except urllib.error.HTTPError as error:
         if error.code == 404:
-            return f"the hub has no model called {repo_id!r}"
-        return f"the hub answered HTTP {error.code} for {repo_id!r} (gated or private: log in)"
+            return f"{endpoint} answered 404 for {repo_id!r} (no such model, or a proxy in the way)"
+        return f"{endpoint} answered HTTP {error.code} for {repo_id!r} (gated or private: log in)"
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         return f"the hub ({endpoint}) is not reachable ({reason})"
@@ -604,27 +608,114 @@ def parameter_groups(
     return groups
 
 
-def length_grouped_batches(
-    lengths: list[int] | np.ndarray, batch_size: int, seed: int, window: int = 50
+def group_by_length(
+    order: np.ndarray,
+    lengths: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    window: int = 50,
 ) -> list[list[int]]:
-    """Batches of indices whose clips have similar lengths, in shuffled order.
+    """Cut ``order`` into batches of clips of similar length, in shuffled batch order.
 
-    Group-norm encoders see padding as signal, so we keep it small: shuffle, sort each window of
-    ``window * batch_size`` clips by length, cut into batches, shuffle the batches.
+    Each window of ``window * batch_size`` consecutive indices is sorted by length and cut into
+    batches, so the randomness of ``order`` (and its class balance) survives at window scale;
+    then the full batches are shuffled and a short remainder goes last.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    lengths = np.asarray(lengths)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(lengths))
-    span = max(batch_size, window * batch_size)
+    span = window * batch_size
     batches = []
     for start in range(0, len(order), span):
         chunk = order[start : start + span]
         chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
         batches.extend(chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
+    # Only the very last batch may be short: a short one in the middle would shift every later
+    # batch of the DataLoader, which cuts the flat order into batch_size pieces.
+    short = batches[-1:] if batches and len(batches[-1]) < batch_size else []
+    full = batches[: len(batches) - len(short)]
+    rng.shuffle(full)
+    return full + short
+
+
+class LengthGroupedSampler(torch.utils.data.Sampler):
+    """Another sampler's epoch, reordered so each run of ``batch_size`` indices has similar lengths.
+
+    Group-norm encoders (wav2vec2-base) take no attention mask and see zero padding as signal, so
+    their batches should pad little; it also saves compute for every encoder. It wraps a
+    ``serlib.data.EpochSampler``: the same indices per epoch (shuffled or class-balanced), the same
+    ``set_epoch(epoch, cycle)``, so a resumed run still sees exactly the same batches. Without
+    shuffling (evaluation) it simply goes longest first.
+    """
+
+    def __init__(self, sampler, lengths, batch_size: int, window: int = 50):
+        self.sampler = sampler
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.window = window
+        self.epoch, self.cycle = 0, 0
+
+    def set_epoch(self, epoch: int, cycle: int = 0) -> None:
+        self.epoch, self.cycle = epoch, cycle
+        self.sampler.set_epoch(epoch, cycle)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        random = self.sampler.shuffle or self.sampler.weights is not None
+        if not random:
+            return iter(order[np.argsort(-self.lengths[order], kind="stable")].tolist())
+        seed = np.random.SeedSequence([self.sampler.seed, self.epoch, self.cycle, 3])
+        batches = group_by_length(
+            order, self.lengths, self.batch_size, np.random.default_rng(seed), self.window
+        )
+        return iter([index for batch in batches for index in batch])
+
+
+def clip_lengths(dataset) -> np.ndarray:
+    """Samples each clip of a ``serlib.data.WaveformDataset`` will have (after its crop), read
+    from the file headers without decoding."""
+    from serlib.audio import probe_audio
+
+    lengths = []
+    for path in dataset.paths:
+        info = probe_audio(path)
+        samples = int(info.frames * dataset.sample_rate / info.samplerate)
+        lengths.append(
+            samples if dataset.max_samples is None else min(samples, dataset.max_samples)
+        )
+    return np.asarray(lengths, dtype=np.int64)
+
+
+def waveform_loader(
+    dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    balanced: bool = False,
+    drop_last: bool = False,
+    num_workers: int = 0,
+):
+    """``serlib.data.make_loader`` for waveforms, with batches grouped by clip length."""
+    from torch.utils.data import DataLoader
+
+    from serlib.data import make_loader
+
+    plain = make_loader(
+        dataset, batch_size, shuffle=shuffle, seed=seed, balanced=balanced, drop_last=drop_last
+    )
+    sampler = LengthGroupedSampler(plain.sampler, clip_lengths(dataset), batch_size)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        collate_fn=plain.collate_fn,
+        persistent_workers=False,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -93,12 +93,15 @@ def channel_gain_db(recording: Recording, freqs: np.ndarray) -> np.ndarray:
 
 
 def _hum(recording: Recording, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(n_samples) / dsp.SAMPLE_RATE
-    hum = np.zeros(n_samples)
+    """Mains hum: the fundamental and a few harmonics, built from one whole number of cycles."""
+    period = int(round(dsp.SAMPLE_RATE / math.gcd(int(recording.hum_hz), dsp.SAMPLE_RATE)))
+    t = np.arange(period) / dsp.SAMPLE_RATE
+    cycle = np.zeros(period)
     for harmonic, weight in ((1, 1.0), (2, 0.5), (3, 0.6), (5, 0.3)):
         phase = rng.uniform(0, 2 * np.pi)
-        hum += weight * np.sin(2 * np.pi * harmonic * recording.hum_hz * t + phase)
-    return hum * dsp.db_to_gain(recording.hum_dbfs) / math.sqrt(np.mean(hum**2))
+        cycle += weight * np.sin(2 * np.pi * harmonic * recording.hum_hz * t + phase)
+    cycle *= dsp.db_to_gain(recording.hum_dbfs) / math.sqrt(np.mean(cycle**2))
+    return np.resize(cycle, n_samples)
 
 
 def record(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from ui_lab import (
     descendants,
     find_chromium,
     kill_pids,
+    processes_mentioning,
     running_lab,
     watchdog,
 )
@@ -93,6 +93,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def raise_on_signal(signum: int, frame) -> None:
     """Turn SIGTERM/SIGHUP into SystemExit, so every ``finally`` stops the server and browser."""
+    print(f"UI test stopped by {signal.Signals(signum).name}; cleaning up", file=sys.stderr)
     raise SystemExit(128 + signum)
 
 
@@ -101,12 +102,12 @@ def reset_output(shots: Path) -> None:
     shots.mkdir(parents=True, exist_ok=True)
     for name in ("report.json", "jupyterlab.log"):
         (shots / name).unlink(missing_ok=True)
-    for folder in shots.iterdir():
-        if folder.is_dir():
-            for name in SCREENSHOT_NAMES:
-                (folder / name).unlink(missing_ok=True)
-            if not any(folder.iterdir()):
-                folder.rmdir()
+    folders = sorted((path for path in shots.rglob("*") if path.is_dir()), reverse=True)
+    for folder in folders:  # deepest first, so emptied self-check folders go too
+        for name in SCREENSHOT_NAMES:
+            (folder / name).unlink(missing_ok=True)
+        if not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def run_one(
@@ -118,6 +119,7 @@ def run_one(
 ) -> dict:
     """Check one notebook in a new tab; on failure save ``failure.png`` and say which check."""
     tab = browser.new_page()
+    started = time.monotonic()
     try:
         seen = check_notebook(tab, server, notebook, shots, deadline)
         result = {"passed": True, "failed_check": None, **seen}
@@ -138,7 +140,8 @@ def run_one(
             server.shutdown_kernels()
         except OSError:
             pass
-    return {"notebook": notebook, **result, **result_errors}
+    seconds = round(time.monotonic() - started, 1)
+    return {"notebook": notebook, "seconds": seconds, **result, **result_errors}
 
 
 def self_check(browser: Browser, server: LabServer, root: Path, shots: Path, total: Deadline):
@@ -148,22 +151,34 @@ def self_check(browser: Browser, server: LabServer, root: Path, shots: Path, tot
         total.check(f"self-checking {case}")
         notebook = prepare_notebook(broken_notebook(case), root, f"broken-{case}.ipynb")
         deadline = Deadline(min(SELF_CHECK_SECONDS, total.remaining()))
-        result = run_one(browser, server, notebook, shots / case, deadline)
+        result = run_one(browser, server, notebook, shots / "self-check" / case, deadline)
         result["expected_check"] = expected
         result["caught"] = result["failed_check"] == expected
         results[case] = result
         verdict = "caught" if result["caught"] else "NOT CAUGHT"
-        print(f"  self-check {case:<20} {verdict} by {result['failed_check']}", flush=True)
+        print(
+            f"  self-check {case:<20} {verdict} by {result['failed_check']} ({result['seconds']} s)",
+            flush=True,
+        )
     return results
 
 
-def leftover_processes(wait: float = 10.0) -> list[int]:
-    """Processes this test started that are still alive after everything was closed (killed)."""
+def leftover_processes(work: Path, wait: float = 10.0) -> list[int]:
+    """Processes this test started that outlived the shutdown; they are killed and reported.
+
+    Looks both down the process tree and for anything naming the temporary folder (chromium's
+    detached helpers), after giving them ``wait`` seconds to exit on their own.
+    """
+
+    def still_running() -> list[int]:
+        found = set(descendants(os.getpid())) | set(processes_mentioning(str(work)))
+        return sorted(pid for pid in found if alive(pid))
+
     end = time.monotonic() + wait
-    left = descendants(os.getpid())
+    left = still_running()
     while left and time.monotonic() < end:
         time.sleep(0.2)
-        left = [pid for pid in descendants(os.getpid()) if alive(pid)]
+        left = still_running()
     kill_pids(left, signal.SIGKILL)
     return left
 
@@ -173,7 +188,8 @@ def describe(result: dict) -> str:
     if not result["passed"]:
         return f"FAILED at {result['failed_check']}: {result['message']}"
     return (
-        f"passed: {result['code_cells']} code cells ran in {result['run_seconds']} s; explorer "
+        f"passed: {result['code_cells']} code cells, opened and ran in "
+        f"{result['open_and_run_seconds']} s; explorer "
         f"{result['cells']} cells ({result['nonempty']} non-empty); clicked {result['clicked']!r}: "
         f"{result['clips']} clips listed, {result['audio_players']} audio players "
         f"({result['audio_seconds']} s loaded), {result['log_mel_images']} log-mel images"
@@ -182,18 +198,18 @@ def describe(result: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Start everything, run the checks, stop everything; return the exit status."""
-    try:
-        chromium_path = find_chromium(args.chromium)
-        import playwright  # noqa: F401  (fail here, before starting a server)
-    except (FileNotFoundError, ImportError) as error:
-        print(f"UI test cannot run: {error}", file=sys.stderr)
-        return 2
     if not args.demo and not args.notebook.is_file():
         print(
             f"UI test cannot run: notebook {args.notebook} not found "
             "(pass --notebook PATH, or --demo for the generated demo notebook)",
             file=sys.stderr,
         )
+        return 2
+    try:
+        chromium_path = find_chromium(args.chromium)
+        import playwright  # noqa: F401  (fail here, before starting a server)
+    except (FileNotFoundError, ImportError) as error:
+        print(f"UI test cannot run: {error}", file=sys.stderr)
         return 2
 
     shots = args.screenshots.resolve()
@@ -225,8 +241,8 @@ def run(args: argparse.Namespace) -> int:
                     report["self_check"] = self_check(browser, server, root, shots, total)
                 course_shots = shots / Path(notebook).stem
                 report["course"] = run_one(browser, server, notebook, course_shots, total)
+        report["leftover_processes"] = leftover_processes(work)
     report["seconds"] = round(time.monotonic() - started, 1)
-    report["leftover_processes"] = leftover_processes()
 
     (shots / "report.json").write_text(json.dumps(report, indent=2))
     course = report["course"]

@@ -33,7 +33,7 @@ NOTEBOOK_READY_JS = """(path) => {
 RUN_STATUS_JS = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   const status = {kernel: panel.sessionContext.kernelDisplayStatus, code: 0, running: [],
-                  pending: [], errors: [], stderr: []};
+                  pending: [], errors: [], stderr: [], widgets: 0};
   panel.content.widgets.forEach((cell, index) => {
     if (cell.model.type !== 'code') return;
     status.code += 1;
@@ -41,6 +41,9 @@ RUN_STATUS_JS = """() => {
     if (prompt && prompt.textContent.includes('*')) status.running.push(index + 1);
     if (cell.model.executionCount === null) status.pending.push(index + 1);
     for (const output of cell.model.outputs.toJSON()) {
+      if (output.data && output.data['application/vnd.jupyter.widget-view+json']) {
+        status.widgets += 1;
+      }
       if (output.output_type === 'error') {
         const trace = (output.traceback || []).join('\\n').slice(-1500);
         status.errors.push({cell: index + 1, text: `${output.ename}: ${output.evalue}`, trace});
@@ -53,10 +56,14 @@ RUN_STATUS_JS = """() => {
   return status;
 }"""
 
-SCROLL_SIZE_JS = """() => {
-  const notebook = window.jupyterapp.shell.currentWidget.content.node;
-  const scroller = notebook.querySelector('.jp-WindowedPanel-outer') || notebook;
-  return {scroll: scroller.scrollHeight, visible: scroller.clientHeight};
+NOTEBOOK_HEIGHT_JS = """() => {
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  const scroller = notebook.node.querySelector('.jp-WindowedPanel-outer') || notebook.node;
+  scroller.scrollTop = 0;
+  const cells = notebook.widgets;
+  const last = cells.length ? cells[cells.length - 1].node : scroller;
+  const bottom = last.getBoundingClientRect().bottom - scroller.getBoundingClientRect().top;
+  return {content: Math.ceil(bottom), visible: scroller.clientHeight};
 }"""
 
 WIDGET_TROUBLE = ("Error displaying widget", "Failed to load model class", "Loading widget...")
@@ -152,8 +159,8 @@ def tall_viewport(browser: BrowserPage) -> dict:
     """
     page = browser.page
     old = dict(page.viewport_size)
-    size = page.evaluate(SCROLL_SIZE_JS)
-    height = min(16000, old["height"] + max(0, size["scroll"] - size["visible"]) + 40)
+    size = page.evaluate(NOTEBOOK_HEIGHT_JS)
+    height = min(16000, old["height"] + max(0, size["content"] - size["visible"]) + 40)
     page.set_viewport_size({"width": old["width"], "height": height})
     page.wait_for_timeout(500)  # let JupyterLab re-lay out the panels
     return old
@@ -184,10 +191,18 @@ def widget_trouble(browser: BrowserPage) -> str:
     return f"{len(texts)} outputs, none of them the explorer"
 
 
-def check_explorer(browser: BrowserPage, deadline: Deadline) -> dict:
-    """The explorer is drawn: a square grid of labelled, visible cells, some of them non-empty."""
+def check_explorer(browser: BrowserPage, status: dict, deadline: Deadline) -> dict:
+    """The explorer is drawn: a square grid of labelled, visible cells, some of them non-empty.
+
+    ``status`` is the finished run's: with no widget output at all there is nothing to wait for.
+    """
     page = browser.page
     explorers = page.locator(EXPLORER)
+    if not status["widgets"]:
+        raise UICheckFailed(
+            "explorer-renders",
+            f"no cell output holds a widget, so no explorer; {widget_trouble(browser)}",
+        )
     try:
         explorers.first.wait_for(state="visible", timeout=deadline.ms(30))
     except Exception:
@@ -234,14 +249,12 @@ def click_cell(browser: BrowserPage, deadline: Deadline) -> dict:
     cell.click(timeout=deadline.ms(30))
     clips = explorer.locator(CLIP)
     listing = explorer.locator(".serlib-clip-list").first
-    try:
-        clips.first.wait_for(state="visible", timeout=deadline.ms(30))
-    except Exception:
+    if not wait_for_clips(browser, deadline):
         raise UICheckFailed(
             "click-lists-clips",
             f"clicking the cell ({title}) listed no clips; the listing shows "
             f"{listing.inner_text().strip()[:200]!r}",
-        ) from None
+        )
     if "serlib-cm-cell-selected" not in (cell.get_attribute("class") or ""):
         raise UICheckFailed("click-lists-clips", f"the clicked cell ({title}) is not highlighted")
     header = listing.inner_text()
@@ -263,18 +276,51 @@ def click_cell(browser: BrowserPage, deadline: Deadline) -> dict:
     return {"clicked": title, "clips": clips.count(), "log_mel_images": images, **audio}
 
 
+def wait_for_clips(
+    browser: BrowserPage, deadline: Deadline, limit: float = 30.0, quiet: float = 5.0
+) -> bool:
+    """After a click, wait for listed clips; give up early once the kernel sat idle ``quiet`` s.
+
+    A click is a message to the kernel, which answers with new widgets; when the kernel has been
+    idle for a while and nothing was drawn, the click listed nothing (no need to wait ``limit``).
+    """
+    page = browser.page
+    clips = page.locator(EXPLORER).first.locator(CLIP)
+    end = time.monotonic() + min(limit, deadline.remaining())
+    idle_since = None
+    while time.monotonic() < end:
+        if clips.count():
+            clips.first.wait_for(state="visible", timeout=deadline.ms(10))
+            return True
+        kernel = page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext.kernelDisplayStatus"
+        )
+        now = time.monotonic()
+        idle_since = (idle_since or now) if kernel == "idle" else None
+        if idle_since is not None and now - idle_since > quiet:
+            return False
+        time.sleep(0.25)
+    return False
+
+
 def check_audio(browser: BrowserPage, deadline: Deadline) -> dict:
     """Every listed clip has an <audio> player, and the first one loads its sound."""
     explorer = browser.page.locator(EXPLORER).first
     players = explorer.locator(".serlib-clip-list audio")
-    try:
-        players.first.wait_for(state="attached", timeout=deadline.ms(20))
-    except Exception:
-        errors = explorer.locator(".serlib-clip-error").all_inner_texts()
+    clips = explorer.locator(CLIP)
+    unreadable = explorer.locator(".serlib-clip-list .serlib-clip-error")
+    end = time.monotonic() + min(20.0, deadline.remaining())
+    # Each listed clip shows either a player or the reason its audio could not be read.
+    while not players.count() and unreadable.count() < clips.count():
+        if time.monotonic() > end:
+            break
+        time.sleep(0.25)
+    if not players.count():
+        errors = unreadable.all_inner_texts()
         raise UICheckFailed(
             "audio-plays",
             f"the listed clips have no audio element; clip errors: {errors[:3] or 'none'}",
-        ) from None
+        )
     end = time.monotonic() + min(20.0, deadline.remaining())
     state = {}
     while time.monotonic() < end:
@@ -312,13 +358,13 @@ def check_notebook(
     seconds = round(time.monotonic() - started, 1)
     warnings = check_no_errors(status)
     notebook_shot = screenshot_notebook(browser, shots / "notebook.png")
-    explorer = check_explorer(browser, deadline)
+    explorer = check_explorer(browser, status, deadline)
     clicked = click_cell(browser, deadline)
     explorer_shot = screenshot_explorer(browser, shots / "explorer-after-click.png")
     return {
         "notebook": notebook,
         "code_cells": status["code"],
-        "run_seconds": seconds,
+        "open_and_run_seconds": seconds,
         "stderr_warnings": warnings,
         **explorer,
         **clicked,

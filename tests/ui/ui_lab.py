@@ -125,6 +125,23 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains ``text`` (Linux /proc; [] elsewhere).
+
+    Chromium double-forks helpers (the crash handler) that leave the process tree; they still
+    name the test's temporary folder on their command line, which is how they are found.
+    """
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in command and int(entry.name) != os.getpid() and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` is a running (not zombie) process."""
     try:
@@ -210,7 +227,9 @@ def watchdog(seconds: float, on_fire: str = "UI test") -> Iterator[None]:
         print(f"\n{on_fire}: hard time limit of {seconds:.0f} s reached; killing", file=sys.stderr)
         tree = descendants(os.getpid())
         kill_pids(tree, signal.SIGTERM)
-        time.sleep(3)
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end and any(alive(pid) for pid in tree):
+            time.sleep(0.1)
         kill_pids([pid for pid in tree if alive(pid)], signal.SIGKILL)
         sys.stderr.flush()
         os._exit(124)
@@ -314,6 +333,7 @@ def lab_environment(work: Path, serlib_home: Path, profile: str) -> dict[str, st
         TRANSFORMERS_OFFLINE="1",
         SERLIB_PROFILE=profile,
         SERLIB_HOME=str(serlib_home),
+        SERLIB_FIGURES=str(work / "figures"),  # never the checkout's committed figures/
         PYTHONUNBUFFERED="1",
     )
     env.pop("JUPYTER_TOKEN", None)  # our token, not one inherited from the caller
@@ -510,12 +530,20 @@ def chromium(chromium_path: Path, profile_dir: Path, *, width: int = 1280, heigh
     if profile_dir.exists() and any(profile_dir.iterdir()):
         raise ValueError(f"{profile_dir} is not empty; chromium needs a fresh user-data dir")
     profile_dir.mkdir(parents=True, exist_ok=True)
+    # Debian's chromium keeps crash reports and caches under ~/.config and ~/.cache: point those
+    # into the fresh profile too, so the test leaves nothing in the user's home.
+    env = dict(os.environ)
+    env.update(
+        XDG_CONFIG_HOME=str(profile_dir / "xdg-config"),
+        XDG_CACHE_HOME=str(profile_dir / "xdg-cache"),
+    )
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile_dir),
+            str(profile_dir / "user-data"),
             executable_path=str(chromium_path),
             headless=True,
             args=list(CHROMIUM_ARGS),
+            env=env,
             viewport={"width": width, "height": height},
             accept_downloads=False,
         )
