@@ -72,7 +72,6 @@ from serlib.corpora import load_corpus
 
 check_profile(PROFILE)
 pd.set_option("display.width", 120)
-FIGURES = course.figures_dir()
 CUE_CLIPS_PER_CLASS = {"tiny": 2, "workshop": 8, "full": 25}[PROFILE]
 
 # %% [markdown]
@@ -146,8 +145,7 @@ for scheme in ("4class", "seed5"):
     fig = plots.plot_class_balance(
         balance, column="label", labels=labels.scheme_labels(scheme), title=f"clips per class, {scheme}"
     )
-    plots.save_figure(fig, f"01_class_balance_{scheme}", FIGURES)
-    display(fig)
+    course.save_and_show(fig, f"01_class_balance_{scheme}")
 
 # %%
 for scan in scans.values():
@@ -203,8 +201,7 @@ ax.set_xlabel("duration (s)")
 ax.set_ylabel("clips")
 ax.legend()
 ax.set_title("clip durations")
-plots.save_figure(fig, "01_durations", FIGURES)
-plt.show()
+course.save_and_show(fig, "01_durations")
 
 # %% [markdown]
 # ## 6. One clip, three pictures
@@ -225,14 +222,12 @@ for role, scan in scans.items():
 
 clip, waveform = example["source"]
 fig = plots.plot_clip(waveform, 16000, title=f"source ({clip['corpus']}): angry, {clip['speaker']}")
-plots.save_figure(fig, "01_clip_source", FIGURES)
-display(fig)
+course.save_and_show(fig, "01_clip_source")
 
 # %%
 clip, waveform = example["target"]
 fig = plots.plot_clip(waveform, 16000, title=f"target ({clip['corpus']}): angry, {clip['speaker']}")
-plots.save_figure(fig, "01_clip_target", FIGURES)
-display(fig)
+course.save_and_show(fig, "01_clip_target")
 
 # %% [markdown]
 # Same emotion, two domains: look at the background between syllables (room noise in the source,
@@ -291,8 +286,7 @@ for ax, cue in zip(grid.axes.flat, shown, strict=True):
     ax.set_xlabel("")
     ax.tick_params(axis="x", labelrotation=45)
 grid.figure.suptitle("acoustic cues per emotion: source vs target", y=1.03)
-plots.save_figure(grid.figure, "01_acoustic_cues", FIGURES)
-plt.show()
+course.save_and_show(grid.figure, "01_acoustic_cues")
 
 # %% [markdown]
 # Within each corpus the cues order the emotions the same way (angry above sad), but the two

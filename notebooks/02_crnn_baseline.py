@@ -74,7 +74,6 @@ from serlib.widgets import ConfusionExplorer
 
 check_profile(PROFILE)
 torch.manual_seed(SEED)
-FIGURES = course.figures_dir()
 corpora = course.course_corpora(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 for role, corpus in corpora.items():
     print(f"{role}: {corpus.describe()}")
@@ -140,7 +139,7 @@ print(f"{'logits':<16} {tuple(outputs['logits'].shape)}")
 RUN = course.course_run("crnn", corpora, PROFILE, SEED, retrain=RETRAIN)
 config = json.loads((RUN / "config.json").read_text())
 metrics = json.loads((RUN / "metrics.json").read_text())
-print(f"run folder: {RUN}")
+print(f"run folder: {course.short_path(RUN)}")
 display(pd.DataFrame({"speakers": config["splits"], "clips": config["counts"]}))
 
 # %% [markdown]
@@ -153,8 +152,7 @@ display(pd.DataFrame({"speakers": config["splits"], "clips": config["counts"]}))
 # %%
 history = course.read_history(RUN)
 fig = plots.plot_learning_curves(history, title="CRNN on the source")
-plots.save_figure(fig, "02_learning_curves", FIGURES)
-display(fig)
+course.save_and_show(fig, "02_learning_curves")
 
 # %% [markdown]
 # ## 4. Source test and target: the domain gap
@@ -179,8 +177,7 @@ for ax, name in zip(axes, ("source_test", "target_test"), strict=True):
     )
 fig.suptitle("CRNN, row-normalised confusion matrices (rows = true labels)")
 fig.tight_layout()
-plots.save_figure(fig, "02_confusion", FIGURES)
-plt.show()
+course.save_and_show(fig, "02_confusion")
 
 # %% [markdown]
 # On the source, most of the mass is on the diagonal. On the target, whole rows slide into one

@@ -75,7 +75,6 @@ from serlib.widgets import ConfusionExplorer
 
 check_profile(PROFILE)
 torch.manual_seed(SEED)
-FIGURES = course.figures_dir()
 corpora = course.course_corpora(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 for role, corpus in corpora.items():
     print(f"{role}: {corpus.describe()}")
@@ -122,8 +121,7 @@ for progress in (0.0, 0.05, 0.1, 0.2, 0.5, 1.0):
 
 # %%
 fig = plots.plot_grl_schedule(cap=0.7)
-plots.save_figure(fig, "03_grl_schedule", FIGURES)
-display(fig)
+course.save_and_show(fig, "03_grl_schedule")
 
 # %% [markdown]
 # ## 3. The DANN model
@@ -153,7 +151,7 @@ print({name: tuple(value.shape) for name, value in outputs.items()})
 # %%
 RUN = course.course_run("dann", corpora, PROFILE, SEED, retrain=RETRAIN)
 metrics = json.loads((RUN / "metrics.json").read_text())
-print(f"run folder: {RUN}")
+print(f"run folder: {course.short_path(RUN)}")
 
 # %% [markdown]
 # ## 5. The domain classifier over time
@@ -170,13 +168,11 @@ adversarial_columns = [c for c in ("train_domain_acc", "val_ua", "grl_coefficien
 fig = plots.plot_learning_curves(
     history, columns=adversarial_columns, title="DANN: domain accuracy, validation UA, GRL"
 )
-plots.save_figure(fig, "03_domain_accuracy", FIGURES)
-display(fig)
+course.save_and_show(fig, "03_domain_accuracy")
 
 # %%
 fig = plots.plot_learning_curves(history, title="DANN learning curves")
-plots.save_figure(fig, "03_learning_curves", FIGURES)
-display(fig)
+course.save_and_show(fig, "03_learning_curves")
 
 # %% [markdown]
 # ## 6. DANN against the CRNN of notebook 02
@@ -193,8 +189,7 @@ display(course.wide_results(comparison))
 fig = plots.plot_results_table(
     comparison, title="CRNN vs DANN-CRNN (%)", note="target test: held-out target speakers"
 )
-plots.save_figure(fig, "03_results_vs_crnn", FIGURES)
-display(fig)
+course.save_and_show(fig, "03_results_vs_crnn")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -209,8 +204,7 @@ for ax, (name, folder) in zip(axes, {"CRNN": crnn_run, "DANN": RUN}.items(), str
         title=f"{name}, target test: UA {scores['ua']:.1%}",
     )
 fig.tight_layout()
-plots.save_figure(fig, "03_confusion_target", FIGURES)
-plt.show()
+course.save_and_show(fig, "03_confusion_target")
 
 # %% [markdown]
 # DANN does not need to win every class to be useful: look at which target rows moved towards the

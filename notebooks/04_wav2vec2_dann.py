@@ -76,7 +76,6 @@ from serlib.runs import format_metrics
 
 check_profile(PROFILE)
 torch.manual_seed(SEED)
-FIGURES = course.figures_dir()
 corpora = course.course_corpora(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 for role, corpus in corpora.items():
     print(f"{role}: {corpus.describe()}")
@@ -148,14 +147,13 @@ for kind in ("w2v2", "w2v2-dann"):
         kind, corpora, PROFILE, SEED, retrain=RETRAIN, encoder=ENCODER_NAME, w2v2_mode=MODE
     )
     saved = json.loads((runs[kind] / "config.json").read_text())
-    print(f"{kind}: {saved['encoder_label']}, mode {saved.get('w2v2_mode')}, folder {runs[kind]}")
+    print(f"{kind}: {saved['encoder_label']}, mode {saved.get('w2v2_mode')}, folder {course.short_path(runs[kind])}")
     print(format_metrics(course.read_metrics(runs[kind])))
 
 # %%
 history = course.read_history(runs["w2v2-dann"])
 fig = plots.plot_learning_curves(history, title=f"Wav2Vec2 + DANN ({MODE})")
-plots.save_figure(fig, "04_learning_curves", FIGURES)
-display(fig)
+course.save_and_show(fig, "04_learning_curves")
 
 # %% [markdown]
 # ## 5. Against the CRNN models of notebooks 02 and 03
@@ -174,8 +172,7 @@ if comparison.attrs["missing"]:
     print("not found (run notebooks 02 and 03 first):", comparison.attrs["missing"])
 display(course.wide_results(comparison))
 fig = plots.plot_results_table(comparison, title="CRNN vs Wav2Vec2, with and without DANN (%)", note=ENCODER_NOTE[:110])
-plots.save_figure(fig, "04_results", FIGURES)
-display(fig)
+course.save_and_show(fig, "04_results")
 
 # %% [markdown]
 # With a real pretrained encoder, Wav2Vec2 usually transfers better than the CRNN: its features

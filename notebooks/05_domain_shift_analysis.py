@@ -67,7 +67,6 @@ from serlib.labels import scheme_labels
 
 check_profile(PROFILE)
 torch.manual_seed(SEED)
-FIGURES = course.figures_dir()
 EMBEDDINGS_PER_SET = {"tiny": 60, "workshop": 300, "full": 600}[PROFILE]
 corpora = course.course_corpora(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 for role, corpus in corpora.items():
@@ -81,18 +80,15 @@ TAG = course.data_tag(corpora)
 
 # %%
 RUNS = {
-    "CRNN": course.run_dir("crnn", PROFILE, SEED, TAG),
-    "DANN-CRNN": course.run_dir("dann", PROFILE, SEED, TAG),
-    "W2V2": course.run_dir("w2v2", PROFILE, SEED, TAG),
-    "W2V2-DANN": course.run_dir("w2v2-dann", PROFILE, SEED, TAG),
+    course.COURSE_RUNS[model]: course.run_dir(model, PROFILE, SEED, TAG) for model in course.COURSE_MODELS
 }
 metrics = {}
 for name, folder in RUNS.items():
     if (folder / "metrics.json").is_file():
         metrics[name] = course.read_metrics(folder)
-        print(f"{name:<10} {folder}")
+        print(f"{name:<10} {course.short_path(folder)}")
     else:
-        print(f"{name:<10} missing: run its notebook first ({folder})")
+        print(f"{name:<10} missing: run its notebook first ({course.short_path(folder)})")
 
 # %% [markdown]
 # ## 2. Embeddings before and after DANN
@@ -114,8 +110,7 @@ for name in ("CRNN", "DANN-CRNN"):
     fig = plots.plot_embedding(
         points, clips["domain"], clips["label"], title=f"{name}: t-SNE of test embeddings"
     )
-    plots.save_figure(fig, f"05_tsne_{name.lower()}", FIGURES)
-    display(fig)
+    course.save_and_show(fig, f"05_tsne_{name.lower()}")
 
 # %% [markdown]
 # ## 3. Proxy A-distance: how separable are the domains?
@@ -158,8 +153,7 @@ for name in ("CRNN", "DANN-CRNN"):
         recalls[f"{name} target"] = dict(zip(shift["class"], shift["target"], strict=True))
 if recalls:
     fig = plots.plot_recall_shift(recalls, labels=scheme_labels("4class"))
-    plots.save_figure(fig, "05_recall_shift", FIGURES)
-    display(fig)
+    course.save_and_show(fig, "05_recall_shift")
 
 # %% [markdown]
 # Typically the classes that depend most on absolute levels (pitch and loudness, such as *sad*
@@ -230,13 +224,7 @@ for name, folder in (("speaker-disjoint", RUNS["DANN-CRNN"]), ("transductive", t
 # for training or selection.
 
 # %%
-final = course.results_table(
-    {
-        **RUNS,
-        "CRNN, seed5 labels": seed5_run,
-        "DANN-CRNN, transductive": transductive_run,
-    }
-)
+final = course.course_results(PROFILE, SEED, TAG)
 if final.attrs["missing"]:
     print("missing:", "; ".join(final.attrs["missing"]))
 display(course.wide_results(final))
@@ -245,13 +233,12 @@ fig = plots.plot_results_table(
     title=f"UA / WA / macro-F1 (%), {PROFILE} profile, seed {SEED}",
     note="seed5: 5 classes (chance 20%); transductive: adapted on the target test speakers",
 )
-plots.save_figure(fig, "05_results", FIGURES)
-display(fig)
+course.save_and_show(fig, "05_results")
 
 # %%
 results_file = course.runs_root(PROFILE, SEED, TAG) / "results.csv"
 final.to_csv(results_file, index=False)
-print(f"results written to {results_file}")
+print(f"results written to {course.short_path(results_file)}")
 
 # %% [markdown]
 # **Reading the table.** The gap between source and target UA is the cost of the domain shift;

@@ -168,11 +168,17 @@ def fill_cache(
     Missing entries are decoded with ``load_audio(path, sample_rate)``, perturbed if asked, and
     computed ``batch_size`` at a time. Unreadable audio (``AudioError``) becomes a ``Skip`` instead
     of stopping the job. With ``keep=False`` nothing is held in memory (precompute only): ``arrays``
-    stays empty and ``kept`` lists the files that now have an entry.
+    stays empty and ``kept`` lists the files that now have an entry. A ``perturbation`` changes
+    the arrays, so its ``key()`` must be part of the cache's key (``feature_cache`` does that).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     perturbation = perturbation or WavePerturbation()
+    if not perturbation.is_identity and perturbation.key() not in cache.key:
+        raise ValueError(
+            f"cache key {cache.key!r} must contain the perturbation's key {perturbation.key()!r}, "
+            "or perturbed arrays would be mistaken for clean ones"
+        )
     found: dict[int, np.ndarray] = {}
     missing: list[int] = []
     skip_reasons: dict[int, str] = {}
@@ -200,8 +206,10 @@ def fill_cache(
                 except AudioError as error:
                     skip_reasons[i] = error.reason
                     continue
+                if not perturbation.is_identity:
+                    wave = perturbation.apply(wave, sample_rate, str(paths[i]))
                 batch.append(i)
-                waves.append(perturbation.apply(wave, sample_rate, str(paths[i])))
+                waves.append(wave)
             for i, array in zip(batch, compute(waves) if waves else [], strict=True):
                 cache.save(paths[i], array)
                 n_computed += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -49,6 +50,16 @@ FIGURES_ENV = "SERLIB_FIGURES"
 COURSE_MODELS = ("crnn", "dann", "w2v2", "w2v2-dann")
 """The models the course trains, in the order of the results table."""
 
+COURSE_RUNS = {
+    "crnn": "CRNN",
+    "dann": "DANN-CRNN",
+    "w2v2": "W2V2",
+    "w2v2-dann": "W2V2-DANN",
+    "crnn-seed5": "CRNN, seed5 labels",
+    "dann-transductive": "DANN-CRNN, transductive",
+}
+"""Run folder name -> table name: the four models of notebooks 02-04 and the ablations of 05."""
+
 RESULT_SETS = {"source_test": "source test", "target_test": "target test"}
 """Evaluation sets every course run reports, and how tables name them."""
 
@@ -67,6 +78,17 @@ def colab_url(notebook: str) -> str:
     return f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{stem}.ipynb"
 
 
+def short_path(path: str | Path) -> str:
+    """``path`` written from ``$SERLIB_HOME`` when it lies inside it, so outputs do not depend on
+    where a machine keeps its data (and committed notebooks show no one's home folder)."""
+    path = Path(path)
+    home = serlib_home().resolve()
+    try:
+        return f"$SERLIB_HOME/{path.resolve().relative_to(home)}"
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class CourseCorpus:
     """One domain of the course: which corpus loader reads it, where it is, whether it is synthetic."""
@@ -83,7 +105,7 @@ class CourseCorpus:
     def describe(self) -> str:
         """One line for notebook output: which corpus, real or synthetic, where."""
         kind = "synthetic" if self.synthetic else "real"
-        return f"{self.name} ({kind}) at {self.root}"
+        return f"{self.name} ({kind}) at {short_path(self.root)}"
 
 
 def synth_root(layout: str, profile: str, seed: int = 0) -> Path:
@@ -181,11 +203,11 @@ def course_run(
     if retrain and folder.exists():
         shutil.rmtree(folder)
     if (folder / "metrics.json").is_file():
-        print(f"reusing the finished run in {folder} (set RETRAIN = True to train it again)")
+        print(f"reusing the finished run in {short_path(folder)} (RETRAIN = True trains it again)")
         return folder
     resume = (folder / "config.json").is_file()
     if resume:
-        print(f"resuming the unfinished run in {folder}")
+        print(f"resuming the unfinished run in {short_path(folder)}")
     train_run(
         model,
         corpora["source"].spec,
@@ -266,6 +288,23 @@ def figures_dir() -> Path:
     return here / "figures"
 
 
+def save_and_show(fig, name: str) -> Path:
+    """Save a figure as ``<figures_dir()>/<name>.png`` and display that very file.
+
+    Showing the saved PNG (not a second rendering) means the notebook shows exactly the figure in
+    ``figures/``, at the size chosen there, and the figure is closed so it is not shown twice.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    from serlib.plots import save_figure
+
+    path = save_figure(fig, name, figures_dir())
+    plt.close(fig)
+    display(Image(filename=str(path)))
+    return path
+
+
 def read_metrics(run: str | Path) -> dict:
     """A run folder's ``metrics.json`` (one entry per evaluation set), with a clear error if absent."""
     path = Path(run) / "metrics.json"
@@ -322,9 +361,33 @@ def wide_results(table: pd.DataFrame) -> pd.DataFrame:
     return (100 * wide).round(1)
 
 
+def run_label(name: str, folder: Path) -> str:
+    """The table name of a course run, marked when its Wav2Vec2 encoder is the tiny random one."""
+    label = COURSE_RUNS.get(name, name)
+    config_path = folder / "config.json"
+    if config_path.is_file():
+        encoder = json.loads(config_path.read_text()).get("encoder")
+        if encoder is not None and str(encoder).strip().lower() == "tiny":
+            label += " (tiny encoder)"
+    return label
+
+
+def course_run_dirs(
+    profile: str, seed: int = 0, tag: str = "iemocap-synth-ravdess-synth"
+) -> dict[str, Path]:
+    """Table name -> run folder of every course run: the four models always (missing or not),
+    the ablations of notebook 05 when they exist."""
+    folders = {}
+    for name in COURSE_RUNS:
+        folder = run_dir(name, profile, seed, tag)
+        if name in COURSE_MODELS or folder.is_dir():
+            folders[run_label(name, folder)] = folder
+    return folders
+
+
 def course_results(profile: str, seed: int = 0, tag: str = "iemocap-synth-ravdess-synth"):
-    """The results table of the four course models (what ``make course`` prints at the end)."""
-    return results_table({model: run_dir(model, profile, seed, tag) for model in COURSE_MODELS})
+    """The results table of the course runs (what ``make course`` prints at the end)."""
+    return results_table(course_run_dirs(profile, seed, tag))
 
 
 # ----- running the notebooks ---------------------------------------------------------------------
@@ -353,37 +416,46 @@ def _is_audio_output(output: dict) -> bool:
     return "<audio" in html or any(key.startswith("audio/") for key in data)
 
 
-def _widget_text(data: dict) -> str:
-    """What a widget output keeps: a progress bar's final text line, else a placeholder."""
+PROGRESS_BAR = re.compile(r"\d+%\|")
+"""tqdm's text form ("epoch 1/2:  50%|#####     | 1/2"), also the text of its notebook widget."""
+
+
+def _is_progress_bar(data: dict) -> bool:
+    """A tqdm progress-bar widget: in a saved notebook it only ever shows its first state (0%)."""
     text = data.get("text/plain", "")
     text = "".join(text) if isinstance(text, list) else text
-    is_progress_bar = "|" in text and "children=" not in text and "\n" not in text.strip()
-    return text if is_progress_bar else WIDGET_PLACEHOLDER
+    return bool(PROGRESS_BAR.search(text)) or "FloatProgress(" in text or "IntProgress(" in text
 
 
 def strip_heavy_outputs(notebook) -> dict[str, int]:
     """Remove embedded audio, widget state and timing metadata from an executed notebook, in place.
 
     What is committed must stay small and reviewable: audio players and widget views only work
-    in a live kernel anyway, so each is replaced by a one-line text placeholder. Returns counts of
-    what was replaced, for the progress line.
+    in a live kernel anyway, so each is replaced by a one-line text placeholder; progress-bar
+    widgets (which a saved notebook shows frozen at 0 %) are removed. Returns what was changed.
     """
-    counts = {"audio": 0, "widgets": 0}
+    counts = {"audio": 0, "widgets": 0, "progress_bars": 0}
     notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
+        kept = []
         for output in cell.get("outputs", []):
             data = output.get("data")
-            if data is None:
+            if data is not None and WIDGET_MIME in data and _is_progress_bar(data):
+                counts["progress_bars"] += 1
                 continue
-            if _is_audio_output(output):
+            if data is not None and _is_audio_output(output):
                 output["data"] = {"text/plain": AUDIO_PLACEHOLDER}
+                output["metadata"] = {}
                 counts["audio"] += 1
-            elif WIDGET_MIME in data:
-                output["data"] = {"text/plain": _widget_text(data)}
+            elif data is not None and WIDGET_MIME in data:
+                output["data"] = {"text/plain": WIDGET_PLACEHOLDER}
+                output["metadata"] = {}
                 counts["widgets"] += 1
+            kept.append(output)
+        cell["outputs"] = kept
     return counts
 
 
@@ -484,11 +556,11 @@ def run_course(
         if not source.is_file():
             raise ValueError(f"notebook not found: {source}")
         destination = source if update_notebooks else out / source.name
-        log(f"[{index}/{len(names)}] {name} ...", end="", flush=True)
+        log(f"[{index}/{len(names)}] {name}: running ...")
         seconds = execute_notebook(source, destination, timeout=timeout)
         if update_notebooks:
             sync_pair(destination)
-        log(f" done in {seconds:.0f} s -> {destination}")
+        log(f"[{index}/{len(names)}] {name}: done in {seconds:.0f} s -> {destination}")
     log(f"course finished in {(time.perf_counter() - start) / 60:.1f} min")
     return course_results(profile, seed, data_tag(corpora))
 
@@ -552,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out=args.out,
                 update_notebooks=args.update_notebooks,
                 timeout=args.timeout,
-                log=lambda *parts, **kw: print(*parts, **kw),
+                log=lambda line: print(line, flush=True),
             )
     except ValueError as error:
         print(f"serlib.course: error: {str(error).splitlines()[0]}", file=sys.stderr)

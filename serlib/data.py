@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from serlib.audio import AudioError, load_audio, probe_audio
 from serlib.corpora.base import Skip
-from serlib.features import NORMALISATIONS, MelStats
+from serlib.features import NORMALISATIONS, MelStats, normalise_utterance
 
 CROPS = ("random", "center", "start")
 
@@ -77,6 +77,15 @@ def crop_starts(lengths: np.ndarray, size: int, crop: str, rng: np.random.Genera
     return np.zeros(len(lengths), dtype=np.int64)
 
 
+def normalise(x: np.ndarray, normalisation: str, stats: MelStats | None) -> np.ndarray:
+    """One clip ``[n_mels, T]`` as contiguous float32, normalised as ``FeatureDataset`` says."""
+    if normalisation == "global":
+        return np.ascontiguousarray(stats.apply(x), dtype=np.float32)
+    if normalisation == "utterance":
+        return np.ascontiguousarray(normalise_utterance(x), dtype=np.float32)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
 class FeatureDataset(Dataset):
     """Log-mel clips in memory (e.g. ``load_features(...).arrays``), cropped and normalised.
 
@@ -85,7 +94,10 @@ class FeatureDataset(Dataset):
     ``pad_value`` when ``fixed_length`` (the study), else left short for a variable-length batch
     with a mask. ``n_frames=None`` keeps whole clips. ``normalisation``: "global" (per-band
     ``stats`` fitted on the training set), "utterance" (each clip's own per-band mean/std over all
-    its frames), or "none". Arrays stay as stored (float16); each item is normalised on access.
+    its frames), or "none". The clips are normalised once, here, into float32 arrays: an item is
+    then a slice (a view into the set's arrays, as ``TensorDataset`` gives; batches are fresh
+    copies), with no per-epoch arithmetic (numpy's float16 -> float32 cast alone cost more than
+    the rest of an item).
     """
 
     def __init__(
@@ -119,32 +131,17 @@ class FeatureDataset(Dataset):
         n_mels = {np.shape(x)[0] for x in features}
         if len(n_mels) != 1 or any(np.ndim(x) != 2 for x in features):
             raise ValueError("features must all be [n_mels, T] arrays with the same n_mels")
-        self.features = list(features)
-        self.labels = check_labels(labels, len(self.features))
+        self.labels = check_labels(labels, len(features))
         self.domain = domain
         self.n_frames = n_frames
         self.fixed_length = fixed_length
         self.crop = crop
         self.pad_value = pad_value
         self.seed = seed
-        self.lengths = np.array([x.shape[1] for x in self.features], dtype=np.int64)
-        self.mean, self.std = self.band_statistics(normalisation, stats)
         self.normalisation = normalisation
+        self.features = [normalise(x, normalisation, stats) for x in features]
+        self.lengths = np.array([x.shape[1] for x in self.features], dtype=np.int64)
         self.set_epoch(0)
-
-    def band_statistics(self, normalisation: str, stats: MelStats | None) -> tuple[np.ndarray, ...]:
-        """Per-clip ``[N, n_mels, 1]`` mean and std to subtract and divide by, computed once."""
-        n, n_mels = len(self.features), self.features[0].shape[0]
-        if normalisation == "global":
-            mean = np.broadcast_to(stats.mean[None, :, None], (n, n_mels, 1))
-            std = np.broadcast_to(stats.std[None, :, None], (n, n_mels, 1))
-            return mean.astype(np.float32), std.astype(np.float32)
-        if normalisation == "utterance":
-            per_clip = [MelStats.fit([x]) for x in self.features]
-            mean = np.stack([s.mean for s in per_clip])[..., None]
-            std = np.stack([s.std for s in per_clip])[..., None]
-            return mean, std
-        return np.zeros((n, n_mels, 1), np.float32), np.ones((n, n_mels, 1), np.float32)
 
     def set_epoch(self, epoch: int, cycle: int = 0) -> None:
         """Draw this epoch's crop positions (a pure function of seed, epoch and cycle)."""
@@ -159,12 +156,12 @@ class FeatureDataset(Dataset):
         x = self.features[index]
         start = int(self.starts[index])
         stop = x.shape[1] if self.n_frames is None else start + self.n_frames
-        window = (x[:, start:stop].astype(np.float32) - self.mean[index]) / self.std[index]
-        length = window.shape[1]
+        length = min(stop, x.shape[1]) - start
         if self.fixed_length and self.n_frames is not None and length < self.n_frames:
-            padded = np.full((x.shape[0], self.n_frames), self.pad_value, dtype=np.float32)
-            padded[:, :length] = window
-            window = padded
+            window = np.full((x.shape[0], self.n_frames), self.pad_value, dtype=np.float32)
+            window[:, :length] = x[:, start:stop]
+        else:
+            window = x[:, start:stop]  # a view, as TensorDataset gives; collate copies it
         return {
             "x": torch.from_numpy(window)[None],
             "length": length,

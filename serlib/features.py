@@ -251,7 +251,7 @@ def log_mel_batch(waves: list[np.ndarray], n_frames: list[int], frontend: LogMel
     return frontend.to_decibels(mel_power, n_frames).cpu().numpy()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compare them with numpy, not ==
 class MelStats:
     """Per-mel-band mean and standard deviation, fitted on training features only."""
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from serlib.audio import AudioError, load_audio
+from serlib.augment import SpecAugment
 from serlib.cache import load_features
 from serlib.checkpoints import load_weights, write_json_atomic, write_text_atomic
 from serlib.config import check_profile, profile_from_env
@@ -79,9 +80,6 @@ TARGET_TEST_FRACTION = 0.5
 
 SOURCE_TEST_FRACTION, SOURCE_VAL_FRACTION = 0.2, 0.15
 """Speaker shares of test and validation for sources without IEMOCAP sessions."""
-
-NORMALISATION = "global"
-"""Per-mel-band mean/std fitted on the source training speakers."""
 
 RESUME_KEYS = ("model", "scheme", "profile", "seed", "source", "target", "oracle", "transductive")
 """config.json entries a resumed run must share with the command that resumes it."""
@@ -311,8 +309,8 @@ def prepare_mel_sets(
         skipped += bad
         if tables[name].empty:
             raise ValueError(f"no readable audio in the {name.replace('_', ' ')} set")
-    stats = MelStats.fit(arrays["source_train"]) if NORMALISATION == "global" else None
-    inputs = MelInputs(frontend, stats, NORMALISATION, config.crop_frames)
+    stats = MelStats.fit(arrays["source_train"]) if config.normalisation == "global" else None
+    inputs = MelInputs(frontend, stats, config.normalisation, config.crop_frames)
     datasets = {}
     for name, table in tables.items():
         if name == "target_adapt":  # unlabelled on purpose: DANN never sees target labels
@@ -548,6 +546,7 @@ def run_protocol(
         run_dir=run_dir,
         resume=resume,
         accelerator=accelerator,
+        augment=spec_augment(config) if family == "crnn" else None,
         progress=progress,
     )
     metrics = evaluate_sets(result.model, prepared, labels, protocol, config, accelerator, run_dir)
@@ -563,6 +562,18 @@ def run_protocol(
         write_json_atomic(run_dir / "metrics.json", metrics)
     accelerator.wait_for_everyone()
     return RunResult(run_dir, metrics, result.history, result.model)
+
+
+def spec_augment(config: TrainConfig) -> Callable[[dict], dict] | None:
+    """SpecAugment on training log-mel batches when the config asks for it (within the real frames)."""
+    if not config.spec_augment:
+        return None
+    masker = SpecAugment()
+
+    def augment(batch: dict) -> dict:
+        return {**batch, "x": masker(batch["x"], batch["mask"])}
+
+    return augment
 
 
 def cross_validate(

@@ -25,7 +25,7 @@ import csv
 import io
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -70,6 +70,8 @@ class TrainConfig:
     domain_weight: float = 0.5  # DANN: weight of the domain loss beside the emotion loss
     crop_frames: int = 300  # CRNN: training crop, in log-mel frames (~4.8 s at hop 256)
     crop_seconds: float = 6.0  # Wav2Vec2: training crop, in seconds of audio
+    normalisation: str = "global"  # CRNN log-mels: "global" (source training stats), "utterance"
+    spec_augment: bool = False  # CRNN: mask random mel bands and time spans of training batches
     seed: int = 0
     mixed_precision: str = "auto"
     cpu: bool = False  # True forces the CPU even where a GPU is visible
@@ -84,6 +86,10 @@ class TrainConfig:
             raise ValueError(
                 f"mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
                 f"got {self.mixed_precision!r}"
+            )
+        if self.normalisation not in ("global", "utterance", "none"):
+            raise ValueError(
+                f"normalisation must be global, utterance or none, got {self.normalisation!r}"
             )
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
@@ -277,6 +283,7 @@ def train_one_epoch(
     *,
     target_loader: Iterable | None = None,
     class_weights: torch.Tensor | None = None,
+    augment: Callable[[dict], dict] | None = None,
     progress: bool = True,
 ) -> dict[str, float]:
     """One pass over the source batches (each paired with a target batch for DANN)."""
@@ -294,12 +301,14 @@ def train_one_epoch(
         disable=not (progress and accelerator.is_local_main_process),
     )
     coefficient = 0.0
+    augment = augment or (lambda batch: batch)
     for step, batch in enumerate(bar):
+        batch = augment(batch)
         inputs = encoder_inputs(batch, input_keys)
         labels = batch["label"]
         with accelerator.autocast():
             if adversarial:
-                target_inputs = encoder_inputs(next(targets), input_keys)
+                target_inputs = encoder_inputs(augment(next(targets)), input_keys)
                 progress_fraction = (epoch + step / steps_per_epoch) / config.epochs
                 coefficient = grl_coefficient(progress_fraction, cap=config.grl_cap)
                 outputs = model(*concat_inputs(inputs, target_inputs), grl_coefficient=coefficient)
@@ -472,14 +481,16 @@ def fit(
     run_dir: str | Path | None = None,
     resume: bool = False,
     accelerator: Accelerator | None = None,
+    augment: Callable[[dict], dict] | None = None,
     progress: bool = True,
 ) -> FitResult:
     """Train ``model``; keep the weights with the best source-validation UA; stop early.
 
     ``target_loader`` (unlabelled target batches) is used only by adversarial models. With
     ``run_dir``, each epoch is checkpointed there and ``resume=True`` picks up the last complete
-    checkpoint (a run with none yet starts from the beginning). Returns the best model on the CPU
-    (or the accelerator's device) in eval mode.
+    checkpoint (a run with none yet starts from the beginning). ``augment`` changes each training
+    batch (source and target) on its device, e.g. SpecAugment. Returns the best model, on the
+    accelerator's device, in eval mode.
     """
     adversarial = getattr(model, "adversarial", False)
     if adversarial and target_loader is None:
@@ -536,6 +547,7 @@ def fit(
             epoch,
             target_loader=target_loader,
             class_weights=class_weights,
+            augment=augment,
             progress=progress,
         )
         val = predict(model, val_loader, accelerator)

@@ -149,3 +149,9 @@ def test_generic_array_cache_for_other_extractors(clips: list[str], tmp_path: Pa
     assert cache.load(clips[3]) is not None and cache.load(str(tmp_path / "clip0.wav")) is not None
     with pytest.raises(ValueError, match="plain folder name"):
         ArrayCache("w2v2", "../escape")
+
+
+def test_perturbed_arrays_need_their_own_cache_key(clips: list[str], tmp_path: Path) -> None:
+    cache = ArrayCache("w2v2", "clean-states", root=tmp_path / "cache")
+    with pytest.raises(ValueError, match="perturbation"):
+        fill_cache(clips, cache, list, SAMPLE_RATE, perturbation=WavePerturbation(speed=0.9))

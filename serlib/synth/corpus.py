@@ -13,11 +13,12 @@ import csv
 import functools
 import json
 import math
-import multiprocessing
 import os
 import shutil
 import wave
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -57,7 +58,7 @@ INFO_FILE = "synth_info.json"
 README_FILE = "SYNTH_README.txt"
 
 MAX_WORKERS = 2
-"""Worker processes for corpora of 100 clips or more (the course targets 2-core laptops)."""
+"""Worker threads for corpora of 100 clips or more (the course targets 2-core laptops)."""
 
 _OTHER_EMOTIONS = ("fearful", "disgust", "surprised", "sad", "happy", "calm")
 _AMBIGUOUS_EMOTIONS = ("neutral", "happy", "excited", "angry", "sad", "frustrated")
@@ -156,7 +157,7 @@ def _render(
 
 @dataclass(frozen=True)
 class _Job:
-    """What every worker needs to render any clip of one corpus (small, pickled once per chunk)."""
+    """What every worker needs to render any clip of one corpus."""
 
     layout: str
     seed: int
@@ -333,14 +334,25 @@ def _prepare_folder(out: Path, info: dict) -> bool:
 
 
 def _rows(job: _Job, specs: list[ClipSpec], workers: int) -> Iterator[dict]:
-    """Metadata rows in plan order, rendering in ``workers`` processes (1: in this process)."""
+    """Metadata rows in plan order, rendering in ``workers`` threads (1: in this thread).
+
+    Threads rather than processes: the heavy work (FFTs, array maths, resampling, file writes)
+    runs in numpy, scipy and soxr with the GIL released, and threads need no re-import of the
+    caller's script, which process pools on macOS/Windows (and in scripts without a main guard)
+    trip over. At most ``2 * workers`` clips are in flight, so memory stays flat.
+    """
     render = functools.partial(render_planned, job)
     if workers <= 1:
         yield from map(render, specs)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
-        yield from pool.imap(render, specs, chunksize=8)
+    with ThreadPoolExecutor(workers, thread_name_prefix="serlib-synth") as pool:
+        pending: deque[Future] = deque()
+        for spec in specs:
+            pending.append(pool.submit(render, spec))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _readme(info: dict) -> str:

@@ -17,6 +17,7 @@ Exit status: 0 passed, 1 a check failed, 2 cannot run here (no chromium, Playwri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -40,7 +41,13 @@ from ui_lab import (
     running_lab,
     watchdog,
 )
-from ui_notebooks import BROKEN_CASES, broken_notebook, demo_notebook, prepare_notebook
+from ui_notebooks import (
+    BROKEN_CASES,
+    DISABLED_EXTENSIONS,
+    broken_notebook,
+    demo_notebook,
+    prepare_notebook,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_NOTEBOOK = REPO / "notebooks" / "02_crnn_baseline.ipynb"
@@ -151,7 +158,9 @@ def self_check(browser: Browser, server: LabServer, root: Path, shots: Path, tot
         total.check(f"self-checking {case}")
         notebook = prepare_notebook(broken_notebook(case), root, f"broken-{case}.ipynb")
         deadline = Deadline(min(SELF_CHECK_SECONDS, total.remaining()))
-        result = run_one(browser, server, notebook, shots / "self-check" / case, deadline)
+        extension = DISABLED_EXTENSIONS.get(case)
+        with server.without_extension(extension) if extension else contextlib.nullcontext():
+            result = run_one(browser, server, notebook, shots / "self-check" / case, deadline)
         result["expected_check"] = expected
         result["caught"] = result["failed_check"] == expected
         results[case] = result

@@ -29,7 +29,13 @@ from ui_lab import (
     processes_mentioning,
     stop_process_tree,
 )
-from ui_notebooks import BROKEN_CASES, broken_notebook, demo_notebook, prepare_notebook
+from ui_notebooks import (
+    BROKEN_CASES,
+    DISABLED_EXTENSIONS,
+    broken_notebook,
+    demo_notebook,
+    prepare_notebook,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -120,7 +126,10 @@ def test_demo_and_broken_notebooks_are_valid_and_each_breaks_something():
         notebook = broken_notebook(case)
         nbformat.validate(notebook)
         sources[case] = [cell.source for cell in notebook.cells]
-        assert sources[case] != sources["demo"], case
+        if case in DISABLED_EXTENSIONS:  # broken in JupyterLab, not in the notebook
+            assert sources[case] == sources["demo"], case
+        else:
+            assert sources[case] != sources["demo"], case
     assert "select_cell = lambda" in "".join(sources["click-lists-nothing"])
     assert not any("ConfusionExplorer(" in source for source in sources["no-explorer"])
     with pytest.raises(ValueError, match="unknown broken case"):

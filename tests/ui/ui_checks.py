@@ -66,8 +66,10 @@ NOTEBOOK_HEIGHT_JS = """() => {
   return {content: Math.ceil(bottom), visible: scroller.clientHeight};
 }"""
 
-WIDGET_TROUBLE = ("Error displaying widget", "Failed to load model class", "Loading widget...")
-"""Texts JupyterLab shows in place of a widget that cannot render."""
+WIDGET_ERRORS = ("Error displaying widget", "Failed to load model class")
+"""Texts JupyterLab shows in place of a widget that failed to render."""
+WIDGET_AS_TEXT = re.compile(r"^[A-Z]\w*\((children|value|description|layout)=")
+"""A widget's text form (``VBox(children=(...``): what JupyterLab shows with no widget manager."""
 
 DEAD_KERNEL = ("dead", "autorestarting", "terminating", "unknown")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -176,39 +178,47 @@ def screenshot_notebook(browser: BrowserPage, path: Path) -> Path:
     return path
 
 
-def widget_trouble(browser: BrowserPage) -> str:
-    """What the outputs show instead of widgets, if anything (for the explorer's error message)."""
-    texts = browser.page.locator(".jp-OutputArea-output").all_inner_texts()
-    found = [text.strip()[:120] for text in texts if any(sign in text for sign in WIDGET_TROUBLE)]
-    shown_as_text = [text.strip()[:120] for text in texts if text.strip().startswith("VBox(")]
-    if found:
-        return f"widget errors: {found}"
-    if shown_as_text:
+def widget_trouble(browser: BrowserPage) -> str | None:
+    """Why widgets are not drawn, if the outputs say so: widget errors, or their text form."""
+    texts = [
+        text.strip() for text in browser.page.locator(".jp-OutputArea-output").all_inner_texts()
+    ]
+    errors = [text[:120] for text in texts if any(sign in text for sign in WIDGET_ERRORS)]
+    if errors:
+        return f"widget errors: {errors}"
+    as_text = [text[:120] for text in texts if WIDGET_AS_TEXT.match(text)]
+    if as_text:
         return (
-            f"widgets shown as text, not drawn ({shown_as_text[0]!r}): the ipywidgets front end "
-            "(jupyterlab_widgets) is missing from the environment"
+            f"widgets shown as text, not drawn ({as_text[0]!r}): JupyterLab has no ipywidgets "
+            "front end (is jupyterlab_widgets installed in the same environment?)"
         )
-    return f"{len(texts)} outputs, none of them the explorer"
+    return None
 
 
 def check_explorer(browser: BrowserPage, status: dict, deadline: Deadline) -> dict:
     """The explorer is drawn: a square grid of labelled, visible cells, some of them non-empty.
 
-    ``status`` is the finished run's: with no widget output at all there is nothing to wait for.
+    ``status`` is the finished run's: with no widget output at all there is nothing to wait for,
+    and widgets shown in their text form will not turn into drawn ones, so neither waits.
     """
     page = browser.page
     explorers = page.locator(EXPLORER)
+    outputs = page.locator(".jp-OutputArea-output").count()
     if not status["widgets"]:
         raise UICheckFailed(
             "explorer-renders",
-            f"no cell output holds a widget, so no explorer; {widget_trouble(browser)}",
+            f"no cell output holds a widget, so no explorer ({outputs} outputs in the notebook)",
         )
-    try:
-        explorers.first.wait_for(state="visible", timeout=deadline.ms(30))
-    except Exception:
-        raise UICheckFailed(
-            "explorer-renders", f"no confusion explorer on the page; {widget_trouble(browser)}"
-        ) from None
+    end = time.monotonic() + min(30.0, deadline.remaining())
+    while not (explorers.count() and explorers.first.is_visible()):
+        trouble = widget_trouble(browser)
+        if trouble or time.monotonic() > end:
+            raise UICheckFailed(
+                "explorer-renders",
+                "no confusion explorer on the page; "
+                + (trouble or f"{outputs} outputs, none of them the explorer"),
+            )
+        time.sleep(0.25)
     explorer = explorers.first
     cells = explorer.locator(CELL).evaluate_all(
         """cells => cells.map(cell => {

@@ -262,6 +262,7 @@ class LabServer:
     token: str
     root: Path
     log_path: Path
+    config_dir: Path
     stopped: bool = False
     at_exit: Callable[[], object] | None = field(default=None, repr=False)
 
@@ -287,6 +288,21 @@ class LabServer:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
         return json.loads(body) if body else None
+
+    @contextmanager
+    def without_extension(self, name: str) -> Iterator[None]:
+        """Pages opened inside the block load JupyterLab without the front-end extension ``name``.
+
+        The server reads ``labconfig/page_config.json`` on every page load, so this needs no
+        restart; the self-check uses it to take the widget manager away, as a broken install would.
+        """
+        page_config = self.config_dir / "labconfig" / "page_config.json"
+        page_config.parent.mkdir(parents=True, exist_ok=True)
+        page_config.write_text(json.dumps({"disabledExtensions": {name: True}}))
+        try:
+            yield
+        finally:
+            page_config.unlink(missing_ok=True)
 
     def shutdown_kernels(self) -> None:
         """Ask the server to shut every kernel down (frees memory between notebooks)."""
@@ -388,7 +404,7 @@ def start_lab(
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-    server = LabServer(process, port, token, root, log_path)
+    server = LabServer(process, port, token, root, log_path, Path(env["JUPYTER_CONFIG_DIR"]))
     server.at_exit = functools.partial(stop_lab, server)  # if the caller forgets, or crashes
     atexit.register(server.at_exit)
     try:
