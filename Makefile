@@ -29,6 +29,12 @@ test: $(STAMP)
 	$(PY) -m ruff check serlib tests benchmarks notebooks
 	$(PY) -m pytest -q
 
+# The course in a real browser: Debian's chromium driven by Playwright, JupyterLab from the venv,
+# notebook 02 in the tiny profile; screenshots and report.json in ui-screenshots/ (docs/ui_test.md).
+test-ui: $(STAMP)
+	scripts/install_ui_deps.sh $(PY)
+	$(PY) tests/ui/run_ui_test.py
+
 lint: $(STAMP)
 	$(PY) -m ruff check serlib tests benchmarks notebooks
 	$(PY) -m ruff format --check serlib tests benchmarks

@@ -10,10 +10,10 @@ Two promises, both about surviving a crash or a kill at any moment:
   strings, lists and dicts, and are read back with ``torch.load(weights_only=True)``, which refuses
   anything else.
 
-A training checkpoint is a pair of files named by epoch (``epoch-0007.safetensors`` and
-``epoch-0007.state.pt``) plus ``latest.json`` naming the last complete pair. ``latest.json`` is
-replaced only after both files of the pair are on disk, so a kill between any two writes leaves the
-previous complete checkpoint in charge.
+A training checkpoint is a set of files named by epoch (``epoch-0007.safetensors``,
+``epoch-0007.state.pt`` and the best weights so far, ``best-0005.safetensors``) plus ``latest.json``
+naming them. ``latest.json`` is replaced only after all of them are on disk, so a kill between any two
+writes leaves the previous complete checkpoint in charge.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -93,31 +94,57 @@ def checkpoint_names(epoch: int) -> tuple[str, str]:
     return f"{stem}.safetensors", f"{stem}.state.pt"
 
 
+def best_name(epoch: int) -> str:
+    """The file name of the best weights, chosen at ``epoch``, kept beside the checkpoint."""
+    return f"best-{epoch:04d}.safetensors"
+
+
 def save_checkpoint(
-    folder: str | Path, epoch: int, weights: dict[str, torch.Tensor], state: dict
+    folder: str | Path,
+    epoch: int,
+    weights: dict[str, torch.Tensor],
+    state: dict,
+    best_epoch: int,
 ) -> None:
-    """Write the checkpoint after ``epoch``, point ``latest.json`` at it, delete older ones."""
+    """Write the checkpoint after ``epoch``, point ``latest.json`` at it, delete older files.
+
+    The best weights so far are part of the checkpoint (written when ``best_epoch == epoch``), so
+    a resumed run restores the best model that belongs to its own history.
+    """
     folder = Path(folder)
     weights_name, state_name = checkpoint_names(epoch)
+    best = best_name(best_epoch)
     save_weights(folder / weights_name, weights, metadata={"epoch": epoch})
+    if best_epoch == epoch or not (folder / best).is_file():
+        save_weights(folder / best, weights, metadata={"epoch": epoch})
     save_state(folder / state_name, state)
-    write_json_atomic(
-        folder / LATEST, {"epoch": epoch, "weights": weights_name, "state": state_name}
-    )
-    for old in folder.glob("epoch-*"):
-        if old.name not in (weights_name, state_name):
+    latest = {"epoch": epoch, "weights": weights_name, "state": state_name, "best": best}
+    write_json_atomic(folder / LATEST, latest)
+    for old in [*folder.glob("epoch-*"), *folder.glob("best-*")]:
+        if old.name not in (weights_name, state_name, best):
             old.unlink(missing_ok=True)
 
 
-def load_checkpoint(
-    folder: str | Path, device: str | torch.device = "cpu"
-) -> tuple[dict[str, torch.Tensor], dict] | None:
-    """The last complete checkpoint's (weights, state), or None when there is none yet."""
+@dataclass
+class Checkpoint:
+    """A complete checkpoint read back: the last epoch's weights and state, and the best weights."""
+
+    weights: dict[str, torch.Tensor]
+    state: dict
+    best_weights: dict[str, torch.Tensor]
+
+
+def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> Checkpoint | None:
+    """The last complete checkpoint in ``folder``, or None when there is none yet."""
     folder = Path(folder)
     if not (folder / LATEST).is_file():
         return None
     latest = json.loads((folder / LATEST).read_text(encoding="utf-8"))
-    return load_weights(folder / latest["weights"], device), load_state(folder / latest["state"])
+    return Checkpoint(
+        weights=load_weights(folder / latest["weights"], device),
+        state=load_state(folder / latest["state"]),
+        best_weights=load_weights(folder / latest["best"], device),
+    )
 
 
 def remove_temporaries(folder: str | Path) -> int:

@@ -288,7 +288,7 @@ def figures_dir() -> Path:
     return here / "figures"
 
 
-def save_and_show(fig, name: str) -> Path:
+def save_and_show(fig, name: str) -> None:
     """Save a figure as ``<figures_dir()>/<name>.png`` and display that very file.
 
     Showing the saved PNG (not a second rendering) means the notebook shows exactly the figure in
@@ -302,7 +302,6 @@ def save_and_show(fig, name: str) -> Path:
     path = save_figure(fig, name, figures_dir())
     plt.close(fig)
     display(Image(filename=str(path)))
-    return path
 
 
 def read_metrics(run: str | Path) -> dict:
@@ -416,8 +415,9 @@ def _is_audio_output(output: dict) -> bool:
     return "<audio" in html or any(key.startswith("audio/") for key in data)
 
 
-PROGRESS_BAR = re.compile(r"\d+%\|")
-"""tqdm's text form ("epoch 1/2:  50%|#####     | 1/2"), also the text of its notebook widget."""
+PROGRESS_BAR = re.compile(r"\d+%\||\[\d\d:\d\d[,<]")
+"""tqdm's text form ("epoch 1/2:  50%|#####     | 1/2 [00:01<00:01", "0file [00:00, ?file/s]"),
+which is also the text of its notebook widget."""
 
 
 def _is_progress_bar(data: dict) -> bool:

@@ -717,7 +717,10 @@ def evaluate_sets(
     for name in ("source_val", "source_test", "target_test", "target_all"):
         if name not in prepared.datasets:
             continue
-        loader = batch_loader(prepared.datasets[name], config.batch_size, shuffle=False)
+        # prepared: each process scores its shard and gather_for_metrics drops the padding
+        loader = accelerator.prepare(
+            batch_loader(prepared.datasets[name], config.batch_size, shuffle=False)
+        )
         found = predict(model, loader, accelerator, embeddings=True)
         embeddings[name] = found.embedding
         report = found.report(labels)

@@ -513,8 +513,10 @@ def fit(
             remove_temporaries(run_dir)
         saved = load_checkpoint(checkpoint_dir)
         if saved is not None:
-            weights, state = saved
-            model.load_state_dict(weights)
+            state = saved.state
+            model.load_state_dict(saved.weights)
+            if accelerator.is_main_process:  # the best model of this history, not of a lost epoch
+                save_weights(run_dir / "model.safetensors", saved.best_weights)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             tracker.update(state["tracker"])
@@ -584,6 +586,7 @@ def fit(
                 epoch,
                 accelerator.unwrap_model(model).state_dict(),
                 loop_state(optimizer, scheduler, epoch, tracker, history),
+                best_epoch=tracker["best_epoch"],
             )
         accelerator.wait_for_everyone()
         if stop:

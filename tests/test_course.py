@@ -151,15 +151,25 @@ def test_strip_heavy_outputs_removes_audio_and_widget_state():
         "display_data",
         data={"text/plain": "VBox()", course.WIDGET_MIME: {"model_id": "abc", "version_major": 2}},
     )
+    progress = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={"text/plain": text, course.WIDGET_MIME: {"model_id": "bar", "version_major": 2}},
+        )
+        for text in (
+            "epoch 1/2:   0%|          | 0/2 [00:00<?, ?it/s]",
+            "features: 0file [00:00, ?file/s]",
+        )
+    ]
     table = nbformat.v4.new_output("execute_result", data={"text/plain": "a table"})
     text = nbformat.v4.new_output("stream", text="hello\n")
-    cell = nbformat.v4.new_code_cell("x", outputs=[audio, widget, table, text])
+    cell = nbformat.v4.new_code_cell("x", outputs=[audio, *progress, widget, table, text])
     cell.metadata["execution"] = {"iopub.status.busy": "2026-11-24T10:00:00"}
     notebook.cells = [cell, nbformat.v4.new_markdown_cell("# title")]
 
     counts = course.strip_heavy_outputs(notebook)
 
-    assert counts == {"audio": 1, "widgets": 1}
+    assert counts == {"audio": 1, "widgets": 1, "progress_bars": 2}
     assert "widgets" not in notebook.metadata
     assert "execution" not in notebook.cells[0].metadata
     outputs = notebook.cells[0].outputs
@@ -258,3 +268,77 @@ def test_recall_shift_sorts_the_worst_loss_first():
     assert shift["class"].tolist() == ["sad", "angry", "happy"]
     assert shift.loc[0, "shift"] == pytest.approx(-0.5)
     assert np.isnan(shift.loc[2, "target"]) and np.isnan(shift.loc[2, "shift"])
+
+
+def fake_corpora(tmp_path: Path) -> dict[str, course.CourseCorpus]:
+    return {
+        "source": course.CourseCorpus("iemocap", tmp_path / "iemocap", True),
+        "target": course.CourseCorpus("ravdess", tmp_path / "ravdess", True),
+    }
+
+
+def test_course_run_reuses_resumes_or_retrains(monkeypatch, tmp_path, capsys):
+    import serlib.runs
+
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "home"))
+    calls = []
+    monkeypatch.setattr(
+        serlib.runs, "train_run", lambda *args, **kwargs: calls.append((args, kwargs))
+    )
+    corpora = fake_corpora(tmp_path)
+    folder = course.run_dir("crnn-seed5", "tiny", 2, course.data_tag(corpora))
+
+    assert (
+        course.course_run("crnn", corpora, "tiny", 2, name="crnn-seed5", scheme="seed5") == folder
+    )
+    args, kwargs = calls[-1]
+    assert args == ("crnn", corpora["source"].spec, folder)
+    assert kwargs == {
+        "target": corpora["target"].spec,
+        "profile": "tiny",
+        "seed": 2,
+        "resume": False,
+        "scheme": "seed5",
+    }
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    course.course_run("crnn", corpora, "tiny", 2, name="crnn-seed5")
+    assert calls[-1][1]["resume"] is True
+    assert "resuming" in capsys.readouterr().out
+    (folder / "metrics.json").write_text("{}")
+    course.course_run("crnn", corpora, "tiny", 2, name="crnn-seed5")
+    assert (
+        len(calls) == 2
+        and "reusing the finished run in $SERLIB_HOME/runs/" in capsys.readouterr().out
+    )
+    course.course_run("crnn", corpora, "tiny", 2, name="crnn-seed5", retrain=True)
+    assert len(calls) == 3 and not folder.exists()  # the fake trainer wrote nothing back
+
+
+def test_course_run_dirs_name_models_and_mark_the_tiny_encoder(monkeypatch, tmp_path):
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path))
+    tag = "iemocap-synth-ravdess-synth"
+    w2v2 = course.run_dir("w2v2", "tiny", 0, tag)
+    w2v2.mkdir(parents=True)
+    (w2v2 / "config.json").write_text(json.dumps({"encoder": "tiny"}))
+    assert list(course.course_run_dirs("tiny", 0, tag)) == [
+        "CRNN",
+        "DANN-CRNN",
+        "W2V2 (tiny encoder)",
+        "W2V2-DANN",
+    ]
+    course.run_dir("dann-transductive", "tiny", 0, tag).mkdir()
+    assert "DANN-CRNN, transductive" in course.course_run_dirs("tiny", 0, tag)
+    assert course.short_path(w2v2) == f"$SERLIB_HOME/runs/{w2v2.parent.name}/w2v2"
+    assert course.short_path("/elsewhere/x") == "/elsewhere/x"
+
+
+def test_save_and_show_writes_the_figure_it_displays(monkeypatch, tmp_path, capsys):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setenv(course.FIGURES_ENV, str(tmp_path / "figs"))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    assert course.save_and_show(fig, "01_line") is None
+    assert (tmp_path / "figs" / "01_line.png").stat().st_size > 1000
+    assert not plt.fignum_exists(fig.number)

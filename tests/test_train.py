@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from serlib.checkpoints import load_checkpoint, load_state
+from serlib.checkpoints import atomic_path, load_checkpoint, load_state, save_weights
 from serlib.models import DANN, CRNNEncoder, EmotionClassifier
 from serlib.train import (
     PROFILES,
@@ -112,14 +112,20 @@ def test_dann_run_writes_a_complete_run_folder(tmp_path):
         assert column in header
     coefficients = [row["grl_coefficient"] for row in result.history]
     assert coefficients == sorted(coefficients) and 0 < coefficients[0] <= CONFIG.grl_cap
-    weights, state = load_checkpoint(tmp_path / "checkpoint")
-    assert state["epoch"] == 3 and state["tracker"]["finished"]
-    assert set(weights) == set(result.model.state_dict())
-    assert sorted(p.name for p in (tmp_path / "checkpoint").iterdir()) == [
-        "epoch-0003.safetensors",
-        "epoch-0003.state.pt",
-        "latest.json",
-    ]
+    saved = load_checkpoint(tmp_path / "checkpoint")
+    assert saved.state["epoch"] == 3 and saved.state["tracker"]["finished"]
+    assert set(saved.weights) == set(result.model.state_dict())
+    best = saved.state["tracker"]["best_epoch"]
+    for name, tensor in result.model.state_dict().items():
+        assert torch.equal(saved.best_weights[name], tensor), name
+    assert sorted(p.name for p in (tmp_path / "checkpoint").iterdir()) == sorted(
+        [
+            f"best-{best:04d}.safetensors",
+            "epoch-0003.safetensors",
+            "epoch-0003.state.pt",
+            "latest.json",
+        ]
+    )
     assert not list(tmp_path.rglob("*.tmp"))
     # the state holds only plain values: it loads with weights_only=True
     assert load_state(tmp_path / "checkpoint" / "epoch-0003.state.pt")["optimizer"]["state"]
@@ -147,6 +153,9 @@ def test_resume_after_a_crash_ends_exactly_like_an_uninterrupted_run(tmp_path):
             progress=False,
         )  # 6 batches an epoch: dies in the middle of the third epoch
     assert json.loads((tmp_path / "crashed/checkpoint/latest.json").read_text())["epoch"] == 1
+    # a "best model" from the lost epoch must not survive the resume
+    zeros = {k: torch.zeros_like(v) for k, v in straight.model.state_dict().items()}
+    save_weights(tmp_path / "crashed" / "model.safetensors", zeros)
     resumed = fit(
         crnn(adversarial=True, seed=99),
         train,
@@ -213,3 +222,12 @@ def test_concat_inputs_pads_the_time_axis_and_epoch_seeds_differ():
     assert (
         len({epoch_seed(0, e) for e in range(100)} | {epoch_seed(1, e) for e in range(100)}) == 200
     )
+
+
+def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
+    target = tmp_path / "history.csv"
+    target.write_text("old\n")
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as temporary:
+        temporary.write_text("half a ne")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old\n" and list(tmp_path.iterdir()) == [target]

@@ -5,13 +5,15 @@ Each knob mirrors a documented difference between the real corpora:
 =====================  ===================================  ====================================
 knob                   IEMOCAP-like (source)                RAVDESS-like (target)
 =====================  ===================================  ====================================
-emotion intensity      natural: weaker (0.7 on average),    acted: normal 1.0, strong 1.45,
-                       varying a lot utterance to utterance little variation
-cue consistency        single cues vary +-30 %              +-10 %
-recording              room: RT60 0.35-0.6 s, far mic,      studio: RT60 0.1-0.2 s, close mic,
-                       pink noise ~20-30 dB SNR, 60 Hz hum  noise ~50 dB below speech, no hum
-channel EQ             low cut 120-180 Hz, bump near 1 kHz, low cut 60-90 Hz, presence bump near
-                       high roll-off above 2.5-4 kHz        4-6 kHz, flat top
+emotion intensity      natural: weaker (0.8 on average),    acted: normal 1.0, strong 1.45,
+                       varying utterance to utterance       little variation
+cue consistency        single cues vary +-25 %              +-10 %
+recording              one room: RT60 0.4-0.5 s, far mic,   studio: RT60 0.1-0.2 s, close mic,
+                       pink noise ~20 dB below speech,      noise ~40 dB below speech, no hum
+                       60 Hz hum
+channel EQ             low cut 130-150 Hz, bump near 1 kHz, low cut 60-90 Hz, presence bump near
+                       high roll-off above 3-3.5 kHz        4-6 kHz, flat top
+level (neutral)        -31 dBFS                             -36 dBFS (as quiet as real RAVDESS)
 files                  16 kHz                               48 kHz (synthesised at 16 kHz, soxr)
 speakers               5 sessions x (1 F + 1 M)             24 actors, odd male
 speech                 dialogue turns, 1-15 s, tight cuts   one 7-syllable sentence, ~1 s of
@@ -103,29 +105,29 @@ IEMOCAP_DOMAIN = Domain(
         f0_male_hz=(118.0, 12.0),
         accent_st=(3.2, 0.6),
         rate_syl_s=(4.8, 0.35),
-        expressiveness=(0.8, 1.15),
+        expressiveness=(0.85, 1.15),
         loudness_db=1.5,
     ),
-    intensity_mean=0.7,
-    intensity_sd=0.22,
-    cue_spread=0.3,
+    intensity_mean=0.8,
+    intensity_sd=0.2,
+    cue_spread=0.25,
     f0_jitter_st=0.8,
     level_jitter_db=1.5,
     rate_jitter=0.08,
     lead_s=(0.05, 0.35),
     trail_s=(0.1, 0.5),
-    rt60_s=(0.35, 0.6),
-    drr_db=(0.0, 5.0),
-    noise_dbfs=(-50.0, -44.0),
+    rt60_s=(0.4, 0.5),
+    drr_db=(2.0, 5.0),
+    noise_dbfs=(-52.0, -49.0),
     noise_colour=1.0,
-    hum_dbfs=(-62.0, -54.0),
-    low_cut_hz=(120.0, 180.0),
-    bump_hz=(700.0, 1300.0),
-    bump_db=(2.0, 5.0),
-    high_cut_hz=(2500.0, 4000.0),
-    high_cut_db_oct=(3.0, 6.0),
-    speech_dbfs=-28.0,
-    setup_level_db=2.0,
+    hum_dbfs=(-60.0, -57.0),
+    low_cut_hz=(130.0, 150.0),
+    bump_hz=(900.0, 1100.0),
+    bump_db=(3.0, 4.0),
+    high_cut_hz=(3000.0, 3500.0),
+    high_cut_db_oct=(4.0, 5.0),
+    speech_dbfs=-31.0,
+    setup_level_db=1.0,
 )
 """Natural dyadic sessions recorded in a room (Busso et al. 2008, IEMOCAP)."""
 
@@ -158,8 +160,8 @@ RAVDESS_DOMAIN = Domain(
     bump_db=(1.0, 3.0),
     high_cut_hz=(7000.0, 7500.0),
     high_cut_db_oct=(0.5, 1.0),
-    speech_dbfs=-33.0,
-    setup_level_db=2.0,
+    speech_dbfs=-36.0,
+    setup_level_db=1.5,
 )
 """Acted sentences recorded in a studio (Livingstone & Russo 2018, RAVDESS)."""
 

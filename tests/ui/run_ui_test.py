@@ -54,6 +54,7 @@ DEFAULT_NOTEBOOK = REPO / "notebooks" / "02_crnn_baseline.ipynb"
 SELF_CHECK_SECONDS = 60.0
 """Time for one broken demo notebook (they run in seconds; the cap only bounds a hang)."""
 SCREENSHOT_NAMES = ("notebook.png", "explorer-after-click.png", "failure.png")
+DEMO_NAME = "ui-demo.ipynb"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -104,16 +105,19 @@ def raise_on_signal(signum: int, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def reset_output(shots: Path) -> None:
-    """Remove what an earlier run wrote to the screenshot folder (only files this test writes)."""
+def reset_output(shots: Path, notebook_stem: str) -> None:
+    """Remove what an earlier run wrote to the screenshot folder: only the files this test writes.
+
+    Exact paths, never a recursive sweep: ``--screenshots`` may point anywhere.
+    """
     shots.mkdir(parents=True, exist_ok=True)
     for name in ("report.json", "jupyterlab.log"):
         (shots / name).unlink(missing_ok=True)
-    folders = sorted((path for path in shots.rglob("*") if path.is_dir()), reverse=True)
-    for folder in folders:  # deepest first, so emptied self-check folders go too
+    folders = [shots / notebook_stem] + [shots / "self-check" / case for case in BROKEN_CASES]
+    for folder in [*folders, shots / "self-check"]:
         for name in SCREENSHOT_NAMES:
             (folder / name).unlink(missing_ok=True)
-        if not any(folder.iterdir()):
+        if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
 
 
@@ -222,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     shots = args.screenshots.resolve()
-    reset_output(shots)
+    reset_output(shots, DEMO_NAME.removesuffix(".ipynb") if args.demo else args.notebook.stem)
     total = Deadline(args.timeout)
     report: dict = {"chromium": str(chromium_path), "screenshots": str(shots)}
     started = time.monotonic()
@@ -231,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
         root = work / "lab"
         root.mkdir()
         if args.demo:
-            notebook = prepare_notebook(demo_notebook(), root, "ui-demo.ipynb")
+            notebook = prepare_notebook(demo_notebook(), root, DEMO_NAME)
         else:
             notebook = prepare_notebook(args.notebook.resolve(), root)
         print(f"UI test: {args.notebook if not args.demo else 'demo notebook'} in JupyterLab")

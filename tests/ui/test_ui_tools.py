@@ -219,6 +219,23 @@ def test_cli_refuses_a_missing_notebook_with_status_2(tmp_path, capsys):
     assert "nope.ipynb not found" in capsys.readouterr().err
 
 
+def test_reset_output_removes_only_what_the_test_writes(tmp_path):
+    shots = tmp_path / "shots"
+    ours = [
+        shots / "report.json",
+        shots / "02_crnn_baseline" / "notebook.png",
+        shots / "self-check" / "no-audio" / "failure.png",
+    ]
+    theirs = [shots / "notes.txt", shots / "02_crnn_baseline" / "keep.png"]
+    for path in ours + theirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    run_ui_test.reset_output(shots, "02_crnn_baseline")
+    assert not any(path.exists() for path in ours)
+    assert all(path.exists() for path in theirs)
+    assert not (shots / "self-check").exists()
+
+
 @pytest.mark.skipif(
     os.environ.get("SERLIB_UI_TEST") != "1", reason="browser run: set SERLIB_UI_TEST=1"
 )
