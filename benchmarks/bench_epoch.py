@@ -19,6 +19,7 @@ measured float32 matmul GFLOP/s and the fraction of it reached.
     .venv/bin/python benchmarks/bench_epoch.py --write out.md  # also write a markdown table
     .venv/bin/python benchmarks/bench_epoch.py --audio-dir DIR # real .wav/.flac files instead
     .venv/bin/python benchmarks/bench_epoch.py --device cuda   # model on a GPU, data on the CPU
+    .venv/bin/python benchmarks/bench_epoch.py --bf16 --channels-last  # the fast CPU setting
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ def train_epoch(
     loader: DataLoader,
     epoch: int,
     device: str,
+    bf16: bool = False,
+    channels_last: bool = False,
 ) -> float:
     """Seconds for one training epoch: batches, forward, loss, backward, step."""
     model.train()
@@ -143,8 +146,11 @@ def train_epoch(
     start = time.perf_counter()
     for batch in loader:
         batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
-        logits = model(*encoder_inputs(batch, model.input_keys))["logits"]
-        loss = torch.nn.functional.cross_entropy(logits, batch["label"])
+        if channels_last:
+            batch["x"] = batch["x"].contiguous(memory_format=torch.channels_last)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(*encoder_inputs(batch, model.input_keys))["logits"]
+        loss = torch.nn.functional.cross_entropy(logits.float(), batch["label"])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -157,9 +163,13 @@ def synchronise(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def fresh_model(device: str, seed: int) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+def fresh_model(
+    device: str, seed: int, channels_last: bool = False
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     torch.manual_seed(seed)
     model = build_model("crnn", N_CLASSES).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     return model, torch.optim.Adam(model.parameters(), lr=1e-3)
 
 
@@ -233,6 +243,8 @@ def main() -> None:
     parser.add_argument("--classic-workers", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC convolutions")
     parser.add_argument("--write", type=Path, help="also write the results as markdown here")
     parser.add_argument("--note", default="", help="a title for the markdown table")
     args = parser.parse_args()
@@ -282,12 +294,14 @@ def main() -> None:
         stretch_data = data_epoch(stretched, 1)
         cached_data = min(data_epoch(fast, e) for e in range(3))
 
-        model, optimiser = fresh_model(args.device, args.seed)
-        train_epoch(model, optimiser, fast, 0, args.device)  # warm-up epoch (allocator, kernels)
+        model, optimiser = fresh_model(args.device, args.seed, args.channels_last)
+        options = {"bf16": args.bf16, "channels_last": args.channels_last}
+        train_epoch(model, optimiser, fast, 0, args.device, **options)  # warm-up epoch
         times = {"cached": [], "classic": []}
         for repeat in range(args.repeats):  # interleaved, so a busy neighbour hurts both alike
-            times["classic"].append(train_epoch(model, optimiser, classic, 1 + repeat, args.device))
-            times["cached"].append(train_epoch(model, optimiser, fast, 1 + repeat, args.device))
+            for name, loader in (("classic", classic), ("cached", fast)):
+                seconds = train_epoch(model, optimiser, loader, 1 + repeat, args.device, **options)
+                times[name].append(seconds)
         classic_train, cached_train = min(times["classic"]), min(times["cached"])
 
     flops = crnn_training_flops(args.n_frames, config.n_mels)
@@ -339,11 +353,13 @@ def main() -> None:
 
 def write_results(args: argparse.Namespace, rows: list[tuple[str, str]], machine: str) -> None:
     path = args.write
-    command = "benchmarks/bench_epoch.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}"
-        for k, v in vars(args).items()
-        if k not in ("write", "note") and v
-    )
+    flags = []
+    for name, value in vars(args).items():
+        if name in ("write", "note") or value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        flags.append(flag if value is True else f"{flag} {value}")
+    command = "benchmarks/bench_epoch.py " + " ".join(flags)
     lines = [
         f"## {args.note or 'run'}",
         "",

@@ -194,15 +194,19 @@ course.save_and_show(fig, "03_results_vs_crnn")
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 for ax, (name, folder) in zip(axes, {"CRNN": crnn_run, "DANN": RUN}.items(), strict=True):
-    scores = course.read_metrics(folder)["target_test"] if (folder / "metrics.json").is_file() else None
-    if scores is None:
+    if not (folder / "metrics.json").is_file():
         ax.set_axis_off()
         ax.set_title(f"{name}: no run yet")
         continue
+    scores = course.read_metrics(folder)["target_test"]
     plots.plot_confusion_matrix(
-        scores["confusion"], scores["labels"], normalise=True, ax=ax,
+        scores["confusion"],
+        scores["labels"],
+        normalise=True,
+        ax=ax,
         title=f"{name}, target test: UA {scores['ua']:.1%}",
     )
+fig.suptitle("target test speakers, row-normalised (rows = true labels)")
 fig.tight_layout()
 course.save_and_show(fig, "03_confusion_target")
 

@@ -5,9 +5,9 @@ Each knob mirrors a documented difference between the real corpora:
 =====================  ===================================  ====================================
 knob                   IEMOCAP-like (source)                RAVDESS-like (target)
 =====================  ===================================  ====================================
-emotion intensity      natural: weaker (0.8 on average),    acted: normal 1.0, strong 1.45,
+emotion intensity      natural: weaker (0.85 on average),   acted: normal 1.0, strong 1.45,
                        varying utterance to utterance       little variation
-cue consistency        single cues vary +-25 %              +-10 %
+cue consistency        single cues vary +-20 %              +-10 %
 recording              one room: RT60 0.4-0.5 s, far mic,   studio: RT60 0.1-0.2 s, close mic,
                        pink noise ~20 dB below speech,      noise ~40 dB below speech, no hum
                        60 Hz hum
@@ -108,9 +108,9 @@ IEMOCAP_DOMAIN = Domain(
         expressiveness=(0.85, 1.15),
         loudness_db=1.5,
     ),
-    intensity_mean=0.8,
-    intensity_sd=0.2,
-    cue_spread=0.25,
+    intensity_mean=0.85,
+    intensity_sd=0.15,
+    cue_spread=0.2,
     f0_jitter_st=0.8,
     level_jitter_db=1.5,
     rate_jitter=0.08,

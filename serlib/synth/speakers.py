@@ -83,7 +83,7 @@ def draw_speaker(
         tilt_db_oct=float(rng.normal(-7.0 if female else -6.0, 1.0)),
         jitter=float(rng.uniform(0.004, 0.010)),
         shimmer=float(rng.uniform(0.03, 0.06)),
-        breathiness_db=float(rng.normal(-24.0 if female else -28.0, 2.5)),
+        breathiness_db=float(rng.normal(-27.0 if female else -31.0, 2.5)),
         loudness_db=float(rng.normal(0.0, population.loudness_db)),
         expressiveness=float(rng.uniform(*population.expressiveness)),
     )
