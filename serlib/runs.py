@@ -648,9 +648,13 @@ def cross_validate(
 
 
 def encoder_config(net: nn.Module) -> dict | None:
-    """A Wav2Vec2 backbone's transformers config (to rebuild it without downloading), else None."""
-    backbone = getattr(net.encoder, "backbone", None)
-    return None if backbone is None else backbone.config.to_dict()
+    """A fine-tuned Wav2Vec2 encoder's transformers config and settings (to rebuild it without
+    downloading), else None."""
+    if getattr(net.encoder, "backbone", None) is None:
+        return None
+    from serlib.models.wav2vec import describe_speech_encoder
+
+    return describe_speech_encoder(net.encoder)
 
 
 def batch_loader(dataset, batch_size: int, **options) -> DataLoader:
@@ -780,9 +784,9 @@ def rebuild_encoder(config: dict) -> nn.Module | None:
     """The saved run's Wav2Vec2 encoder, architecture only (its weights come from the run)."""
     if encoder_family(config["model"]) == "crnn":
         return None
-    from serlib.models.wav2vec import SpeechEncoder, backbone_from_config
+    from serlib.models.wav2vec import rebuild_speech_encoder
 
-    return SpeechEncoder(backbone_from_config(config["encoder_config"]))
+    return rebuild_speech_encoder(config["encoder_config"])
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:

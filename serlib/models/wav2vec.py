@@ -14,11 +14,13 @@ the middle layers than in the last one).
 
 Two ways to use it:
 
-* fine-tuning (GPU): the whole transformer trains, with mixed precision, gradient checkpointing
-  and gradient accumulation so that batch 4 of 6-s clips fits a 16 GB T4;
-* frozen features (CPU, the workshop mode): ``pooled_hidden_states`` runs the encoder once per
-  file and keeps the mean of every layer, [S, D]; ``LayerMixEncoder`` then learns the layer
-  weights (or takes the last layer) and the heads train on those cached vectors in minutes.
+* fine-tuning (GPU; ``choose_mode`` picks it in the full profile): the transformer trains in
+  mixed precision; batch 4 of 6-s clips of a base model peaks at about 2.8 GiB in fp16, 2.1 GiB
+  with ``gradient_checkpointing`` (benchmarks/RESULTS_w2v2.md), far inside a 16 GB T4;
+* frozen features (CPU, the tiny and workshop profiles): ``pooled_hidden_states`` runs the
+  encoder once per file and keeps the mean of every layer, [S, D]; ``LayerMixEncoder`` then
+  learns the layer weights (or takes the last layer) and the heads train on those cached vectors
+  in minutes.
   Because mean pooling and the weighted sum are both linear, pooling first loses nothing.
 
 Checkpoints come from a local folder laid out as on the hub (``config.json`` plus
@@ -69,10 +71,6 @@ WEIGHT_FILES = (
 
 PROBE_TIMEOUT_S = 3.0
 """How long the one reachability check of the hub may take before we give up."""
-
-EMOTION_HIDDEN = 256
-DOMAIN_HIDDEN = 64
-"""Head sizes of the study's Wav2Vec2 model: D -> 256 -> C and D -> 64 -> 2."""
 
 ENCODER_LR = 2e-5
 HEAD_LR = 3e-4

@@ -60,6 +60,9 @@ README_FILE = "SYNTH_README.txt"
 MAX_WORKERS = 2
 """Worker threads for corpora of 100 clips or more (the course targets 2-core laptops)."""
 
+MAX_INTENSITY = 1.7
+"""No utterance exaggerates its emotion beyond this (1.0 = the full profiles of ``cues``)."""
+
 _OTHER_EMOTIONS = ("fearful", "disgust", "surprised", "sad", "happy", "calm")
 _AMBIGUOUS_EMOTIONS = ("neutral", "happy", "excited", "angry", "sad", "frustrated")
 
@@ -92,7 +95,8 @@ def clip_intensity(
     """How strongly this utterance shows its emotion: the domain's typical value x the speaker's."""
     if domain.name == "ravdess":
         base = RAVDESS_STRONG_INTENSITY if level == "strong" else 1.0
-        return base * speaker.expressiveness * math.exp(rng.normal(0.0, domain.intensity_sd))
+        acted = base * speaker.expressiveness * math.exp(rng.normal(0.0, domain.intensity_sd))
+        return min(acted, MAX_INTENSITY)
     natural = float(np.clip(rng.normal(domain.intensity_mean, domain.intensity_sd), 0.1, 1.3))
     return natural * speaker.expressiveness
 

@@ -139,7 +139,7 @@ RAVDESS_DOMAIN = Domain(
         f0_male_hz=(125.0, 14.0),
         accent_st=(3.6, 0.7),
         rate_syl_s=(4.5, 0.35),
-        expressiveness=(0.9, 1.2),
+        expressiveness=(0.9, 1.15),
         loudness_db=1.5,
     ),
     intensity_mean=1.0,

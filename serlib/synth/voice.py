@@ -385,6 +385,9 @@ def _f0_contour(
 
 # --- rendering ------------------------------------------------------------------------------------
 
+MAX_BREATHINESS_DB = -15.0
+"""The loudest aspiration noise relative to the voicing (breathiness cues add up to at most this)."""
+
 _PULSE_DECAY = 5.0
 """The pulse train's harmonics fall as exp(-5 f / 8 kHz); the envelope undoes this below 6 kHz."""
 
@@ -529,7 +532,8 @@ def render_speech(
     gain_db = dsp.smooth(np.repeat(np.asarray(timeline.gain_db), repeat), 5)
     gain = dsp.db_to_gain(gain_db)
     voice = dsp.smooth(np.repeat(np.asarray(timeline.voice), repeat), 3) * gain
-    breath = dsp.db_to_gain(speaker.breathiness_db + cues.breathiness_db)
+    # Capped so that even the breathiest voice keeps enough harmonic energy for a pitch tracker.
+    breath = dsp.db_to_gain(min(speaker.breathiness_db + cues.breathiness_db, MAX_BREATHINESS_DB))
     aspiration = dsp.smooth(np.repeat(np.asarray(timeline.aspiration), repeat), 3) * gain
     aspiration = aspiration + breath * voice
     frication = dsp.smooth(np.repeat(np.asarray(timeline.frication), repeat), 3) * gain
