@@ -112,12 +112,18 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
     if oracle:
         oracle_ua = np.array([score(m, "target_test") for m in runs["oracle CRNN (target labels)"]])
         gap = oracle_ua - source_only
-        recovered = (dann - source_only) / gap
+        gain = dann - source_only
         lines.append(f"- gap oracle - source-only, target test UA: {mean_std(gap)} points")
-        lines.append(
-            f"- share of the gap DANN recovers: {100 * recovered.mean():.0f} % on average "
-            f"(per seed: {', '.join(f'{100 * r:.0f} %' for r in recovered)})"
-        )
+        if gap.mean() > 0:
+            per_seed = ", ".join(
+                f"{100 * g / d:.0f} %" if d > 0 else "n/a" for g, d in zip(gain, gap, strict=True)
+            )
+            lines.append(
+                f"- share of the gap DANN recovers: {100 * gain.mean() / gap.mean():.0f} % "
+                f"(mean gain / mean gap; per seed: {per_seed})"
+            )
+        else:
+            lines.append("- share of the gap DANN recovers: n/a (no gap to recover)")
     return "\n".join(lines)
 
 

@@ -109,7 +109,7 @@ class TrainConfig:
 # full: the study's settings (300-frame crops, long training, early stopping on source UA).
 PROFILES: dict[tuple[str, str], TrainConfig] = {
     ("tiny", "crnn"): TrainConfig(epochs=2, batch_size=8, crop_frames=32, patience=5),
-    ("workshop", "crnn"): TrainConfig(epochs=12, batch_size=32, crop_frames=128, patience=6),
+    ("workshop", "crnn"): TrainConfig(epochs=8, batch_size=32, crop_frames=128, patience=4),
     ("full", "crnn"): TrainConfig(epochs=60, batch_size=32, crop_frames=300, patience=12),
     ("tiny", "w2v2"): TrainConfig(
         epochs=2, batch_size=4, lr=3e-4, encoder_lr=2e-5, weight_decay=0.01, crop_seconds=1.0

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from safetensors.torch import load_file
 from tone_corpora import write_emodb, write_ravdess
 
@@ -64,6 +65,7 @@ def assert_whole(run: Path) -> None:
             pd.read_csv(path)
 
 
+@pytest.mark.slow  # three `serlib train` processes: about 20 s on an idle 2-core machine
 def test_sigkill_then_resume_ends_like_an_uninterrupted_run(tmp_path):
     corpora = (write_ravdess(tmp_path / "ravdess"), write_emodb(tmp_path / "emodb"))
     env = os.environ | {"SERLIB_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}

@@ -15,6 +15,7 @@ from serlib.checkpoints import load_state
 from serlib.cli import main
 from serlib.runs import (
     CorpusRef,
+    cross_validate,
     evaluate_run,
     load_run,
     predict_files,
@@ -237,3 +238,18 @@ def test_a_run_folder_is_never_overwritten_or_resumed_with_other_settings(crnn_r
             progress=False,
         )
     assert CorpusRef.parse(f"emodb:{target}") == CorpusRef("emodb", str(target.resolve()))
+
+
+def test_cross_validation_tests_every_speaker_once(corpora, home, tmp_path):
+    source, _ = corpora
+    summary = cross_validate(
+        f"ravdess:{source}", tmp_path / "cv", scheme="4class", n_folds=3, profile="tiny",
+        epochs=1, progress=False,
+    )  # fmt: skip
+    assert list(summary["folds"]) == ["fold1", "fold2", "fold3"]
+    tested = [s for fold in summary["folds"].values() for s in fold["speakers"]]
+    assert sorted(tested) == [f"Actor_{a:02d}" for a in range(1, 7)]
+    assert sum(fold["n"] for fold in summary["folds"].values()) == 6 * 4 * 4
+    uas = [fold["ua"] for fold in summary["folds"].values()]
+    assert summary["ua_mean"] == pytest.approx(np.mean(uas))
+    assert json.loads((tmp_path / "cv" / "summary.json").read_text()) == summary

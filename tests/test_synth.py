@@ -26,12 +26,14 @@ from serlib.synth import (
     INFO_FILE,
     LAYOUTS,
     METADATA_FILE,
+    cues,
+    dsp,
     generate_corpus,
+    layouts,
     plan,
     render_clip,
 )
 from serlib.synth import corpus as synth_corpus
-from serlib.synth import cues, dsp, layouts
 from serlib.synth.cues import NEUTRAL, blend, scaled, vary
 
 IEMOCAP_LABELS = {"neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "oth", "xxx"}
@@ -111,9 +113,10 @@ def test_plans_do_not_depend_on_anything_but_their_arguments():
     assert plan("iemocap", "tiny", 3) == plan("iemocap", "tiny", 3)
     assert plan("iemocap", "tiny", 3) != plan("iemocap", "tiny", 4)
     # A speaker's voice depends on the seed and its id only, not on the profile.
-    assert layouts.make_speakers("ravdess", 5)["Actor_07"] == layouts.make_speakers("ravdess", 5)[
-        "Actor_07"
-    ]
+    assert (
+        layouts.make_speakers("ravdess", 5)["Actor_07"]
+        == layouts.make_speakers("ravdess", 5)["Actor_07"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -146,11 +149,17 @@ def test_loaders_read_the_tiny_corpora_completely(tiny, layout):
 
 def test_iemocap_emo_evaluation_files_use_the_real_format(tiny):
     scan = load_corpus("iemocap", tiny["iemocap"])
-    line = re.compile(r"^\[(\d+\.\d{4}) - (\d+\.\d{4})\]\t(Ses0\d[FM]_\S+)\t(\w{3})\t\[\d\.\d{4}, \d\.\d{4}, \d\.\d{4}\]$")
-    rater = re.compile(r"^(C-[EFM]\d:\t[A-Z][a-z]+;\t\(\)|A-[EFM]\d:\tval \d; act \d; dom  \d;\t\(\))$")
+    line = re.compile(
+        r"^\[(\d+\.\d{4}) - (\d+\.\d{4})\]\t(Ses0\d[FM]_\S+)\t(\w{3})\t\[\d\.\d{4}, \d\.\d{4}, \d\.\d{4}\]$"
+    )
+    rater = re.compile(
+        r"^(C-[EFM]\d:\t[A-Z][a-z]+;\t\(\)|A-[EFM]\d:\tval \d; act \d; dom  \d;\t\(\))$"
+    )
     files = sorted(Path(tiny["iemocap"]).rglob("EmoEvaluation/*.txt"))
     assert files
-    durations = dict(zip(scan.table.utterance, scan.table.path.map(lambda p: wav_info(Path(p))[3]), strict=True))
+    durations = dict(
+        zip(scan.table.utterance, scan.table.path.map(lambda p: wav_info(Path(p))[3]), strict=True)
+    )
     seen = 0
     for text_file in files:
         lines = text_file.read_text().splitlines()
@@ -178,7 +187,11 @@ def test_metadata_sidecar_and_info_describe_every_clip(tiny):
         for column in ("cue_f0_shift_st", "speaker_f0_median_hz", "rec_rt60_s", "snr_db", "text"):
             assert metadata[column].notna().all(), column
         info = json.loads((Path(root) / INFO_FILE).read_text())
-        assert info["complete"] and (info["layout"], info["profile"], info["seed"]) == (layout, "tiny", 0)
+        assert info["complete"] and (info["layout"], info["profile"], info["seed"]) == (
+            layout,
+            "tiny",
+            0,
+        )
         assert "NOT real speech" in (Path(root) / "SYNTH_README.txt").read_text()
 
 
@@ -196,7 +209,11 @@ def test_same_seed_gives_identical_files_even_over_an_unfinished_corpus(tiny, tm
 def test_any_clip_can_be_regenerated_alone(tiny, tmp_path, layout):
     spec = plan(layout, "tiny", 0)[7]
     job = synth_corpus._Job(
-        layout, 0, str(tmp_path), layouts.make_speakers(layout, 0), layouts.make_recordings(layout, 0)
+        layout,
+        0,
+        str(tmp_path),
+        layouts.make_speakers(layout, 0),
+        layouts.make_recordings(layout, 0),
     )
     (tmp_path / spec.path).parent.mkdir(parents=True)
     synth_corpus.render_planned(job, spec)

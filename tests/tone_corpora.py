@@ -25,20 +25,17 @@ def tone_clip(pitch: float, seed: int, noise: float, rate: int = 16000, seconds:
     return wave.astype(np.float32)
 
 
-def write_ravdess(root: Path, actors: int = 6, takes: int = 3) -> Path:
-    """``Actor_NN/03-01-EE-01-01-RR-NN.wav``: 4 emotions x ``takes`` per actor, 16 kHz."""
+def write_ravdess(root: Path, actors: int = 6) -> Path:
+    """``Actor_NN/03-01-EE-01-SS-RR-NN.wav``: 4 emotions x 2 statements x 2 repetitions, 16 kHz."""
     for actor in range(1, actors + 1):
         for emotion, code in RAVDESS_CODE.items():
-            for take in range(1, takes + 1):
-                path = (
-                    root
-                    / f"Actor_{actor:02d}"
-                    / f"03-01-{code:02d}-01-01-{take:02d}-{actor:02d}.wav"
-                )
-                path.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(
-                    path, tone_clip(PITCH_HZ[emotion], actor * 100 + code * 10 + take, 0.01), 16000
-                )
+            for statement in (1, 2):
+                for repetition in (1, 2):
+                    name = f"03-01-{code:02d}-01-{statement:02d}-{repetition:02d}-{actor:02d}.wav"
+                    seed = actor * 100 + code * 10 + statement * 2 + repetition
+                    path = root / f"Actor_{actor:02d}" / name
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    sf.write(path, tone_clip(PITCH_HZ[emotion], seed, 0.01), 16000)
     return root
 
 

@@ -80,7 +80,10 @@ def emotion_cues(
     """
     if emotion == "oth":
         other = str(rng.choice(_OTHER_EMOTIONS))
-        cues, mix = blend(EMOTION_CUES["neutral"], EMOTION_CUES[other], rng.uniform(0.4, 0.8)), other
+        cues, mix = (
+            blend(EMOTION_CUES["neutral"], EMOTION_CUES[other], rng.uniform(0.4, 0.8)),
+            other,
+        )
     elif emotion == "xxx":
         first, second = (str(e) for e in rng.choice(_AMBIGUOUS_EMOTIONS, size=2, replace=False))
         cues, mix = blend(EMOTION_CUES[first], EMOTION_CUES[second], 0.5), f"{first}+{second}"
@@ -89,9 +92,7 @@ def emotion_cues(
     return scaled(cues, intensity), mix
 
 
-def clip_intensity(
-    domain: Domain, speaker: Speaker, level: str, rng: np.random.Generator
-) -> float:
+def clip_intensity(domain: Domain, speaker: Speaker, level: str, rng: np.random.Generator) -> float:
     """How strongly this utterance shows its emotion: the domain's typical value x the speaker's."""
     if domain.name == "ravdess":
         base = RAVDESS_STRONG_INTENSITY if level == "strong" else 1.0
@@ -105,7 +106,9 @@ def script_phrases(seed: int, dialog: str, line: int) -> list[Phrase]:
     """The fixed text of one line of an IEMOCAP-like script (the same in every session)."""
     part = dialog.split("_script", 1)[1]  # "01_2"
     number, take = (int(x) for x in part.split("_"))
-    rng = layouts.stream(seed, "iemocap", layouts.SCRIPT_STREAM + 1000 * (10 * number + take) + line)
+    rng = layouts.stream(
+        seed, "iemocap", layouts.SCRIPT_STREAM + 1000 * (10 * number + take) + line
+    )
     median, spread, shortest, longest = layouts.IEMOCAP_SECONDS
     seconds = float(np.clip(median * np.exp(rng.normal(0, spread)), shortest, longest))
     return random_phrases(rng, max(2, round(seconds * NOMINAL_RATE * 0.85)))
@@ -133,7 +136,7 @@ def _render(
     if phrases is None:
         phrases = random_phrases(rng, syllables_for_duration(seconds, speaker, cues), cues.pause)
     speech = render_speech(phrases, speaker, cues, rng)
-    recording = vary_recording(setup, rng, drr_db=1.5, level_db=domain.level_jitter_db)
+    recording = vary_recording(setup, rng, drr_db=1.0, level_db=domain.level_jitter_db)
     level_db = speaker.loudness_db + cues.loudness_db
     lead = float(rng.uniform(*domain.lead_s))
     trail = float(rng.uniform(*domain.trail_s))
@@ -361,9 +364,9 @@ def _rows(job: _Job, specs: list[ClipSpec], workers: int) -> Iterator[dict]:
 
 def _readme(info: dict) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in info["counts"].items())
-    return f"""Synthetic {info['layout']}-like emotional speech, made by serlib (synth version {info['version']}).
+    return f"""Synthetic {info["layout"]}-like emotional speech, made by serlib (synth version {info["version"]}).
 
-profile {info['profile']}, seed {info['seed']}, {info['n_clips']} clips ({counts}).
+profile {info["profile"]}, seed {info["seed"]}, {info["n_clips"]} clips ({counts}).
 
 This is NOT real speech. A small formant synthesiser renders nonsense syllables whose emotion is
 carried by the acoustic cues the literature documents (F0 level, range and contour, loudness,
@@ -373,7 +376,7 @@ RAVDESS). It exists so that the course runs offline in minutes; results on it sa
 real emotional speech.
 
 {METADATA_FILE}: every clip's generation parameters (emotion cues, speaker, room, measured prosody).
-Regenerate with: serlib synth --layout {info['layout']} --out <this folder> --profile {info['profile']} --seed {info['seed']}
+Regenerate with: serlib synth --layout {info["layout"]} --out <this folder> --profile {info["profile"]} --seed {info["seed"]}
 """
 
 

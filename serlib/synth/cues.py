@@ -252,7 +252,9 @@ def cue_profile(emotion: str) -> EmotionCues:
     """The full-intensity profile of ``emotion`` (an EMOTION_CUES name or an IEMOCAP code)."""
     name = IEMOCAP_EMOTIONS.get(emotion, emotion)
     if name not in EMOTION_CUES:
-        known = sorted(EMOTION_CUES) + sorted(k for k in IEMOCAP_EMOTIONS if k not in ("oth", "xxx"))
+        known = sorted(EMOTION_CUES) + sorted(
+            k for k in IEMOCAP_EMOTIONS if k not in ("oth", "xxx")
+        )
         raise ValueError(f"unknown emotion {emotion!r}; choose one of {', '.join(known)}")
     return EMOTION_CUES[name]
 

@@ -5,15 +5,16 @@ Each knob mirrors a documented difference between the real corpora:
 =====================  ===================================  ====================================
 knob                   IEMOCAP-like (source)                RAVDESS-like (target)
 =====================  ===================================  ====================================
-emotion intensity      natural: weaker (0.85 on average),   acted: normal 1.0, strong 1.45,
+emotion intensity      natural: weaker (0.9 on average),    acted: normal 1.0, strong 1.45,
                        varying utterance to utterance       little variation
-cue consistency        single cues vary +-20 %              +-10 %
-recording              one room: RT60 0.4-0.5 s, far mic,   studio: RT60 0.1-0.2 s, close mic,
+cue consistency        single cues vary +-15 %              +-10 %
+recording              one room: RT60 0.45-0.6 s, far mic,  studio: RT60 0.1-0.2 s, close mic,
                        pink noise ~20 dB below speech,      noise ~40 dB below speech, no hum
                        60 Hz hum
-channel EQ             low cut 130-150 Hz, bump near 1 kHz, low cut 60-90 Hz, presence bump near
-                       high roll-off above 3-3.5 kHz        4-6 kHz, flat top
-level (neutral)        -31 dBFS                             -36 dBFS (as quiet as real RAVDESS)
+channel EQ             low cut 130-150 Hz, bump near 1 kHz, low cut 60-90 Hz, presence bump
+                       roll-off (-5..-6 dB/oct) above       (+2..4 dB) near 4-6 kHz, flat top
+                       2.5-3 kHz
+level (neutral)        -28 dBFS                             -38 dBFS (as quiet as real RAVDESS)
 files                  16 kHz                               48 kHz (synthesised at 16 kHz, soxr)
 speakers               5 sessions x (1 F + 1 M)             24 actors, odd male
 speech                 dialogue turns, 1-15 s, tight cuts   one 7-syllable sentence, ~1 s of
@@ -106,28 +107,28 @@ IEMOCAP_DOMAIN = Domain(
         accent_st=(3.2, 0.6),
         rate_syl_s=(4.8, 0.35),
         expressiveness=(0.85, 1.15),
-        loudness_db=1.5,
+        loudness_db=1.0,
     ),
-    intensity_mean=0.85,
-    intensity_sd=0.15,
-    cue_spread=0.2,
-    f0_jitter_st=0.8,
-    level_jitter_db=1.5,
-    rate_jitter=0.08,
+    intensity_mean=0.9,
+    intensity_sd=0.12,
+    cue_spread=0.15,
+    f0_jitter_st=0.6,
+    level_jitter_db=1.0,
+    rate_jitter=0.06,
     lead_s=(0.05, 0.35),
     trail_s=(0.1, 0.5),
-    rt60_s=(0.4, 0.5),
-    drr_db=(2.0, 5.0),
+    rt60_s=(0.45, 0.6),
+    drr_db=(1.0, 4.0),
     noise_dbfs=(-52.0, -49.0),
     noise_colour=1.0,
     hum_dbfs=(-60.0, -57.0),
     low_cut_hz=(130.0, 150.0),
     bump_hz=(900.0, 1100.0),
     bump_db=(3.0, 4.0),
-    high_cut_hz=(3000.0, 3500.0),
-    high_cut_db_oct=(4.0, 5.0),
-    speech_dbfs=-31.0,
-    setup_level_db=1.0,
+    high_cut_hz=(2500.0, 3000.0),
+    high_cut_db_oct=(5.0, 6.0),
+    speech_dbfs=-28.0,
+    setup_level_db=0.5,
 )
 """Natural dyadic sessions recorded in a room (Busso et al. 2008, IEMOCAP)."""
 
@@ -157,10 +158,10 @@ RAVDESS_DOMAIN = Domain(
     hum_dbfs=(-130.0, -130.0),
     low_cut_hz=(60.0, 90.0),
     bump_hz=(4000.0, 6000.0),
-    bump_db=(1.0, 3.0),
+    bump_db=(2.0, 4.0),
     high_cut_hz=(7000.0, 7500.0),
     high_cut_db_oct=(0.5, 1.0),
-    speech_dbfs=-36.0,
+    speech_dbfs=-38.0,
     setup_level_db=1.5,
 )
 """Acted sentences recorded in a studio (Livingstone & Russo 2018, RAVDESS)."""

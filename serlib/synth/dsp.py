@@ -44,7 +44,9 @@ def stft(signals: np.ndarray) -> np.ndarray:
     Works in single precision (complex64): plenty for 16-bit audio, and twice as fast.
     """
     half = N_FFT // 2
-    padded = np.pad(signals.astype(np.float32), [(0, 0)] * (signals.ndim - 1) + [(half, half + HOP)])
+    padded = np.pad(
+        signals.astype(np.float32), [(0, 0)] * (signals.ndim - 1) + [(half, half + HOP)]
+    )
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=-1)[..., ::HOP, :]
     frames = frames[..., : n_frames(signals.shape[-1]), :]
     return scipy.fft.rfft(frames * _WINDOW, axis=-1)
@@ -83,7 +85,9 @@ def smooth(track: np.ndarray, width: int) -> np.ndarray:
 
 def db_to_gain(db: float | np.ndarray) -> float | np.ndarray:
     """Decibels to a linear amplitude factor."""
-    return 10.0 ** (np.asarray(db) / 20.0)
+    if isinstance(db, np.ndarray):
+        return 10.0 ** (db / 20.0)
+    return 10.0 ** (float(db) / 20.0)
 
 
 def rms_db(signal: np.ndarray) -> float:

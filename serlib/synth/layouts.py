@@ -56,7 +56,15 @@ IEMOCAP_DIALOGS: dict[str, tuple[str, ...]] = {
     "tiny": ("impro01", "script01_1"),
     "workshop": ("impro01", "impro02", "impro03", "script01_1", "script02_1", "script03_1"),
     "full": tuple(f"impro{i:02d}" for i in range(1, 9))
-    + ("script01_1", "script01_2", "script01_3", "script02_1", "script02_2", "script03_1", "script03_2"),
+    + (
+        "script01_1",
+        "script01_2",
+        "script01_3",
+        "script02_1",
+        "script02_2",
+        "script03_1",
+        "script03_2",
+    ),
 }
 """Dialogs per session; each is recorded twice, once led by each actor (``Ses01F_`` and ``Ses01M_``)."""
 
@@ -195,7 +203,9 @@ def iemocap_plan(profile: str, seed: int) -> list[ClipSpec]:
     median, spread, shortest, longest = IEMOCAP_SECONDS
     specs: list[ClipSpec] = []
     for session in range(1, 6):
-        dialogs = [f"Ses{session:02d}{lead}_{name}" for name in IEMOCAP_DIALOGS[profile] for lead in "FM"]
+        dialogs = [
+            f"Ses{session:02d}{lead}_{name}" for name in IEMOCAP_DIALOGS[profile] for lead in "FM"
+        ]
         assigned = _assign_to_dialogs(per_session[session - 1], dialogs, rng)
         for dialog in dialogs:
             speaker = "F" if rng.random() < 0.5 else "M"

@@ -56,7 +56,9 @@ class Recording:
         return {f"rec_{k}": round(float(v), 3) for k, v in asdict(self).items()}
 
 
-def vary(recording: Recording, rng: np.random.Generator, drr_db: float, level_db: float) -> Recording:
+def vary(
+    recording: Recording, rng: np.random.Generator, drr_db: float, level_db: float
+) -> Recording:
     """The same setup for one more utterance: the speaker moved a little, the gain drifted."""
     return replace(
         recording,
@@ -124,18 +126,19 @@ def record(
     size = scipy.fft.next_fast_len(n_samples + response.size, real=True)
     freqs = np.fft.rfftfreq(size, 1.0 / dsp.SAMPLE_RATE)
     speech_gain = dsp.db_to_gain(recording.speech_dbfs + level_db + 20.0)
-    placed = np.zeros(size)
+    # Single precision throughout: ample for 16-bit files, and the FFTs run twice as fast.
+    placed = np.zeros(size, dtype=np.float32)
     placed[lead : lead + speech.size] = speech * speech_gain
-    spectrum = scipy.fft.rfft(placed) * scipy.fft.rfft(response, n=size)
+    spectrum = scipy.fft.rfft(placed) * scipy.fft.rfft(response.astype(np.float32), n=size)
 
     noise = rng.standard_normal(freqs.size) + 1j * rng.standard_normal(freqs.size)
     noise *= np.maximum(freqs, 20.0) ** (-recording.noise_colour / 2.0)
     noise[0] = 0.0
     noise_rms = math.sqrt(2.0 * np.sum(np.abs(noise) ** 2)) / size
-    spectrum += noise * (dsp.db_to_gain(recording.noise_dbfs) / noise_rms)
+    spectrum += (noise * (dsp.db_to_gain(recording.noise_dbfs) / noise_rms)).astype(np.complex64)
 
-    spectrum *= dsp.db_to_gain(channel_gain_db(recording, freqs))
-    samples = scipy.fft.irfft(spectrum, n=size)[:n_samples]
+    spectrum *= dsp.db_to_gain(channel_gain_db(recording, freqs)).astype(np.float32)
+    samples = scipy.fft.irfft(spectrum, n=size)[:n_samples].astype(np.float64)
     if recording.hum_dbfs > -100:
         samples += _hum(recording, n_samples, rng)
 

@@ -175,9 +175,10 @@ STATEMENTS: dict[int, tuple[str, Phrase]] = {
 
 
 def _choose(rng: np.random.Generator, weights: dict[str, int]) -> str:
+    """One key of ``weights``, drawn with probability proportional to its weight."""
     keys = list(weights)
-    probabilities = np.array([weights[k] for k in keys], dtype=float)
-    return keys[rng.choice(len(keys), p=probabilities / probabilities.sum())]
+    cumulative = np.cumsum([weights[k] for k in keys])
+    return keys[int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))]
 
 
 def random_phrases(rng: np.random.Generator, n_syllables: int, pause: float = 1.0) -> list[Phrase]:
@@ -301,7 +302,9 @@ def _add_consonant(
     elif c.manner == "aspirate":
         timeline.add(_frames(c.ms, slow, rng), aspiration=0.45, gain_db=gain_db, formants=locus)
     elif c.manner == "nasal":
-        timeline.add(_frames(c.ms, slow, rng), voice=0.3, nasal=1.0, gain_db=gain_db, formants=locus)
+        timeline.add(
+            _frames(c.ms, slow, rng), voice=0.3, nasal=1.0, gain_db=gain_db, formants=locus
+        )
     else:
         timeline.add(_frames(c.ms, slow, rng), voice=0.5, gain_db=gain_db, formants=locus)
 
@@ -332,7 +335,9 @@ def _time_utterance(
             nucleus_start = timeline.length
             first = max(1, vowel_frames // 2)
             timeline.add(first, voice=1.0, gain_db=gain_db, formants=start_formants)
-            timeline.add(vowel_frames - first + 1, voice=1.0, gain_db=gain_db, formants=end_formants)
+            timeline.add(
+                vowel_frames - first + 1, voice=1.0, gain_db=gain_db, formants=end_formants
+            )
             nucleus_end = timeline.length
             for symbol in syllable.coda:
                 _add_consonant(timeline, symbol, end_formants, 0.8 * stretch, gain_db, False, rng)
@@ -482,7 +487,9 @@ _DISPERSION = np.exp(
     -1j * np.pi * 0.0025 * dsp.FREQUENCIES.astype(np.float64) ** 2 / (dsp.SAMPLE_RATE / 2)
 ).astype(np.complex64)
 # Aspiration noise: weak below 1.5 kHz (-12 dB/oct high-pass), gently falling above.
-_ASPIRATION_SHAPE = -12.0 * _DB * np.log2(1.0 + (1500.0 / np.maximum(dsp.FREQUENCIES, 1.0)) ** 2) / 2
+_ASPIRATION_SHAPE = (
+    -12.0 * _DB * np.log2(1.0 + (1500.0 / np.maximum(dsp.FREQUENCIES, 1.0)) ** 2) / 2
+)
 _ASPIRATION_SHAPE = _ASPIRATION_SHAPE - 3.0 * _DB * _octaves_above(1500.0)
 
 
