@@ -65,7 +65,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from serlib import course, plots
+from serlib import analysis, course, plots
 from serlib.config import check_profile
 from serlib.labels import scheme_labels
 from serlib.models import build_model, count_parameters
@@ -180,9 +180,10 @@ fig.tight_layout()
 course.save_and_show(fig, "02_confusion")
 
 # %% [markdown]
-# On the source, most of the mass is on the diagonal. On the target, whole rows slide into one
-# column: the model maps the target's recording conditions and acting style onto whichever
-# source class they resemble. The per-class recall shift is measured in notebook 05.
+# On the source the diagonal is visible, with the usual confusions between emotions of similar
+# arousal (angry/happy, neutral/sad). On the target, whole rows slide into one column: the model
+# maps the target's recording conditions and acting style onto whichever source class they
+# resemble. The per-class recall shift is measured in notebook 05.
 #
 # ## 5. Explore the errors
 #
@@ -193,7 +194,22 @@ course.save_and_show(fig, "02_confusion")
 
 # %%
 explorer = ConfusionExplorer.from_run_dirs({"crnn": RUN}, max_clips=6)
+explorer.set_picker.value = "target_test"  # start where the errors are
 display(explorer.widget)
+
+# %% [markdown]
+# A click can also come from code, which is handy for checking what the explorer lists: the clips
+# behind a cell are exactly the rows of the run's `predictions/<set>.csv` with that true label and
+# that prediction.
+
+# %%
+true_label, predicted = "sad", "neutral"
+listed = explorer.select_cell(true_label, predicted)
+table = analysis.read_predictions(RUN, explorer.eval_set)
+behind_cell = table[(table["label"] == true_label) & (table["pred"] == predicted)]
+print(f"{explorer.eval_set}: {len(behind_cell)} clips are {true_label} predicted {predicted}; "
+      f"the explorer lists {len(listed)} of {len(explorer.selected_clips)}")
+print("same clips:", sorted(explorer.selected_clips["path"]) == sorted(behind_cell["path"]))
 
 # %% [markdown]
 # **Next:** notebook 03 keeps this encoder but adds a domain classifier behind a gradient-reversal

@@ -226,6 +226,7 @@ explorer_runs = {"dann": RUN}
 if (crnn_run / "predictions").is_dir():
     explorer_runs = {"crnn": crnn_run, "dann": RUN}
 explorer = ConfusionExplorer.from_run_dirs(explorer_runs, max_clips=6)
+explorer.set_picker.value = "target_test"
 display(explorer.widget)
 
 # %% [markdown]

@@ -230,8 +230,9 @@ def test_a_finished_corpus_is_reused_and_other_folders_are_refused(tiny, tmp_pat
     stamp = first.stat().st_mtime_ns
     assert generate_corpus("ravdess", root, "tiny", seed=0, progress=False) == root
     assert first.stat().st_mtime_ns == stamp
-    with pytest.raises(FileExistsError, match="holds a synthetic ravdess corpus"):
+    with pytest.raises(FileExistsError, match="holds a synthetic ravdess corpus") as error:
         generate_corpus("iemocap", root, "tiny", seed=0, progress=False)
+    assert isinstance(error.value, ValueError)  # so the serlib command exits 2 with one line
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
@@ -311,13 +312,15 @@ def acoustic_measures(samples: np.ndarray) -> tuple[float, float, float]:
     return float(np.nanmean(f0)), rms, len(onsets) / (samples.size / 16000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("domain", LAYOUTS)
 def test_emotions_carry_the_documented_f0_loudness_and_rate_cues(domain):
+    """Issue 3's acceptance, on clips rendered alone: angry, happy > neutral > sad; sad slowest."""
     measures = {}
     for emotion in ("angry", "happy", "neutral", "sad"):
         clips = [
             render_clip(emotion, speaker=gender, domain=domain, seed=seed)[0]
-            for seed in range(3)
+            for seed in range(2)
             for gender in "FM"
         ]
         measures[emotion] = np.mean([acoustic_measures(clip) for clip in clips], axis=0)

@@ -37,6 +37,7 @@ from serlib.synth.corpus import (
     INFO_FILE,
     METADATA_FILE,
     SYNTH_VERSION,
+    OutputFolderError,
     generate_corpus,
     render_clip,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "INFO_FILE",
     "LAYOUTS",
     "METADATA_FILE",
+    "OutputFolderError",
     "SYNTH_VERSION",
     "Domain",
     "EmotionCues",

@@ -67,6 +67,14 @@ _OTHER_EMOTIONS = ("fearful", "disgust", "surprised", "sad", "happy", "calm")
 _AMBIGUOUS_EMOTIONS = ("neutral", "happy", "excited", "angry", "sad", "frustrated")
 
 
+class OutputFolderError(FileExistsError, ValueError):
+    """``out`` holds something that is not this layout's synthetic corpus; nothing was touched.
+
+    A FileExistsError, and also a ValueError so that callers treating bad input as ValueError
+    (the ``serlib`` command exits with status 2 on those) report it in one line.
+    """
+
+
 # --- one clip -------------------------------------------------------------------------------------
 
 
@@ -213,10 +221,10 @@ def render_planned(job: _Job, spec: ClipSpec) -> dict:
         phrases = script_phrases(job.seed, spec.dialog, spec.script_line)
     else:
         phrases = None
+    setup = job.recordings[spec.setup]
     samples, params = _render(
-        domain, speaker, job.recordings[spec.setup], spec.emotion, intensity, phrases,
-        spec.seconds, rng,
-    )  # fmt: skip
+        domain, speaker, setup, spec.emotion, intensity, phrases, spec.seconds, rng
+    )
     pcm = to_pcm16(to_file_rate(samples, domain, rng))
     write_wav(Path(job.out) / spec.path, pcm, domain.file_rate)
     row = {
@@ -293,8 +301,9 @@ def render_clip(
         content = np.random.default_rng([seed, 9])
         phrases = random_phrases(content, max(2, round(3.0 * NOMINAL_RATE * 0.85)))
     rng = np.random.default_rng([seed, 10])
-    samples, params = _render(setting, voice, setup, emotion, float(intensity), phrases, 3.0, rng,
-                              room=room)  # fmt: skip
+    samples, params = _render(
+        setting, voice, setup, emotion, float(intensity), phrases, 3.0, rng, room=room
+    )
     params = {"emotion": emotion, "domain": layout, "speaker": voice.speaker_id, **params}
     return samples.astype(np.float32), dsp.SAMPLE_RATE, params
 
@@ -324,7 +333,7 @@ def _prepare_folder(out: Path, info: dict) -> bool:
         if same and old.get("complete"):
             return True
         if old.get("layout") not in (None, info["layout"]):
-            raise FileExistsError(
+            raise OutputFolderError(
                 f"{out} holds a synthetic {old.get('layout')} corpus; give --out another folder"
             )
         for path in _layout_paths(info["layout"], out):
@@ -333,7 +342,7 @@ def _prepare_folder(out: Path, info: dict) -> bool:
             elif path.exists():
                 path.unlink()
     elif out.exists() and any(out.iterdir()):
-        raise FileExistsError(
+        raise OutputFolderError(
             f"{out} is not empty and holds no synthetic corpus; give --out a new or empty folder"
         )
     out.mkdir(parents=True, exist_ok=True)
@@ -415,8 +424,11 @@ def generate_corpus(
     (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     for folder in sorted({(out / spec.path).parent for spec in specs}):
         folder.mkdir(parents=True, exist_ok=True)
-    job = _Job(layout, seed, str(out), layouts.make_speakers(layout, seed),
-               layouts.make_recordings(layout, seed))  # fmt: skip
+    speakers, recordings = (
+        layouts.make_speakers(layout, seed),
+        layouts.make_recordings(layout, seed),
+    )
+    job = _Job(layout, seed, str(out), speakers, recordings)
     workers = 1 if len(specs) < 100 else min(MAX_WORKERS, os.cpu_count() or 1)
     bar = _progress(len(specs), f"synth {layout} ({profile})", progress)
     dialog_turns: list[tuple[ClipSpec, float]] = []

@@ -299,8 +299,8 @@ def rater_block(label: str, gender: str, rng: np.random.Generator) -> tuple[list
     names = list(IEMOCAP_CATEGORY_NAMES.values())
     evaluators = sorted(rng.choice(np.arange(1, 7), size=3, replace=False).tolist())
     if label == "xxx":
-        picks = rng.choice(["Neutral", "Frustration", "Anger", "Sadness", "Excited", "Happiness"],
-                           size=3, replace=False).tolist()  # fmt: skip
+        common = ["Neutral", "Frustration", "Anger", "Sadness", "Excited", "Happiness"]
+        picks = rng.choice(common, size=3, replace=False).tolist()
     else:
         odd = IEMOCAP_CATEGORY_NAMES[label] if rng.random() < 0.6 else str(rng.choice(names))
         picks = [IEMOCAP_CATEGORY_NAMES[label]] * 2 + [odd]

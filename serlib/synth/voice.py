@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -174,10 +174,16 @@ STATEMENTS: dict[int, tuple[str, Phrase]] = {
 """RAVDESS's two statements, as syllables (rough ARPAbet), so every actor says the same thing."""
 
 
-def _choose(rng: np.random.Generator, weights: dict[str, int]) -> str:
-    """One key of ``weights``, drawn with probability proportional to its weight."""
-    keys = list(weights)
-    cumulative = np.cumsum([weights[k] for k in keys])
+def _cumulative(weights: dict[str, int]) -> tuple[list[str], np.ndarray]:
+    return list(weights), np.cumsum(list(weights.values()), dtype=float)
+
+
+_ONSETS, _VOWELS, _CODAS = (_cumulative(w) for w in (ONSET_WEIGHTS, VOWEL_WEIGHTS, CODA_WEIGHTS))
+
+
+def _choose(rng: np.random.Generator, table: tuple[list[str], np.ndarray]) -> str:
+    """One key of a (keys, cumulative weights) table, drawn in proportion to its weight."""
+    keys, cumulative = table
     return keys[int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))]
 
 
@@ -199,9 +205,9 @@ def random_phrases(rng: np.random.Generator, n_syllables: int, pause: float = 1.
             stressed = bool(rng.random() < (0.15 if previous_stressed else 0.45))
             syllables.append(
                 Syllable(
-                    onset=tuple(c for c in [_choose(rng, ONSET_WEIGHTS)] if c),
-                    vowel=_choose(rng, VOWEL_WEIGHTS),
-                    coda=tuple(c for c in [_choose(rng, CODA_WEIGHTS)] if c),
+                    onset=tuple(c for c in [_choose(rng, _ONSETS)] if c),
+                    vowel=_choose(rng, _VOWELS),
+                    coda=tuple(c for c in [_choose(rng, _CODAS)] if c),
                     stressed=stressed,
                 )
             )
@@ -234,25 +240,34 @@ NOMINAL_RATE = 4.7
 class _Timeline:
     """Per-segment values collected while timing an utterance; turned into frame tracks at the end."""
 
-    frames: list[int]
-    voice: list[float]
-    aspiration: list[float]
-    frication: list[float]
-    noise_hz: list[float]
-    noise_bw: list[float]
-    nasal: list[float]
-    gain_db: list[float]
-    anchors: list[tuple[float, float, float, float]]
-    syllables: list[tuple[int, int, int, bool, int, bool]]
-    """(start, nucleus start, nucleus end, stressed, phrase index, phrase-final) per syllable."""
-    phrases: list[tuple[int, int]]
+    frames: list[int] = field(default_factory=list)
+    voice: list[float] = field(default_factory=list)
+    aspiration: list[float] = field(default_factory=list)
+    frication: list[float] = field(default_factory=list)
+    noise_hz: list[float] = field(default_factory=list)
+    noise_bw: list[float] = field(default_factory=list)
+    nasal: list[float] = field(default_factory=list)
+    gain_db: list[float] = field(default_factory=list)
+    anchors: list[tuple[float, ...]] = field(default_factory=list)
+    """(frame, F1, F2, F3): formant targets that the tracks glide between."""
+    syllables: list[tuple[int, int, int, bool, bool]] = field(default_factory=list)
+    """(start, nucleus start, nucleus end, stressed, phrase-final) frame of each syllable."""
+    phrases: list[tuple[int, int]] = field(default_factory=list)
+    length: int = 0
+    """Frames so far."""
 
-    @property
-    def length(self) -> int:
-        return sum(self.frames)
-
-    def add(self, n: int, voice=0.0, aspiration=0.0, frication=0.0, noise_hz=4000.0, noise_bw=1.0,
-            nasal=0.0, gain_db=0.0, formants=None) -> None:  # fmt: skip
+    def add(
+        self,
+        n: int,
+        voice: float = 0.0,
+        aspiration: float = 0.0,
+        frication: float = 0.0,
+        noise_hz: float = 4000.0,
+        noise_bw: float = 1.0,
+        nasal: float = 0.0,
+        gain_db: float = 0.0,
+        formants: np.ndarray | None = None,
+    ) -> None:
         """Append a segment of ``n`` frames; ``formants`` adds a target at its middle."""
         if formants is not None:
             self.anchors.append((self.length + n / 2.0, *formants))
@@ -264,6 +279,7 @@ class _Timeline:
         self.noise_bw.append(noise_bw)
         self.nasal.append(nasal)
         self.gain_db.append(gain_db)
+        self.length += n
 
 
 def _frames(ms: float, scale: float, rng: np.random.Generator) -> int:
@@ -292,13 +308,22 @@ def _add_consonant(
     if c.manner == "stop":
         closure = _frames(c.ms, slow, rng)
         timeline.add(closure, voice=0.12 if c.voiced else 0.0, gain_db=gain_db, formants=locus)
-        timeline.add(1 + int(rng.random() < 0.5), frication=noise, noise_hz=c.noise_hz,
-                     noise_bw=c.noise_bw, gain_db=gain_db)  # fmt: skip
+        burst = 1 + int(rng.random() < 0.5)
+        timeline.add(
+            burst, frication=noise, noise_hz=c.noise_hz, noise_bw=c.noise_bw, gain_db=gain_db
+        )
         if aspirated and not c.voiced:
             timeline.add(_frames(35.0, slow, rng), aspiration=0.35, gain_db=gain_db)
     elif c.manner == "fricative":
-        timeline.add(_frames(c.ms, slow, rng), voice=0.35 if c.voiced else 0.0, frication=noise,
-                     noise_hz=c.noise_hz, noise_bw=c.noise_bw, gain_db=gain_db, formants=locus)  # fmt: skip
+        timeline.add(
+            _frames(c.ms, slow, rng),
+            voice=0.35 if c.voiced else 0.0,
+            frication=noise,
+            noise_hz=c.noise_hz,
+            noise_bw=c.noise_bw,
+            gain_db=gain_db,
+            formants=locus,
+        )
     elif c.manner == "aspirate":
         timeline.add(_frames(c.ms, slow, rng), aspiration=0.45, gain_db=gain_db, formants=locus)
     elif c.manner == "nasal":
@@ -313,7 +338,7 @@ def _time_utterance(
     phrases: Sequence[Phrase], speaker: Speaker, cues: EmotionCues, rng: np.random.Generator
 ) -> _Timeline:
     """Lay the syllables out in time: durations, pauses, loudness and formant targets."""
-    timeline = _Timeline([], [], [], [], [], [], [], [], [], [], [])
+    timeline = _Timeline()
     slow = NOMINAL_RATE / (speaker.rate_syl_s * cues.rate)
     for index, phrase in enumerate(phrases):
         if index > 0:
@@ -328,8 +353,8 @@ def _time_utterance(
             start_formants, end_formants = _vowel_targets(syllable.vowel, cues.articulation)
             syllable_start = timeline.length
             for symbol in syllable.onset:
-                _add_consonant(timeline, symbol, start_formants, slow, gain_db, syllable.stressed,
-                               rng)  # fmt: skip
+                aspirated = syllable.stressed
+                _add_consonant(timeline, symbol, start_formants, slow, gain_db, aspirated, rng)
             vowel_ms = (150.0 if syllable.stressed else 85.0) + 30.0 * (syllable.vowel == "ay")
             vowel_frames = _frames(vowel_ms, stretch, rng)
             nucleus_start = timeline.length
@@ -342,7 +367,7 @@ def _time_utterance(
             for symbol in syllable.coda:
                 _add_consonant(timeline, symbol, end_formants, 0.8 * stretch, gain_db, False, rng)
             timeline.syllables.append(
-                (syllable_start, nucleus_start, nucleus_end, syllable.stressed, index, final)
+                (syllable_start, nucleus_start, nucleus_end, syllable.stressed, final)
             )
         timeline.phrases.append((phrase_start, timeline.length))
     return timeline
@@ -368,7 +393,7 @@ def _f0_contour(
         semitones[span] += declination * ((t[span] - start) / max(end - start, 1) - 0.5)
         semitones[span] += cues.f0_slope_st_s * (seconds[span] - middle)
     centres, widths, heights = [], [], []
-    for start, n_start, n_end, stressed, _, final in timeline.syllables:
+    for start, n_start, n_end, stressed, final in timeline.syllables:
         if stressed:
             centres.append(n_start + (0.55 + 0.1 * rng.standard_normal()) * (n_end - n_start))
             widths.append(0.55 * max(n_end - start, 2))
