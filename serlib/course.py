@@ -484,14 +484,21 @@ def execute_notebook(
     from nbclient import NotebookClient
 
     notebook = nbformat.read(source, as_version=4)
+    kernel = _kernel_manager()
     client = NotebookClient(
         notebook,
-        km=_kernel_manager(),
+        km=kernel,
         timeout=timeout,
         resources={"metadata": {"path": str(source.parent)}},
     )
     start = time.perf_counter()
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        # nbclient shuts down only the kernels it created itself: without this, every executed
+        # notebook leaves its kernel running (and its torch threads busy) until the course ends.
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
     seconds = time.perf_counter() - start
     if strip:
         strip_heavy_outputs(notebook)
