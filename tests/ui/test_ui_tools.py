@@ -87,6 +87,9 @@ def test_processes_mentioning_finds_detached_helpers_by_their_command_line(tmp_p
         start_new_session=True,
     )
     try:
+        deadline = time.monotonic() + 10  # a loaded machine may take a moment to exec the child
+        while processes_mentioning(marker) != [helper.pid] and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert processes_mentioning(marker) == [helper.pid]
     finally:
         helper.kill()
