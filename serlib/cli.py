@@ -40,7 +40,9 @@ def scan_report(corpus: str, root: str, scheme: str | None) -> dict:
         "corpus": scan.corpus,
         "root": scan.root,
         "n": int(len(table)),
-        "per_label": {k: int(v) for k, v in table[label_column].value_counts().sort_index().items()},
+        "per_label": {
+            k: int(v) for k, v in table[label_column].value_counts().sort_index().items()
+        },
         "speakers": list(genders.index),
         "genders": {speaker: gender for speaker, gender in genders.items()},
         **report_extra,
@@ -55,7 +57,9 @@ def print_scan(report: dict) -> None:
     for label, count in report["per_label"].items():
         print(f"  {label:<{width}}  {count:>6}")
     female = sum(g == "F" for g in report["genders"].values())
-    print(f"  speakers: {len(report['speakers'])} ({female} female, {len(report['speakers']) - female} male)")
+    print(
+        f"  speakers: {len(report['speakers'])} ({female} female, {len(report['speakers']) - female} male)"
+    )
     for label, count in report.get("dropped_by_scheme", {}).items():
         print(f"  dropped by scheme {report['scheme']}: {label} ({count})")
     if report["skipped"]:
@@ -113,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     scan = commands.add_parser("scan", help="list a corpus's utterances, labels and speakers")
-    scan.add_argument("--corpus", required=True, help="iemocap, ravdess, emodb, cremad, tess, savee")
+    scan.add_argument(
+        "--corpus", required=True, help="iemocap, ravdess, emodb, cremad, tess, savee"
+    )
     scan.add_argument("--root", required=True, help="the corpus folder")
     scan.add_argument("--scheme", help="map labels with a scheme: 4class, seed5 or native")
     scan.add_argument("--json", action="store_true", help="print the JSON summary")
@@ -129,14 +135,28 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model into a run folder")
     train.add_argument("--model", required=True, choices=["crnn", "dann", "w2v2", "w2v2-dann"])
     train.add_argument("--source", required=True, metavar="NAME:DIR", help="labelled source corpus")
-    train.add_argument("--target", metavar="NAME:DIR", help="target corpus (adaptation and testing)")
+    train.add_argument(
+        "--target", metavar="NAME:DIR", help="target corpus (adaptation and testing)"
+    )
     train.add_argument("--out", required=True, metavar="RUN_DIR", help="the run folder")
     train.add_argument("--scheme", default="4class")
-    train.add_argument("--profile", default=None, choices=PROFILES, help="default: $SERLIB_PROFILE or workshop")
+    train.add_argument(
+        "--profile", default=None, choices=PROFILES, help="default: $SERLIB_PROFILE or workshop"
+    )
     train.add_argument("--epochs", type=int, help="override the profile's number of epochs")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
-    train.add_argument("--encoder", help="transformers checkpoint or folder for w2v2 models; 'tiny' = offline test config")
+    train.add_argument(
+        "--resume", action="store_true", help="continue from the last complete checkpoint"
+    )
+    train.add_argument(
+        "--transductive",
+        action="store_true",
+        help="DANN: adapt on all target speakers, test speakers included (labelled transductive)",
+    )
+    train.add_argument(
+        "--encoder",
+        help="transformers checkpoint or folder for w2v2 models; 'tiny' = offline test config",
+    )
     train.set_defaults(func=run_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run on a corpus")

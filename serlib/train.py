@@ -76,9 +76,11 @@ class TrainConfig:
     mixed_precision: str = "auto"
     cpu: bool = False  # True forces the CPU even where a GPU is visible
     num_workers: int = 0
+    grad_accumulation: int = 1  # optimizer step every N batches (a larger batch in little memory)
 
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "lr", "crop_frames", "crop_seconds", "patience")
+        positive += ("grad_accumulation",)
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -151,7 +153,9 @@ def resolve_mixed_precision(choice: str, cpu: bool) -> str | None:
 def make_accelerator(config: TrainConfig) -> Accelerator:
     """The Accelerator for a config: CPU or GPU(s), with the asked-for mixed precision."""
     return Accelerator(
-        cpu=config.cpu, mixed_precision=resolve_mixed_precision(config.mixed_precision, config.cpu)
+        cpu=config.cpu,
+        mixed_precision=resolve_mixed_precision(config.mixed_precision, config.cpu),
+        gradient_accumulation_steps=config.grad_accumulation,
     )
 
 
@@ -306,42 +310,46 @@ def train_one_epoch(
         batch = augment(batch)
         inputs = encoder_inputs(batch, input_keys)
         labels = batch["label"]
-        with accelerator.autocast():
-            if adversarial:
-                target_inputs = encoder_inputs(augment(next(targets)), input_keys)
-                progress_fraction = (epoch + step / steps_per_epoch) / config.epochs
-                coefficient = grl_coefficient(progress_fraction, cap=config.grl_cap)
-                outputs = model(*concat_inputs(inputs, target_inputs), grl_coefficient=coefficient)
-                n_source = labels.shape[0]
-                logits = outputs["logits"][:n_source].float()
-                domain_logits = outputs["domain_logits"].float()
-                domains = torch.cat(
-                    [
-                        torch.zeros(n_source, dtype=torch.long, device=labels.device),
-                        torch.ones(
-                            domain_logits.shape[0] - n_source,
-                            dtype=torch.long,
-                            device=labels.device,
-                        ),
-                    ]
+        with accelerator.accumulate(model):
+            with accelerator.autocast():
+                if adversarial:
+                    target_inputs = encoder_inputs(augment(next(targets)), input_keys)
+                    progress_fraction = (epoch + step / steps_per_epoch) / config.epochs
+                    coefficient = grl_coefficient(progress_fraction, cap=config.grl_cap)
+                    outputs = model(
+                        *concat_inputs(inputs, target_inputs), grl_coefficient=coefficient
+                    )
+                    n_source = labels.shape[0]
+                    logits = outputs["logits"][:n_source].float()
+                    domain_logits = outputs["domain_logits"].float()
+                    domains = torch.cat(
+                        [
+                            torch.zeros(n_source, dtype=torch.long, device=labels.device),
+                            torch.ones(
+                                domain_logits.shape[0] - n_source,
+                                dtype=torch.long,
+                                device=labels.device,
+                            ),
+                        ]
+                    )
+                    emotion_loss = F.cross_entropy(logits, labels, weight=class_weights)
+                    domain_loss = F.cross_entropy(domain_logits, domains)
+                    loss = emotion_loss + config.domain_weight * domain_loss
+                else:
+                    logits = model(*inputs)["logits"].float()
+                    emotion_loss = F.cross_entropy(logits, labels, weight=class_weights)
+                    loss = emotion_loss
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                    "try a lower learning rate or mixed_precision='no'"
                 )
-                emotion_loss = F.cross_entropy(logits, labels, weight=class_weights)
-                domain_loss = F.cross_entropy(domain_logits, domains)
-                loss = emotion_loss + config.domain_weight * domain_loss
-            else:
-                logits = model(*inputs)["logits"].float()
-                emotion_loss = F.cross_entropy(logits, labels, weight=class_weights)
-                loss = emotion_loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                "try a lower learning rate or mixed_precision='no'"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        if config.grad_clip > 0 and accelerator.sync_gradients:
-            accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+            # Accelerate scales the loss and skips step/zero_grad until the N-th batch.
+            accelerator.backward(loss)
+            if config.grad_clip > 0 and accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
         if adversarial:
             correct = (domain_logits.argmax(dim=1) == domains).sum().item()
             sums.add(loss.item(), emotion_loss.item(), domain_loss.item(), correct, len(domains))

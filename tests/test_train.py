@@ -231,3 +231,19 @@ def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
         temporary.write_text("half a ne")
         raise KeyboardInterrupt
     assert target.read_text() == "old\n" and list(tmp_path.iterdir()) == [target]
+
+
+def test_gradient_accumulation_steps_the_optimizer_every_nth_batch():
+    from serlib.train import make_accelerator, train_one_epoch
+
+    for accumulation, expected_steps in ((1, 6), (2, 3), (3, 2)):
+        config = TrainConfig(epochs=1, batch_size=8, grad_accumulation=accumulation, cpu=True)
+        accelerator = make_accelerator(config)
+        model = crnn()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        steps = []
+        optimizer.register_step_post_hook(lambda *args: steps.append(1))
+        train, _ = loaders()  # 48 clips in batches of 8: 6 batches
+        model, optimizer, train = accelerator.prepare(model, optimizer, train)
+        train_one_epoch(model, train, optimizer, accelerator, config, 0, progress=False)
+        assert len(steps) == expected_steps
