@@ -242,7 +242,7 @@ def test_gradient_accumulation_steps_the_optimizer_every_nth_batch():
         model = crnn()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
         steps = []
-        optimizer.register_step_post_hook(lambda *args: steps.append(1))
+        optimizer.register_step_post_hook(lambda *args, counter=steps: counter.append(1))
         train, _ = loaders()  # 48 clips in batches of 8: 6 batches
         model, optimizer, train = accelerator.prepare(model, optimizer, train)
         train_one_epoch(model, train, optimizer, accelerator, config, 0, progress=False)
