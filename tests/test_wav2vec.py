@@ -338,6 +338,7 @@ def test_missing_checkpoints_fail_fast_with_a_one_line_how_to(tmp_path, monkeypa
     assert "--encoder" in message and "tiny" in message and "hf download" in message
     # Network allowed but unreachable: one short probe, then the same advice.
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)  # the Makefile sets it
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     with pytest.raises(EncoderNotAvailable, match="not reachable.*--encoder"):
         resolve_encoder("facebook/wav2vec2-base", cache_dir=tmp_path / "empty-cache")
