@@ -57,7 +57,7 @@ import os
 PROFILE = os.environ.get("SERLIB_PROFILE", "workshop")
 SOURCE_ROOT = os.environ.get("SERLIB_IEMOCAP_DIR") or None
 TARGET_ROOT = os.environ.get("SERLIB_RAVDESS_DIR") or None
-SEED = 0
+SEED = int(os.environ.get("SERLIB_SEED", "0"))
 
 # %%
 import matplotlib.pyplot as plt
@@ -82,7 +82,7 @@ CUE_CLIPS_PER_CLASS = {"tiny": 2, "workshop": 8, "full": 25}[PROFILE]
 # same loaders read them.
 
 # %%
-corpora = course.course_corpora(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
+corpora = course.course_corpora(PROFILE, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 for role, corpus in corpora.items():
     print(f"{role}: {corpus.describe()}")
 

@@ -56,7 +56,7 @@ import os
 PROFILE = os.environ.get("SERLIB_PROFILE", "workshop")
 SOURCE_ROOT = os.environ.get("SERLIB_IEMOCAP_DIR") or None
 TARGET_ROOT = os.environ.get("SERLIB_RAVDESS_DIR") or None
-SEED = 0
+SEED = int(os.environ.get("SERLIB_SEED", "0"))
 RETRAIN = os.environ.get("SERLIB_RETRAIN", "") == "1"
 ENCODER = os.environ.get("SERLIB_W2V2") or None
 MODE = os.environ.get("SERLIB_W2V2_MODE") or None
@@ -76,7 +76,7 @@ from serlib.runs import format_metrics
 
 check_profile(PROFILE)
 torch.manual_seed(SEED)
-corpora = course.course_corpora(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
+corpora = course.course_corpora(PROFILE, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 for role, corpus in corpora.items():
     print(f"{role}: {corpus.describe()}")
 TAG = course.data_tag(corpora)

@@ -138,18 +138,20 @@ def course_corpus(
 
 def course_corpora(
     profile: str,
-    seed: int = 0,
+    data_seed: int = 0,
     source_root: str | Path | None = None,
     target_root: str | Path | None = None,
 ) -> dict[str, CourseCorpus]:
     """The two domains of the course, ``{"source": IEMOCAP-like, "target": RAVDESS-like}``.
 
     A root given here wins; else ``$SERLIB_IEMOCAP_DIR`` / ``$SERLIB_RAVDESS_DIR``; else the
-    synthetic corpus of this profile and seed, generated on first use.
+    synthetic corpus of this profile and ``data_seed``, generated on first use. The notebooks keep
+    ``data_seed`` at 0 and vary only the training seed, so that rerunning with another ``SEED``
+    measures training noise on the same data.
     """
     return {
-        "source": course_corpus(SOURCE_CORPUS, profile, seed, source_root),
-        "target": course_corpus(TARGET_CORPUS, profile, seed, target_root),
+        "source": course_corpus(SOURCE_CORPUS, profile, data_seed, source_root),
+        "target": course_corpus(TARGET_CORPUS, profile, data_seed, target_root),
     }
 
 
@@ -550,12 +552,13 @@ def run_course(
     # The kernels inherit this environment; absolute paths because they run inside notebooks/.
     os.environ["SERLIB_HOME"] = str(home)
     os.environ["SERLIB_PROFILE"] = profile
+    os.environ["SERLIB_SEED"] = str(seed)
     os.environ.setdefault(FIGURES_ENV, str(figures_dir().resolve()))
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
     start = time.perf_counter()
-    corpora = course_corpora(profile, seed)
-    log(f"corpora ({profile} profile, seed {seed}), ready in {time.perf_counter() - start:.1f} s:")
+    corpora = course_corpora(profile)
+    log(f"corpora ({profile} profile), ready in {time.perf_counter() - start:.1f} s:")
     for role, corpus in corpora.items():
         log(f"  {role}: {corpus.describe()}")
     for index, name in enumerate(names, start=1):
@@ -607,6 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
     parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train every run again instead of reusing finished ones (sets SERLIB_RETRAIN=1)",
+    )
+    parser.add_argument(
         "--results-only",
         action="store_true",
         help="print the results table of existing runs without running anything",
@@ -618,9 +626,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m serlib.course``; exit 0 on success, 1 if a notebook fails, 2 on bad usage."""
     args = build_parser().parse_args(argv)
     only = [part.strip() for part in args.only.split(",")] if args.only else None
+    if args.retrain:
+        os.environ["SERLIB_RETRAIN"] = "1"  # read by the notebooks' parameters cells
     try:
         if args.results_only:
-            corpora = course_corpora(args.profile, args.seed)
+            corpora = course_corpora(args.profile)
             table = course_results(args.profile, args.seed, data_tag(corpora))
         else:
             table = run_course(

@@ -106,7 +106,14 @@ def test_all_notebooks_run_in_the_tiny_profile(tmp_path):
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         "PYTHONHASHSEED": "0",
     }
-    for variable in ("SERLIB_IEMOCAP_DIR", "SERLIB_RAVDESS_DIR", "SERLIB_W2V2", "SERLIB_W2V2_MODE"):
+    for variable in (
+        "SERLIB_IEMOCAP_DIR",
+        "SERLIB_RAVDESS_DIR",
+        "SERLIB_W2V2",
+        "SERLIB_W2V2_MODE",
+        "SERLIB_SEED",
+        "SERLIB_RETRAIN",
+    ):
         env.pop(variable, None)  # the suite runs on the synthetic corpus and the tiny encoder
     command = [
         sys.executable,

@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 import wave
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -410,9 +410,7 @@ def generate_corpus(
     check_profile(profile)
     out = Path(out).expanduser()
     specs = layouts.plan(layout, profile, seed)
-    counts: dict[str, int] = {}
-    for spec in specs:
-        counts[spec.emotion] = counts.get(spec.emotion, 0) + 1
+    counts = dict(sorted(Counter(spec.emotion for spec in specs).items()))
     info = {
         "generator": "serlib.synth",
         "layout": layout,
