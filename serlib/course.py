@@ -510,11 +510,16 @@ def execute_notebook(
 
 
 def sync_pair(notebook: Path) -> None:
-    """Rewrite the jupytext percent script paired with ``notebook`` from the notebook."""
+    """Rewrite the jupytext percent script paired with ``notebook`` from the notebook.
+
+    The pairing itself lives in ``notebooks/jupytext.toml``, not in each notebook's metadata, so
+    the script is exactly what ``jupytext --to py:percent -o - NAME.ipynb`` prints.
+    """
     import jupytext
 
-    script = notebook.with_suffix(".py")
-    jupytext.write(jupytext.read(notebook), script, fmt="py:percent")
+    text = jupytext.read(notebook)
+    text.metadata.get("jupytext", {}).pop("formats", None)
+    notebook.with_suffix(".py").write_text(jupytext.writes(text, fmt="py:percent"))
 
 
 def select_notebooks(only: Sequence[str] | None) -> list[str]:

@@ -33,15 +33,36 @@ def notebook_path(name: str) -> Path:
 
 @pytest.mark.parametrize("name", course.NOTEBOOKS)
 def test_notebook_and_script_are_in_sync(name):
-    """The committed .py must be exactly what jupytext makes of the .ipynb (and the reverse)."""
-    notebook = jupytext.read(notebook_path(name))
+    """The committed .py must be exactly what `jupytext --to py:percent -o - NAME.ipynb` prints."""
     script = notebook_path(name).with_suffix(".py")
     assert script.is_file(), f"{script.name} is missing: run jupytext --sync"
-    expected = jupytext.writes(notebook, fmt="py:percent")
-    assert script.read_text(encoding="utf-8") == expected, (
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupytext",
+            "--to",
+            "py:percent",
+            "-o",
+            "-",
+            str(notebook_path(name)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert script.read_text(encoding="utf-8") == printed, (
         f"{name}.py and {name}.ipynb differ: run `jupytext --sync notebooks/{name}.ipynb`"
     )
-    assert notebook.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+
+
+def test_pairing_is_configured_for_the_whole_folder():
+    """Pairing lives in notebooks/jupytext.toml, so no notebook carries its own formats entry."""
+    config = (NOTEBOOKS / "jupytext.toml").read_text(encoding="utf-8")
+    assert 'formats = "ipynb,py:percent"' in config
+    for name in course.NOTEBOOKS:
+        metadata = jupytext.read(notebook_path(name)).metadata.get("jupytext", {})
+        assert "formats" not in metadata, f"{name} pairs itself; the folder's jupytext.toml does"
 
 
 @pytest.mark.parametrize("name", course.NOTEBOOKS)
@@ -82,15 +103,14 @@ def test_notebook_has_title_badge_setup_and_parameters(name):
 
 
 def test_every_notebook_saves_its_figures_where_the_course_says():
+    """Figures go through course.save_and_show (figures/ or $SERLIB_FIGURES), named NN_*."""
     for name in course.NOTEBOOKS:
         source = notebook_path(name).with_suffix(".py").read_text(encoding="utf-8")
-        assert "FIGURES = course.figures_dir()" in source
-        figure_names = [line for line in source.splitlines() if "save_figure(" in line]
-        assert figure_names, f"{name} saves no figure"
-        for line in figure_names:
-            assert f'"{name[:2]}_' in line or f'f"{name[:2]}_' in line, (
-                f"{name}: figure names start with the notebook number: {line.strip()}"
-            )
+        assert "save_figure(" not in source and "savefig(" not in source
+        calls = [line for line in source.splitlines() if "course.save_and_show(" in line]
+        assert calls, f"{name} saves no figure"
+        for line in calls:
+            assert f'"{name[:2]}_' in line, f"{name}: name figures NN_*: {line.strip()}"
 
 
 @pytest.mark.slow

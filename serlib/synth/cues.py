@@ -100,7 +100,7 @@ EMOTION_CUES: dict[str, EmotionCues] = {
     # Joy/happiness: high, wide, rising F0; raised loudness; a bit faster; smiling raises formants.
     "happy": EmotionCues(
         f0_shift_st=6.0,
-        f0_range=1.9,
+        f0_range=1.6,
         f0_slope_st_s=0.5,
         final_rise=0.45,
         loudness_db=4.5,
@@ -117,7 +117,7 @@ EMOTION_CUES: dict[str, EmotionCues] = {
     # Excited (IEMOCAP): joy with higher activation.
     "excited": EmotionCues(
         f0_shift_st=6.0,
-        f0_range=1.8,
+        f0_range=1.6,
         f0_slope_st_s=0.5,
         final_rise=0.45,
         loudness_db=6.0,
@@ -185,7 +185,7 @@ EMOTION_CUES: dict[str, EmotionCues] = {
     # Surprise: very wide F0 with rising ends, raised loudness.
     "surprised": EmotionCues(
         f0_shift_st=6.0,
-        f0_range=2.0,
+        f0_range=1.8,
         f0_slope_st_s=1.0,
         final_rise=0.8,
         loudness_db=3.0,

@@ -65,6 +65,12 @@ BANDWIDTHS = np.array([70.0, 100.0, 140.0, 220.0, 300.0])
 """Formant bandwidths in Hz (narrow = peaky, "ringing"; breathy voices widen F1)."""
 
 
+MAX_ACCENT_ST = 7.0
+"""The largest pitch accent in semitones, however wide an emotion makes the range."""
+
+MAX_BREATHINESS_DB = -15.0
+"""The loudest aspiration noise relative to the voicing (breathiness cues add up to at most this)."""
+
 @dataclass(frozen=True)
 class Consonant:
     """How a consonant sounds: manner, voicing, where the formants head, and its noise."""
@@ -384,7 +390,7 @@ def _f0_contour(
     t = np.arange(length, dtype=float)
     seconds = t / dsp.FRAME_RATE
     semitones = np.full(length, cues.f0_shift_st)
-    accent = speaker.accent_st * cues.f0_range
+    accent = min(speaker.accent_st * cues.f0_range, MAX_ACCENT_ST)
     for start, end in timeline.phrases:
         span = slice(start, end)
         middle = 0.5 * (start + end) / dsp.FRAME_RATE
@@ -414,9 +420,6 @@ def _f0_contour(
 
 
 # --- rendering ------------------------------------------------------------------------------------
-
-MAX_BREATHINESS_DB = -15.0
-"""The loudest aspiration noise relative to the voicing (breathiness cues add up to at most this)."""
 
 _PULSE_DECAY = 5.0
 """The pulse train's harmonics fall as exp(-5 f / 8 kHz); the envelope undoes this below 6 kHz."""
