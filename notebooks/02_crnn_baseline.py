@@ -60,6 +60,7 @@ RETRAIN = os.environ.get("SERLIB_RETRAIN", "") == "1"
 import json
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
@@ -199,10 +200,13 @@ display(explorer.widget)
 # %% [markdown]
 # A click can also come from code, which is handy for checking what the explorer lists: the clips
 # behind a cell are exactly the rows of the run's `predictions/<set>.csv` with that true label and
-# that prediction.
+# that prediction. Here we "click" the target's biggest confusion, the largest off-diagonal cell.
 
 # %%
-true_label, predicted = "sad", "neutral"
+confusion = np.array(metrics["target_test"]["confusion"])
+np.fill_diagonal(confusion, -1)
+row, column = np.unravel_index(confusion.argmax(), confusion.shape)
+true_label, predicted = metrics["target_test"]["labels"][row], metrics["target_test"]["labels"][column]
 listed = explorer.select_cell(true_label, predicted)
 table = analysis.read_predictions(RUN, explorer.eval_set)
 behind_cell = table[(table["label"] == true_label) & (table["pred"] == predicted)]

@@ -239,6 +239,8 @@ def test_a_finished_corpus_is_reused_and_other_folders_are_refused(tiny, tmp_pat
     with pytest.raises(FileExistsError, match="not empty"):
         generate_corpus("ravdess", foreign, "tiny", progress=False)
     assert (foreign / "notes.txt").read_text() == "mine"
+    with pytest.raises(FileExistsError, match="is a file"):
+        generate_corpus("ravdess", foreign / "notes.txt", "tiny", progress=False)
 
 
 # --- single clips and the cues ---------------------------------------------------------------------

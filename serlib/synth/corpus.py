@@ -326,6 +326,8 @@ def _layout_paths(layout: str, out: Path) -> list[Path]:
 
 def _prepare_folder(out: Path, info: dict) -> bool:
     """Make ``out`` ready; return True when it already holds exactly this finished corpus."""
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"{out} is a file; give --out a folder")
     info_path = out / INFO_FILE
     if info_path.exists():
         try:

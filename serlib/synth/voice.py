@@ -71,6 +71,7 @@ MAX_ACCENT_ST = 7.0
 MAX_BREATHINESS_DB = -15.0
 """The loudest aspiration noise relative to the voicing (breathiness cues add up to at most this)."""
 
+
 @dataclass(frozen=True)
 class Consonant:
     """How a consonant sounds: manner, voicing, where the formants head, and its noise."""
