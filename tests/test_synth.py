@@ -243,6 +243,20 @@ def test_a_finished_corpus_is_reused_and_other_folders_are_refused(tiny, tmp_pat
         generate_corpus("ravdess", foreign / "notes.txt", "tiny", progress=False)
 
 
+def test_a_corpus_from_other_generator_code_is_regenerated(tiny, tmp_path, monkeypatch):
+    copy = tmp_path / "ravdess"
+    generate_corpus("ravdess", copy, "tiny", seed=0, progress=False)
+    info = json.loads((copy / INFO_FILE).read_text())
+    assert info["version"] == synth_corpus.generator_version()
+    assert info["version"].startswith(synth_corpus.SYNTH_VERSION + "+")
+    clip = next(copy.glob("Actor_01/*.wav"))
+    stamp = clip.stat().st_mtime_ns
+    monkeypatch.setattr(synth_corpus, "generator_version", lambda: "1+edited")
+    generate_corpus("ravdess", copy, "tiny", seed=0, progress=False)
+    assert json.loads((copy / INFO_FILE).read_text())["version"] == "1+edited"
+    assert clip.stat().st_mtime_ns != stamp  # rewritten, not reused
+
+
 # --- single clips and the cues ---------------------------------------------------------------------
 
 

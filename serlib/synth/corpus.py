@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import json
 import math
 import os
@@ -51,7 +52,7 @@ from serlib.synth.voice import (
 )
 
 SYNTH_VERSION = "1"
-"""Bumped whenever the generator's output changes; a corpus from another version is regenerated."""
+"""The corpus format's version; ``generator_version`` adds a digest of the generator's code."""
 
 METADATA_FILE = "synth_metadata.csv"
 INFO_FILE = "synth_info.json"
@@ -324,6 +325,18 @@ def _layout_paths(layout: str, out: Path) -> list[Path]:
     return owned + sorted(out.glob("Actor_[0-9][0-9]"))
 
 
+def generator_version() -> str:
+    """``SYNTH_VERSION`` plus a digest of ``serlib/synth/*.py``.
+
+    A corpus written by different generator code is regenerated rather than silently reused:
+    a forgotten version bump once left a course training on audio from older code.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return f"{SYNTH_VERSION}+{digest.hexdigest()[:10]}"
+
+
 def _prepare_folder(out: Path, info: dict) -> bool:
     """Make ``out`` ready; return True when it already holds exactly this finished corpus."""
     if out.exists() and not out.is_dir():
@@ -418,7 +431,7 @@ def generate_corpus(
         "layout": layout,
         "profile": profile,
         "seed": seed,
-        "version": SYNTH_VERSION,
+        "version": generator_version(),
         "n_clips": len(specs),
         "counts": counts,
         "sample_rate": DOMAINS[layout].file_rate,
