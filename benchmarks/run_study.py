@@ -67,8 +67,11 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
     if oracle:
         runs["oracle CRNN (target labels)"] = []
     for seed in args.seeds:
-        folder = serlib_home() / "study" / f"{name}_{args.profile}" / f"seed{seed}"
+        variant = "" if args.normalisation is None else f"_{args.normalisation}"
+        folder = serlib_home() / "study" / f"{name}_{args.profile}{variant}" / f"seed{seed}"
         common = {"scheme": "4class", "profile": args.profile, "seed": seed, "epochs": args.epochs}
+        if args.normalisation is not None:
+            common["normalisation"] = args.normalisation
         runs["source-only CRNN"].append(
             run_or_read(folder / "crnn", model="crnn", source=source, target=target, **common)
         )
@@ -163,6 +166,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--profile", default="workshop", choices=["tiny", "workshop", "full"])
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")
+    parser.add_argument(
+        "--normalisation",
+        choices=["global", "utterance"],
+        help="override the profile's log-mel normalisation (runs go to a separate study folder)",
+    )
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--ravdess", help="RAVDESS folder (Actor_NN/...)")
     parser.add_argument("--emodb", help="EmoDB folder (wav/...)")
@@ -193,13 +201,15 @@ def main() -> None:
         a if " " not in a else repr(a) for a in sys.argv[1:]
     )
     text = (
-        f"# {title}\n\n{datetime.date.today()}, {machine()}, profile {args.profile}, seeds "
+        f"# {title}{'' if args.normalisation is None else ', normalisation ' + args.normalisation}\n\n"
+        f"{datetime.date.today()}, {machine()}, profile {args.profile}, seeds "
         f"{args.seeds}; {time.perf_counter() - started:.0f} s (cached runs are only read).\n"
         f"Reproduce: `{command}`\n\n{body}\n"
     )
     print(text)
     if args.write:
-        Path(__file__).with_name(f"RESULTS_study_{args.experiment}.md").write_text(text)
+        variant = "" if args.normalisation is None else f"_{args.normalisation}"
+        Path(__file__).with_name(f"RESULTS_study_{args.experiment}{variant}.md").write_text(text)
 
 
 if __name__ == "__main__":
