@@ -154,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="DANN: adapt on all target speakers, test speakers included (labelled transductive)",
     )
     train.add_argument(
+        "--target-statistics",
+        action="store_true",
+        help="CRNN models: standardise target log-mels with the unlabelled target adaptation "
+        "speakers' own statistics instead of the source's",
+    )
+    train.add_argument(
         "--encoder",
         help="transformers checkpoint or folder for w2v2 models; 'tiny' = offline test config",
     )
@@ -169,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="predict the emotion of audio files")
     predict.add_argument("--run", required=True, metavar="RUN_DIR")
     predict.add_argument("files", nargs="+", metavar="FILE")
+    predict.add_argument(
+        "--target",
+        action="store_true",
+        help="the files come from the run's target domain (uses its target statistics, if any)",
+    )
     predict.set_defaults(func=run_predict)
     return parser
 

@@ -174,6 +174,7 @@ def make_protocol(
     *,
     adversarial: bool,
     transductive: bool,
+    target_statistics: bool = False,
 ) -> Protocol:
     """Every table the run trains, adapts or is tested on, each with a one-line protocol."""
     oracle = target is not None and target == source
@@ -203,7 +204,17 @@ def make_protocol(
         parts = split_target(target_table)
         tables["target_test"] = parts["test"]
         tables["target_all"] = target_table
-        if not adversarial:
+        if not adversarial and target_statistics:
+            tables["target_adapt"] = parts["adapt"]
+            descriptions["target_test"] = (
+                "target test speakers, disjoint from the adaptation speakers whose unlabelled "
+                "audio gave the target input statistics"
+            )
+            descriptions["target_all"] = (
+                "all target speakers; PARTLY TRANSDUCTIVE: includes the adaptation speakers "
+                "whose audio gave the target input statistics"
+            )
+        elif not adversarial:
             descriptions["target_test"] = "target test speakers (no target data used in training)"
             descriptions["target_all"] = (
                 "all target speakers (no target data used in training; the study's protocol)"
@@ -239,9 +250,24 @@ class MelInputs:
     stats: MelStats | None
     normalisation: str
     crop_frames: int
+    target_stats: MelStats | None = None
+    """The target adaptation speakers' own statistics, for runs trained with them."""
 
-    def dataset(self, arrays, labels, *, train: bool, domain: int = 0, seed: int = 0):
-        """Training sets are cropped at random to ``crop_frames``; the others are read whole."""
+    def dataset(
+        self,
+        arrays,
+        labels,
+        *,
+        train: bool,
+        domain: int = 0,
+        seed: int = 0,
+        target: bool = False,
+    ):
+        """Training sets are cropped at random to ``crop_frames``; the others are read whole.
+
+        ``target`` clips are standardised with ``target_stats`` when the run has them.
+        """
+        stats = self.target_stats if target and self.target_stats is not None else self.stats
         return FeatureDataset(
             arrays,
             labels,
@@ -250,7 +276,7 @@ class MelInputs:
             fixed_length=train,
             crop="random" if train else "start",
             normalisation=self.normalisation,
-            stats=self.stats,
+            stats=stats,
             seed=seed,
         )
 
@@ -261,16 +287,18 @@ class MelInputs:
             "normalisation": self.normalisation,
             "stats": self.stats.to_dict() if self.stats is not None else None,
             "crop_frames": self.crop_frames,
+            "target_stats": self.target_stats.to_dict() if self.target_stats is not None else None,
         }
 
     @classmethod
     def from_dict(cls, values: dict) -> MelInputs:
-        stats = values.get("stats")
+        stats, target_stats = values.get("stats"), values.get("target_stats")
         return cls(
             FrontendConfig.from_dict(values["frontend"]),
             MelStats.from_dict(stats) if stats is not None else None,
             values["normalisation"],
             int(values["crop_frames"]),
+            MelStats.from_dict(target_stats) if target_stats is not None else None,
         )
 
 
@@ -310,17 +338,21 @@ def prepare_mel_sets(
         if tables[name].empty:
             raise ValueError(f"no readable audio in the {name.replace('_', ' ')} set")
     stats = MelStats.fit(arrays["source_train"]) if config.normalisation == "global" else None
-    inputs = MelInputs(frontend, stats, config.normalisation, config.crop_frames)
+    target_stats = None
+    if config.target_statistics and stats is not None and "target_adapt" in arrays:
+        target_stats = MelStats.fit(arrays["target_adapt"])  # audio only: no label is read
+    inputs = MelInputs(frontend, stats, config.normalisation, config.crop_frames, target_stats)
     datasets = {}
     for name, table in tables.items():
+        target = name.startswith("target_")
         if name == "target_adapt":  # unlabelled on purpose: DANN never sees target labels
             datasets[name] = inputs.dataset(
-                arrays[name], None, train=True, domain=1, seed=config.seed + 1
+                arrays[name], None, train=True, domain=1, seed=config.seed + 1, target=True
             )
         else:
             ids = encode_labels(table["label"].tolist(), labels)
             datasets[name] = inputs.dataset(
-                arrays[name], ids, train=name == "source_train", seed=config.seed
+                arrays[name], ids, train=name == "source_train", seed=config.seed, target=target
             )
     return Prepared(tables, datasets, inputs, skipped)
 
@@ -404,6 +436,16 @@ def check_resumable(run_dir: Path, config: dict, resume: bool) -> None:
             )
 
 
+def check_target_statistics(
+    family: str, config: TrainConfig, source: CorpusRef, target: CorpusRef | None
+) -> None:
+    """Target input statistics need log-mels standardised globally and a separate target corpus."""
+    if family != "crnn" or config.normalisation != "global":
+        raise ValueError("target statistics apply to CRNN models with global normalisation only")
+    if target is None or target == source:
+        raise ValueError("target statistics need a --target corpus different from the source")
+
+
 def train_run(
     model: str,
     source: str | CorpusRef,
@@ -440,6 +482,8 @@ def train_run(
     if transductive and not adversarial:
         raise ValueError("transductive applies to DANN models only")
     config = profile_config(profile, family, epochs=epochs, seed=seed, **overrides)
+    if config.target_statistics:
+        check_target_statistics(family, config, source_ref, target_ref)
     if family == "w2v2":
         from serlib.models.wav2vec import (
             choose_encoder,
@@ -475,7 +519,13 @@ def train_run(
     check_resumable(run_dir, run_config, resume)
 
     protocol = make_protocol(
-        source_ref, target_ref, scheme, labels, adversarial=adversarial, transductive=transductive
+        source_ref,
+        target_ref,
+        scheme,
+        labels,
+        adversarial=adversarial,
+        transductive=transductive,
+        target_statistics=config.target_statistics,
     )
     return run_protocol(
         run_dir,
@@ -761,9 +811,10 @@ class LoadedRun:
     def labels(self) -> list[str]:
         return list(self.config["labels"])
 
-    def dataset(self, table: pd.DataFrame, progress: bool = False):
+    def dataset(self, table: pd.DataFrame, progress: bool = False, target: bool = False):
         """An evaluation dataset for labelled ``table`` (rows that cannot be read are dropped).
 
+        ``target``: the clips come from the run's target corpus (its input statistics apply).
         Returns (dataset, the rows it holds, skipped files).
         """
         ids = encode_labels(table["label"].tolist(), self.labels)
@@ -777,6 +828,8 @@ class LoadedRun:
         if kept.empty:
             raise ValueError("none of the audio files could be read")
         ids = encode_labels(kept["label"].tolist(), self.labels)
+        if isinstance(self.inputs, MelInputs):
+            return self.inputs.dataset(arrays, ids, train=False, target=target), kept, skipped
         return self.inputs.dataset(arrays, ids, train=False), kept, skipped
 
 
@@ -841,7 +894,8 @@ def evaluate_run(
         table = table[table["speaker"].isin(split_speakers(run, ref))].reset_index(drop=True)
         if table.empty:
             raise ValueError(f"{ref.name}: none of the run's test speakers is in {ref.root}")
-    dataset, _, skipped = run.dataset(table, progress)
+    target = run.config["target"] is not None and CorpusRef.from_dict(run.config["target"]) == ref
+    dataset, _, skipped = run.dataset(table, progress, target=target)
     batch_size = int(run.config["train"]["batch_size"])
     loader = batch_loader(dataset, batch_size, shuffle=False)
     report = predict(run.model, loader).report(run.labels)
@@ -851,9 +905,12 @@ def evaluate_run(
 
 
 def predict_files(
-    run: str | Path | LoadedRun, files: Sequence[str | Path]
+    run: str | Path | LoadedRun, files: Sequence[str | Path], target: bool = False
 ) -> tuple[list[dict], list[Skip]]:
     """Label and class probabilities for each audio file (any rate, any channel count).
+
+    ``target``: the files come from the run's target domain; a run trained with target input
+    statistics standardises them with those (otherwise the source's apply).
 
     Returns one ``{"path", "label", "probabilities": {class: p}}`` per readable file, in order,
     and a ``Skip`` with the reason for each file that cannot be used.
@@ -879,7 +936,7 @@ def predict_files(
     if run.inputs is None:
         dataset = WaveformDataset(good, None, crop="start")
     else:
-        dataset = run.inputs.dataset(features, None, train=False)
+        dataset = run.inputs.dataset(features, None, train=False, target=target)
     found = predict(run.model, batch_loader(dataset, 8, shuffle=False))
     results: list[dict] = [{} for _ in good]
     for probabilities, index in zip(found.probabilities, found.index, strict=True):
@@ -930,6 +987,7 @@ def train_command(args: argparse.Namespace) -> int:
         encoder=args.encoder,
         transductive=getattr(args, "transductive", False),
         progress=sys.stderr.isatty(),
+        **({"target_statistics": True} if getattr(args, "target_statistics", False) else {}),
     )
     print(format_metrics(result.metrics))
     print(f"run folder: {result.run_dir}")
@@ -961,7 +1019,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def predict_command(args: argparse.Namespace) -> int:
     """``serlib predict``: one line per file, label then class probabilities; exit 2 if any failed."""
-    results, skipped = predict_files(args.run, args.files)
+    results, skipped = predict_files(args.run, args.files, target=getattr(args, "target", False))
     label = json.loads((Path(args.run) / "config.json").read_text()).get("encoder_label", "")
     if "not pretrained" in label:
         print(f"serlib predict: note: this run uses a {label}", file=sys.stderr)

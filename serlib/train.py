@@ -71,6 +71,8 @@ class TrainConfig:
     crop_frames: int = 300  # CRNN: training crop, in log-mel frames (~4.8 s at hop 256)
     crop_seconds: float = 6.0  # Wav2Vec2: training crop, in seconds of audio
     normalisation: str = "global"  # CRNN log-mels: "global" (source training stats), "utterance"
+    target_statistics: bool = False  # CRNN, global: standardise target log-mels with the target
+    # adaptation speakers' own mean/std (unlabelled audio) instead of the source's
     spec_augment: bool = False  # CRNN: mask random mel bands and time spans of training batches
     seed: int = 0
     mixed_precision: str = "auto"

@@ -13,11 +13,14 @@ from tone_corpora import tone_clip, write_emodb, write_ravdess
 
 from serlib.checkpoints import load_state
 from serlib.cli import main
+from serlib.features import FrontendConfig, MelStats
 from serlib.runs import (
     CorpusRef,
     cross_validate,
     evaluate_run,
+    labelled_table,
     load_run,
+    log_mels,
     predict_files,
     split_target,
     train_run,
@@ -190,6 +193,53 @@ def test_oracle_and_transductive_runs_say_what_they_are(corpora, home, tmp_path)
     assert "TRANSDUCTIVE" in transductive.metrics["target_all"]["protocol"]
     splits = json.loads((tmp_path / "trans" / "config.json").read_text())["splits"]
     assert set(splits["target_adapt"]) == set(splits["target_all"])
+
+
+def test_target_statistics_come_from_the_adaptation_speakers_only(corpora, home, tmp_path):
+    source, target = corpora
+    result = train_run(
+        "crnn",
+        f"ravdess:{source}",
+        tmp_path / "tstats",
+        target=f"emodb:{target}",
+        profile="tiny",
+        epochs=2,
+        target_statistics=True,
+        progress=False,
+    )
+    config = json.loads((tmp_path / "tstats" / "config.json").read_text())
+    adapt, test = set(config["splits"]["target_adapt"]), set(config["splits"]["target_test"])
+    assert adapt and test and not adapt & test
+    assert "input statistics" in result.metrics["target_test"]["protocol"]
+    run = load_run(tmp_path / "tstats")
+    ref = CorpusRef.parse(f"emodb:{target}")
+    table, _ = labelled_table(ref, "4class", run.labels)
+    _, arrays, _ = log_mels(table[table["speaker"].isin(adapt)], FrontendConfig(), False)
+    expected = MelStats.fit(arrays)
+    np.testing.assert_allclose(run.inputs.target_stats.mean, expected.mean, rtol=1e-5)
+    np.testing.assert_allclose(run.inputs.target_stats.std, expected.std, rtol=1e-5)
+    assert not np.allclose(run.inputs.target_stats.mean, run.inputs.stats.mean)
+    # evaluate knows the corpus is the run's target and standardises it the same way
+    report = evaluate_run(run, f"emodb:{target}", split="test")
+    assert report["ua"] == pytest.approx(result.metrics["target_test"]["ua"])
+    files = table[table["speaker"].isin(test)]["path"].tolist()[:3]
+    as_target = predict_files(run, files, target=True)[0]
+    as_source = predict_files(run, files)[0]
+    assert [r["probabilities"] for r in as_target] != [r["probabilities"] for r in as_source]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"normalisation": "utterance"}, "global normalisation only"),
+        ({"target": None}, "need a --target corpus"),
+    ],
+)
+def test_target_statistics_refuse_runs_they_do_not_fit(corpora, home, tmp_path, options, message):
+    source, target = corpora
+    arguments = {"target": f"emodb:{target}", "profile": "tiny", "epochs": 1} | options
+    with pytest.raises(ValueError, match=message):
+        train_run("crnn", f"ravdess:{source}", tmp_path / "x", target_statistics=True, **arguments)
 
 
 def test_target_split_is_speaker_disjoint_and_fixed(corpora):
