@@ -935,8 +935,10 @@ def predict_files(
         return [], skipped
     if run.inputs is None:
         dataset = WaveformDataset(good, None, crop="start")
-    else:
+    elif isinstance(run.inputs, MelInputs):
         dataset = run.inputs.dataset(features, None, train=False, target=target)
+    else:  # frozen Wav2Vec2: pooled hidden states have no input statistics
+        dataset = run.inputs.dataset(features, None, train=False)
     found = predict(run.model, batch_loader(dataset, 8, shuffle=False))
     results: list[dict] = [{} for _ in good]
     for probabilities, index in zip(found.probabilities, found.index, strict=True):

@@ -37,7 +37,9 @@ def release_folder(root: Path) -> Path:
     for candidate in (root / RELEASE_FOLDER, root):
         if any(SESSION_FOLDER.match(p.name) for p in candidate.glob("Session*") if p.is_dir()):
             return candidate
-    raise CorpusError(f"no IEMOCAP Session folders under {root} (expected {RELEASE_FOLDER}/Session1..5)")
+    raise CorpusError(
+        f"no IEMOCAP Session folders under {root} (expected {RELEASE_FOLDER}/Session1..5)"
+    )
 
 
 def parse_evaluation(text: str) -> list[dict]:
@@ -130,7 +132,9 @@ def scan(root: str | Path) -> CorpusScan:
         for utterance in sorted(set(labels) - seen):
             dialog = utterance.rsplit("_", 1)[0]
             expected = wav_folder / dialog / f"{utterance}.wav"
-            skipped.append(Skip(str(expected), "labelled in EmoEvaluation but the audio file is missing"))
+            skipped.append(
+                Skip(str(expected), "labelled in EmoEvaluation but the audio file is missing")
+            )
     extras = ["session", "dialog", "method", "utterance", "start", "end"]
     extras += ["valence", "activation", "dominance"]
     return CorpusScan(NAME, str(release), make_table(rows, extras), skipped)
