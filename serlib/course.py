@@ -57,6 +57,7 @@ COURSE_RUNS = {
     "w2v2-dann": "W2V2-DANN",
     "crnn-seed5": "CRNN, seed5 labels",
     "dann-transductive": "DANN-CRNN, transductive",
+    "crnn-target-statistics": "CRNN + target statistics",
 }
 """Run folder name -> table name: the four models of notebooks 02-04 and the ablations of 05."""
 
