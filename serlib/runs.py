@@ -347,7 +347,7 @@ def prepare_mel_sets(
         target = name.startswith("target_")
         if name == "target_adapt":  # unlabelled on purpose: DANN never sees target labels
             datasets[name] = inputs.dataset(
-                arrays[name], None, train=True, domain=1, seed=config.seed + 1, target=True
+                arrays[name], None, train=True, domain=1, seed=config.seed + 1, target=target
             )
         else:
             ids = encode_labels(table["label"].tolist(), labels)
@@ -828,9 +828,7 @@ class LoadedRun:
         if kept.empty:
             raise ValueError("none of the audio files could be read")
         ids = encode_labels(kept["label"].tolist(), self.labels)
-        if isinstance(self.inputs, MelInputs):
-            return self.inputs.dataset(arrays, ids, train=False, target=target), kept, skipped
-        return self.inputs.dataset(arrays, ids, train=False), kept, skipped
+        return self.inputs.dataset(arrays, ids, train=False, target=target), kept, skipped
 
 
 def rebuild_encoder(config: dict) -> nn.Module | None:
@@ -868,10 +866,15 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     return LoadedRun(run_dir, config, model.to(device).eval(), mel_inputs)
 
 
+def is_run_target(run: LoadedRun, ref: CorpusRef) -> bool:
+    """Whether corpus ``ref`` is the target corpus the run was trained for."""
+    return bool(run.config["target"]) and CorpusRef.from_dict(run.config["target"]) == ref
+
+
 def split_speakers(run: LoadedRun, ref: CorpusRef) -> list[str]:
     """The test speakers the run recorded for corpus ``ref`` (its source or its target)."""
     splits = run.config["splits"]
-    if run.config["target"] and CorpusRef.from_dict(run.config["target"]) == ref:
+    if is_run_target(run, ref):
         return splits["target_test"]
     if CorpusRef.from_dict(run.config["source"]) == ref and "source_test" in splits:
         return splits["source_test"]
@@ -894,8 +897,7 @@ def evaluate_run(
         table = table[table["speaker"].isin(split_speakers(run, ref))].reset_index(drop=True)
         if table.empty:
             raise ValueError(f"{ref.name}: none of the run's test speakers is in {ref.root}")
-    target = run.config["target"] is not None and CorpusRef.from_dict(run.config["target"]) == ref
-    dataset, _, skipped = run.dataset(table, progress, target=target)
+    dataset, _, skipped = run.dataset(table, progress, target=is_run_target(run, ref))
     batch_size = int(run.config["train"]["batch_size"])
     loader = batch_loader(dataset, batch_size, shuffle=False)
     report = predict(run.model, loader).report(run.labels)
@@ -935,10 +937,8 @@ def predict_files(
         return [], skipped
     if run.inputs is None:
         dataset = WaveformDataset(good, None, crop="start")
-    elif isinstance(run.inputs, MelInputs):
+    else:
         dataset = run.inputs.dataset(features, None, train=False, target=target)
-    else:  # frozen Wav2Vec2: pooled hidden states have no input statistics
-        dataset = run.inputs.dataset(features, None, train=False)
     found = predict(run.model, batch_loader(dataset, 8, shuffle=False))
     results: list[dict] = [{} for _ in good]
     for probabilities, index in zip(found.probabilities, found.index, strict=True):
@@ -989,7 +989,7 @@ def train_command(args: argparse.Namespace) -> int:
         encoder=args.encoder,
         transductive=getattr(args, "transductive", False),
         progress=sys.stderr.isatty(),
-        **({"target_statistics": True} if getattr(args, "target_statistics", False) else {}),
+        target_statistics=getattr(args, "target_statistics", False),
     )
     print(format_metrics(result.metrics))
     print(f"run folder: {result.run_dir}")

@@ -934,9 +934,17 @@ class FrozenInputs:
         return kept, found.arrays, found.skipped
 
     def dataset(
-        self, arrays, labels, *, train: bool = False, domain: int = 0, seed: int = 0
+        self,
+        arrays,
+        labels,
+        *,
+        train: bool = False,
+        domain: int = 0,
+        seed: int = 0,
+        target: bool = False,
     ) -> PooledStatesDataset:
-        """Pooled states need no crop or normalisation: ``train`` and ``seed`` change nothing."""
+        """Pooled states need no crop or normalisation: ``train``, ``seed`` and ``target`` (input
+        statistics, see ``serlib.runs.MelInputs``) change nothing."""
         return PooledStatesDataset(arrays, labels, domain=domain)
 
     def to_dict(self) -> dict:
