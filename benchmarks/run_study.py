@@ -89,6 +89,17 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
             runs["oracle CRNN (target labels)"].append(
                 run_or_read(folder / "oracle", model="crnn", source=target, target=target, **common)
             )
+        if args.confusion:
+            runs.setdefault("DANN-CRNN, confusion adversary", []).append(
+                run_or_read(
+                    folder / "dann-confusion",
+                    model="dann",
+                    source=source,
+                    target=target,
+                    adversary="confusion",
+                    **common,
+                )
+            )
         if args.target_statistics:
             for model, label in (("crnn", "CRNN"), ("dann", "DANN-CRNN")):
                 runs.setdefault(f"{label} + target statistics", []).append(
@@ -125,7 +136,9 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
         oracle_ua = np.array([score(m, "target_test") for m in runs["oracle CRNN (target labels)"]])
         gap = oracle_ua - source_only
         lines.append(f"- gap oracle - source-only, target test UA: {mean_std(gap)} points")
-        compared = ["DANN-CRNN"] + [model for model in runs if "target statistics" in model]
+        compared = ["DANN-CRNN"] + [
+            model for model in runs if "target statistics" in model or "confusion" in model
+        ]
         for model in compared:
             gain = np.array([score(m, "target_test") for m in runs[model]]) - source_only
             if gap.mean() <= 0:
@@ -182,6 +195,11 @@ def main() -> None:
         action="store_true",
         help="add CRNN and DANN runs whose target log-mels use the target adaptation speakers' "
         "own statistics",
+    )
+    parser.add_argument(
+        "--confusion",
+        action="store_true",
+        help="add DANN runs with the bounded domain-confusion adversary (--adversary confusion)",
     )
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--ravdess", help="RAVDESS folder (Actor_NN/...)")

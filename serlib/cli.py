@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="DANN: adapt on all target speakers, test speakers included (labelled transductive)",
     )
     train.add_argument(
+        "--adversary",
+        choices=["reversal", "confusion"],
+        help="DANN: gradient reversal (the study's, default) or the bounded domain-confusion loss",
+    )
+    train.add_argument(
         "--target-statistics",
         action="store_true",
         help="CRNN models: standardise target log-mels with the unlabelled target adaptation "

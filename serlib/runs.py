@@ -481,6 +481,8 @@ def train_run(
         raise ValueError("DANN needs a target corpus different from the source")
     if transductive and not adversarial:
         raise ValueError("transductive applies to DANN models only")
+    if overrides.get("adversary", "reversal") != "reversal" and not adversarial:
+        raise ValueError("adversary applies to DANN models only")
     config = profile_config(profile, family, epochs=epochs, seed=seed, **overrides)
     if config.target_statistics:
         check_target_statistics(family, config, source_ref, target_ref)
@@ -990,6 +992,7 @@ def train_command(args: argparse.Namespace) -> int:
         transductive=getattr(args, "transductive", False),
         progress=sys.stderr.isatty(),
         target_statistics=getattr(args, "target_statistics", False),
+        **({"adversary": args.adversary} if getattr(args, "adversary", None) else {}),
     )
     print(format_metrics(result.metrics))
     print(f"run folder: {result.run_dir}")

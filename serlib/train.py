@@ -46,11 +46,13 @@ from serlib.checkpoints import (
     write_text_atomic,
 )
 from serlib.metrics import classification_report
-from serlib.models import grl_coefficient
+from serlib.models import confusion_loss, grl_coefficient
 from serlib.models.heads import encoder_inputs
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 """``auto`` = bf16 on a GPU that has it, else fp16 on a GPU, else none on a CPU."""
+ADVERSARIES = ("reversal", "confusion")
+"""How a DANN's encoder is pushed to hide the domain (see ``serlib.models.dann``)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class TrainConfig:
     plateau_factor: float = 0.7  # ... multiplies the learning rates by this
     grl_cap: float = 0.7  # DANN: the largest gradient-reversal coefficient
     domain_weight: float = 0.5  # DANN: weight of the domain loss beside the emotion loss
+    adversary: str = "reversal"  # DANN: "reversal" (the study's gradient reversal) or
+    # "confusion" (the encoder pushes the domain head towards 50/50; bounded, see models.dann)
     crop_frames: int = 300  # CRNN: training crop, in log-mel frames (~4.8 s at hop 256)
     crop_seconds: float = 6.0  # Wav2Vec2: training crop, in seconds of audio
     normalisation: str = "global"  # CRNN log-mels: "global" (source training stats), "utterance"
@@ -94,6 +98,10 @@ class TrainConfig:
         if self.normalisation not in ("global", "utterance", "none"):
             raise ValueError(
                 f"normalisation must be global, utterance or none, got {self.normalisation!r}"
+            )
+        if self.adversary not in ADVERSARIES:
+            raise ValueError(
+                f"adversary must be one of {', '.join(ADVERSARIES)}, got {self.adversary!r}"
             )
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
@@ -318,8 +326,12 @@ def train_one_epoch(
                     target_inputs = encoder_inputs(augment(next(targets)), input_keys)
                     progress_fraction = (epoch + step / steps_per_epoch) / config.epochs
                     coefficient = grl_coefficient(progress_fraction, cap=config.grl_cap)
+                    confusion = config.adversary == "confusion"
+                    # With confusion, the reversal is off: the head's cross-entropy trains the
+                    # head alone, and the encoder gets the bounded confusion loss below instead.
                     outputs = model(
-                        *concat_inputs(inputs, target_inputs), grl_coefficient=coefficient
+                        *concat_inputs(inputs, target_inputs),
+                        grl_coefficient=0.0 if confusion else coefficient,
                     )
                     n_source = labels.shape[0]
                     logits = outputs["logits"][:n_source].float()
@@ -337,6 +349,9 @@ def train_one_epoch(
                     emotion_loss = F.cross_entropy(logits, labels, weight=class_weights)
                     domain_loss = F.cross_entropy(domain_logits, domains)
                     loss = emotion_loss + config.domain_weight * domain_loss
+                    if confusion:
+                        fooling = confusion_loss(core.domain_head, outputs["embedding"])
+                        loss = loss + config.domain_weight * coefficient * fooling
                 else:
                     logits = model(*inputs)["logits"].float()
                     emotion_loss = F.cross_entropy(logits, labels, weight=class_weights)

@@ -14,6 +14,7 @@ from serlib.models import (
     EmotionClassifier,
     GradientReversal,
     build_model,
+    confusion_loss,
     count_parameters,
     encoder_inputs,
     grl_coefficient,
@@ -118,6 +119,27 @@ def test_dann_wraps_any_encoder_and_reverses_only_the_domain_path():
 
     plain = encoder_grad(-1.0)  # coefficient -1 = no reversal
     assert torch.allclose(encoder_grad(0.5), -0.5 * plain, atol=1e-6)
+
+
+def test_confusion_loss_moves_only_the_encoder_and_is_lowest_at_fifty_fifty():
+    torch.manual_seed(0)
+    model = DANN(WaveEncoder(), num_classes=3, emotion_hidden=4, domain_hidden=4, dropout=0.0)
+    embedding = model.encoder(torch.randn(5, 10))
+    loss = confusion_loss(model.domain_head, embedding)
+    loss.backward()
+    assert model.encoder.project.weight.grad.abs().sum() > 0
+    assert all(weight.grad is None for weight in model.domain_head.parameters())
+
+    head = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[5.0, 0.0], [0.0, 5.0]]))
+    unsure = confusion_loss(head, torch.tensor([[1.0, 1.0]]))  # logits equal: 50/50
+    assert unsure.item() == pytest.approx(math.log(2))
+    sure = confusion_loss(head, torch.tensor([[1.0, 0.0]]))
+    fooled = confusion_loss(head, torch.tensor([[0.0, 1.0]]))
+    # bounded below by log 2, and a confidently wrong head scores no better than a right one:
+    # the encoder gains nothing by flipping the domains (unlike reversed cross-entropy)
+    assert sure.item() == pytest.approx(fooled.item()) and sure.item() > unsure.item()
 
 
 def test_classifier_and_builder_check_their_inputs():

@@ -164,6 +164,16 @@ def test_dann_adapts_on_speakers_it_is_not_tested_on(corpora, home, tmp_path):
     assert 0.0 <= result.metrics["proxy_a_distance"]["value"] <= 2.0
 
 
+def test_train_command_takes_the_confusion_adversary(corpora, home, tmp_path, capsys):
+    source, target = corpora
+    out = tmp_path / "dann-confusion"
+    argv = ["train", "--model", "dann", "--source", f"ravdess:{source}"]
+    argv += ["--target", f"emodb:{target}", "--out", str(out), "--profile", "tiny"]
+    assert main([*argv, "--epochs", "1", "--adversary", "confusion"]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["adversary"] == "confusion"
+    assert "target_test" in json.loads((out / "metrics.json").read_text())
+
+
 def test_oracle_and_transductive_runs_say_what_they_are(corpora, home, tmp_path):
     source, target = corpora
     oracle = train_run(
@@ -263,6 +273,10 @@ def test_target_split_is_speaker_disjoint_and_fixed(corpora):
         (["--model", "crnn", "--source", "ravdess"], "NAME:DIR"),
         (["--model", "crnn", "--source", "ravdess:/no/such/folder"], "not found"),
         (["--model", "crnn", "--source", "timit:{source}"], "unknown corpus"),
+        (
+            ["--model", "crnn", "--source", "ravdess:{source}", "--adversary", "confusion"],
+            "adversary applies to DANN models only",
+        ),
     ],
 )
 def test_train_command_bad_usage_exits_2_with_one_line(argv, message, corpora, tmp_path, capsys):

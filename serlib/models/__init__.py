@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from serlib.models.crnn import CRNNEncoder
-from serlib.models.dann import DANN, GradientReversal, grl_coefficient
+from serlib.models.dann import DANN, GradientReversal, confusion_loss, grl_coefficient
 from serlib.models.heads import EmotionClassifier, MLPHead, check_encoder, encoder_inputs
 
 MODEL_KINDS = ("crnn", "dann", "w2v2", "w2v2-dann")
@@ -93,6 +93,7 @@ __all__ = [
     "build_model",
     "check_encoder",
     "check_model_kind",
+    "confusion_loss",
     "count_parameters",
     "encoder_family",
     "encoder_inputs",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from serlib.models.heads import MLPHead, check_encoder, encoder_inputs
@@ -51,6 +52,21 @@ def grl_coefficient(progress: float, cap: float = 0.7, gamma: float = 10.0) -> f
         raise ValueError(f"cap must be >= 0, got {cap}")
     progress = min(max(float(progress), 0.0), 1.0)
     return min(cap, 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0)
+
+
+def confusion_loss(domain_head: nn.Module, embedding: torch.Tensor) -> torch.Tensor:
+    """How far the domain head's guess on ``embedding`` is from 50/50, for the encoder to lower.
+
+    The bounded alternative to gradient reversal (domain confusion, Tzeng et al. 2015): the
+    reversed cross-entropy has no upper bound, so an encoder can "win" by making the domain head
+    confidently *wrong*, and the two chase each other (domain accuracy swinging 0.03-0.88 on the
+    synthetic corpora). Cross-entropy against the uniform distribution is smallest when the head
+    cannot tell, and no smaller when it is fooled. The head's weights are detached here, so this
+    loss moves only the encoder; the head keeps learning from its own cross-entropy.
+    """
+    frozen = {name: weight.detach() for name, weight in domain_head.named_parameters()}
+    logits = torch.func.functional_call(domain_head, frozen, (embedding,))
+    return -F.log_softmax(logits.float(), dim=1).mean()
 
 
 class DANN(nn.Module):
@@ -91,4 +107,11 @@ class DANN(nn.Module):
         }
 
 
-__all__ = ["DANN", "DOMAIN_CLASSES", "GradientReversal", "encoder_inputs", "grl_coefficient"]
+__all__ = [
+    "DANN",
+    "DOMAIN_CLASSES",
+    "GradientReversal",
+    "confusion_loss",
+    "encoder_inputs",
+    "grl_coefficient",
+]
