@@ -100,6 +100,18 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
                     **common,
                 )
             )
+        if args.confusion and args.target_statistics:
+            runs.setdefault("DANN-CRNN, confusion + target statistics", []).append(
+                run_or_read(
+                    folder / "dann-confusion-target-statistics",
+                    model="dann",
+                    source=source,
+                    target=target,
+                    adversary="confusion",
+                    target_statistics=True,
+                    **common,
+                )
+            )
         if args.target_statistics:
             for model, label in (("crnn", "CRNN"), ("dann", "DANN-CRNN")):
                 runs.setdefault(f"{label} + target statistics", []).append(

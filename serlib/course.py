@@ -57,9 +57,10 @@ COURSE_RUNS = {
     "w2v2-dann": "W2V2-DANN",
     "crnn-seed5": "CRNN, seed5 labels",
     "dann-transductive": "DANN-CRNN, transductive",
+    "dann-confusion": "DANN-CRNN, confusion adversary",
     "crnn-target-statistics": "CRNN + target statistics",
 }
-"""Run folder name -> table name: the four models of notebooks 02-04 and the ablations of 05."""
+"""Run folder name -> table name: the four models of notebooks 02-04 and the variants of 03 and 05."""
 
 RESULT_SETS = {"source_test": "source test", "target_test": "target test"}
 """Evaluation sets every course run reports, and how tables name them."""

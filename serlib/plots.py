@@ -620,3 +620,40 @@ def plot_grl_schedule(
     ax.set_title("gradient-reversal schedule")
     fig.tight_layout()
     return fig
+
+
+def plot_domain_accuracy(
+    histories: Mapping[str, pd.DataFrame], *, column: str = "train_domain_acc"
+) -> Figure:
+    """The domain head's accuracy per epoch for several DANN runs, against the 50 % line.
+
+    Near 0.5 the head cannot tell the domains apart (what the encoder is after); far *below* 0.5
+    the head is confidently wrong: the encoder has flipped the domains rather than hidden them,
+    which the reversed cross-entropy rewards and the domain-confusion loss does not.
+    """
+    if not histories:
+        raise ValueError("give at least one history")
+    fig, axes = _new_figure(figsize=(5.5, 3.4))
+    ax = axes[0, 0]
+    ax.axhspan(0.0, 0.5, color="tab:red", alpha=0.06, label="below 0.5: domains flipped")
+    ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="0.5: indistinguishable")
+    for name, history in histories.items():
+        if column not in history.columns:
+            raise ValueError(
+                f"history {name!r} has no column {column!r} (not a DANN run?); "
+                f"it has {list(history.columns)}"
+            )
+        epochs = (
+            history["epoch"].to_numpy()
+            if "epoch" in history.columns
+            else np.arange(1, len(history) + 1)
+        )
+        ax.plot(epochs, history[column].to_numpy(dtype=float), "o-", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("domain accuracy (training)")
+    ax.set_ylim(0.0, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("the domain head: fooled or confused?")
+    fig.tight_layout()
+    return fig

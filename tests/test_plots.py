@@ -252,6 +252,20 @@ def test_grl_schedule_ramp_and_cap():
         plots.plot_grl_schedule(history=history_table(), column="grl_coeff")
 
 
+def test_domain_accuracy_plots_one_line_per_run_against_the_half_line():
+    swinging = pd.DataFrame({"epoch": [1, 2, 3], "train_domain_acc": [0.5, 0.1, 0.9]})
+    steady = pd.DataFrame({"epoch": [1, 2], "train_domain_acc": [0.7, 0.6]})
+    fig = plots.plot_domain_accuracy({"reversal": swinging, "confusion": steady})
+    half, *runs = fig.axes[0].lines
+    np.testing.assert_allclose(half.get_ydata(), [0.5, 0.5])
+    assert [line.get_label() for line in runs] == ["reversal", "confusion"]
+    np.testing.assert_allclose(runs[0].get_ydata(), [0.5, 0.1, 0.9])
+    with pytest.raises(ValueError, match="not a DANN run"):
+        plots.plot_domain_accuracy({"crnn": history_table()})
+    with pytest.raises(ValueError, match="at least one"):
+        plots.plot_domain_accuracy({})
+
+
 def test_save_figure_writes_a_small_png(tmp_path):
     fig = plots.plot_confusion_matrix(CONFUSION, LABELS)
     path = plots.save_figure(fig, "cm_crnn_target", tmp_path / "figures")
