@@ -19,17 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from serlib.audio import load_audio
+from serlib.corpora import load_corpus
 from serlib.features import log_mel
+from serlib.labels import apply_scheme
 
-FOUR_CLASS = {
-    "ravdess": lambda p: p.stem.split("-")[2] in ("01", "03", "04", "05"),
-    "emodb": lambda p: p.stem[5] in "WFTN",
-}
+CORPORA = ("ravdess", "emodb")
 
 
 def corpus_files(name: str, root: Path) -> list[Path]:
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
-    return [p for p in files if FOUR_CLASS[name](p)]
+    """The corpus's clips in the 4class set, as its loader and the label scheme read them."""
+    table = apply_scheme(load_corpus(name, root).table, "4class")
+    return [Path(path) for path in table["path"]]
 
 
 def probe(files: list[Path], silence_db: float) -> str:
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--silence-db", type=float, default=30.0, help="below the loudest frame")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    for name in FOUR_CLASS:
+    for name in CORPORA:
         root = os.environ.get(f"SERLIB_{name.upper()}_DIR")
         if not root:
             print(f"{name}: skipped (set SERLIB_{name.upper()}_DIR)")

@@ -61,6 +61,30 @@ def score(metrics: dict, name: str) -> float:
     return metrics[name]["ua"] if name in metrics else float("nan")
 
 
+VARIANTS = (  # (table name, run folder, model, train_run options), after the four base rows
+    ("DANN-CRNN, confusion adversary", "dann-confusion", "dann", {"adversary": "confusion"}),
+    (
+        "DANN-CRNN, confusion + target statistics",
+        "dann-confusion-target-statistics",
+        "dann",
+        {"adversary": "confusion", "target_statistics": True},
+    ),
+    ("CRNN + target statistics", "crnn-target-statistics", "crnn", {"target_statistics": True}),
+    (
+        "DANN-CRNN + target statistics",
+        "dann-target-statistics",
+        "dann",
+        {"target_statistics": True},
+    ),
+)
+
+
+def variant_wanted(options: dict, args) -> bool:
+    """A variant runs when every option it uses was asked for (--confusion, --target-statistics)."""
+    confusion_ok = options.get("adversary") != "confusion" or args.confusion
+    return confusion_ok and (not options.get("target_statistics") or args.target_statistics)
+
+
 def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str:
     """Source-only, DANN (speaker-disjoint and transductive) and, if asked, the oracle, per seed."""
     runs = {"source-only CRNN": [], "DANN-CRNN": [], "DANN-CRNN transductive": []}
@@ -89,38 +113,15 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
             runs["oracle CRNN (target labels)"].append(
                 run_or_read(folder / "oracle", model="crnn", source=target, target=target, **common)
             )
-        if args.confusion:
-            runs.setdefault("DANN-CRNN, confusion adversary", []).append(
-                run_or_read(
-                    folder / "dann-confusion",
-                    model="dann",
-                    source=source,
-                    target=target,
-                    adversary="confusion",
-                    **common,
-                )
-            )
-        if args.confusion and args.target_statistics:
-            runs.setdefault("DANN-CRNN, confusion + target statistics", []).append(
-                run_or_read(
-                    folder / "dann-confusion-target-statistics",
-                    model="dann",
-                    source=source,
-                    target=target,
-                    adversary="confusion",
-                    target_statistics=True,
-                    **common,
-                )
-            )
-        if args.target_statistics:
-            for model, label in (("crnn", "CRNN"), ("dann", "DANN-CRNN")):
-                runs.setdefault(f"{label} + target statistics", []).append(
+        for label, run_name, model, options in VARIANTS:
+            if variant_wanted(options, args):
+                runs.setdefault(label, []).append(
                     run_or_read(
-                        folder / f"{model}-target-statistics",
+                        folder / run_name,
                         model=model,
                         source=source,
                         target=target,
-                        target_statistics=True,
+                        **options,
                         **common,
                     )
                 )
@@ -148,10 +149,8 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
         oracle_ua = np.array([score(m, "target_test") for m in runs["oracle CRNN (target labels)"]])
         gap = oracle_ua - source_only
         lines.append(f"- gap oracle - source-only, target test UA: {mean_std(gap)} points")
-        compared = ["DANN-CRNN"] + [
-            model for model in runs if "target statistics" in model or "confusion" in model
-        ]
-        for model in compared:
+        baselines = ("source-only CRNN", "DANN-CRNN transductive", "oracle CRNN (target labels)")
+        for model in (name for name in runs if name not in baselines):
             gain = np.array([score(m, "target_test") for m in runs[model]]) - source_only
             if gap.mean() <= 0:
                 lines.append(f"- share of the gap {model} recovers: n/a (no gap to recover)")

@@ -565,6 +565,13 @@ def plot_results_table(
     return fig
 
 
+def history_epochs(history: pd.DataFrame) -> np.ndarray:
+    """The epoch numbers of a history's rows: its ``epoch`` column, else 1, 2, 3, ..."""
+    if "epoch" in history.columns:
+        return history["epoch"].to_numpy(dtype=float)
+    return np.arange(1, len(history) + 1, dtype=float)
+
+
 def plot_grl_schedule(
     *,
     cap: float | None = 0.7,
@@ -603,11 +610,7 @@ def plot_grl_schedule(
         if column not in history.columns:
             raise ValueError(f"history has no column {column!r}; it has {list(history.columns)}")
         logged = history[column].to_numpy(dtype=float)
-        done = (
-            history["epoch"].to_numpy(dtype=float)
-            if "epoch" in history.columns
-            else np.arange(1, len(logged) + 1, dtype=float)
-        )
+        done = history_epochs(history)
         total = float(epochs) if epochs is not None else done.max()
         if total <= 0:
             raise ValueError(f"epochs must be positive, got {total:g}")
@@ -643,12 +646,7 @@ def plot_domain_accuracy(
                 f"history {name!r} has no column {column!r} (not a DANN run?); "
                 f"it has {list(history.columns)}"
             )
-        epochs = (
-            history["epoch"].to_numpy()
-            if "epoch" in history.columns
-            else np.arange(1, len(history) + 1)
-        )
-        ax.plot(epochs, history[column].to_numpy(dtype=float), "o-", label=name)
+        ax.plot(history_epochs(history), history[column].to_numpy(dtype=float), "o-", label=name)
     ax.set_xlabel("epoch")
     ax.set_ylabel("domain accuracy (training)")
     ax.set_ylim(0.0, 1.0)
