@@ -61,28 +61,57 @@ def score(metrics: dict, name: str) -> float:
     return metrics[name]["ua"] if name in metrics else float("nan")
 
 
-VARIANTS = (  # (table name, run folder, model, train_run options), after the four base rows
-    ("DANN-CRNN, confusion adversary", "dann-confusion", "dann", {"adversary": "confusion"}),
+VARIANTS = (  # (table name, run folder, model, train_run options, the flags that ask for it)
+    (
+        "DANN-CRNN, confusion adversary",
+        "dann-confusion",
+        "dann",
+        {"adversary": "confusion"},
+        ("confusion",),
+    ),
     (
         "DANN-CRNN, confusion + target statistics",
         "dann-confusion-target-statistics",
         "dann",
         {"adversary": "confusion", "target_statistics": True},
+        ("confusion", "target_statistics"),
     ),
-    ("CRNN + target statistics", "crnn-target-statistics", "crnn", {"target_statistics": True}),
+    (
+        "CRNN + target statistics",
+        "crnn-target-statistics",
+        "crnn",
+        {"target_statistics": True},
+        ("target_statistics",),
+    ),
     (
         "DANN-CRNN + target statistics",
         "dann-target-statistics",
         "dann",
         {"target_statistics": True},
+        ("target_statistics",),
+    ),
+    # Controls: the DANN set-up (target batches in every forward pass, so batch norm sees both
+    # domains) with the domain loss switched off. What DANN gains over these, the adversary did.
+    (
+        "DANN-CRNN, domain weight 0 (control)",
+        "dann-weight0",
+        "dann",
+        {"domain_weight": 0.0},
+        ("controls",),
+    ),
+    (
+        "DANN-CRNN, domain weight 0 + target statistics (control)",
+        "dann-weight0-target-statistics",
+        "dann",
+        {"domain_weight": 0.0, "target_statistics": True},
+        ("controls", "target_statistics"),
     ),
 )
 
 
-def variant_wanted(options: dict, args) -> bool:
-    """A variant runs when every option it uses was asked for (--confusion, --target-statistics)."""
-    confusion_ok = options.get("adversary") != "confusion" or args.confusion
-    return confusion_ok and (not options.get("target_statistics") or args.target_statistics)
+def variant_wanted(flags: tuple[str, ...], args) -> bool:
+    """A variant runs when every flag it needs was given (--confusion, --target-statistics...)."""
+    return all(getattr(args, flag) for flag in flags)
 
 
 def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str:
@@ -113,8 +142,8 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
             runs["oracle CRNN (target labels)"].append(
                 run_or_read(folder / "oracle", model="crnn", source=target, target=target, **common)
             )
-        for label, run_name, model, options in VARIANTS:
-            if variant_wanted(options, args):
+        for label, run_name, model, options, flags in VARIANTS:
+            if variant_wanted(flags, args):
                 runs.setdefault(label, []).append(
                     run_or_read(
                         folder / run_name,
@@ -211,6 +240,12 @@ def main() -> None:
         "--confusion",
         action="store_true",
         help="add DANN runs with the bounded domain-confusion adversary (--adversary confusion)",
+    )
+    parser.add_argument(
+        "--controls",
+        action="store_true",
+        help="add DANN runs with the domain loss off (domain weight 0): what batch norm over both "
+        "domains does without the adversary",
     )
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--ravdess", help="RAVDESS folder (Actor_NN/...)")

@@ -67,7 +67,15 @@ from serlib.splits import (
     speaker_folds,
     speaker_split,
 )
-from serlib.train import Predictions, TrainConfig, fit, make_accelerator, predict, profile_config
+from serlib.train import (
+    Predictions,
+    TrainConfig,
+    check_precision_device,
+    fit,
+    make_accelerator,
+    predict,
+    profile_config,
+)
 
 RUN_FORMAT = 1
 """Version of the run-folder layout written in config.json."""
@@ -484,6 +492,7 @@ def train_run(
     if overrides.get("adversary", "reversal") != "reversal" and not adversarial:
         raise ValueError("adversary applies to DANN models only")
     config = profile_config(profile, family, epochs=epochs, seed=seed, **overrides)
+    check_precision_device(config)
     if config.target_statistics:
         check_target_statistics(family, config, source_ref, target_ref)
     if family == "w2v2":
@@ -976,6 +985,10 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+OPTIONAL_FLAGS = ("adversary", "mixed_precision")
+"""``serlib train`` options that override the profile only when given."""
+
+
 def train_command(args: argparse.Namespace) -> int:
     """``serlib train``: train into ``--out`` and print the scores."""
     result = train_run(
@@ -992,7 +1005,7 @@ def train_command(args: argparse.Namespace) -> int:
         transductive=getattr(args, "transductive", False),
         progress=sys.stderr.isatty(),
         target_statistics=getattr(args, "target_statistics", False),
-        **({"adversary": args.adversary} if getattr(args, "adversary", None) else {}),
+        **{name: getattr(args, name) for name in OPTIONAL_FLAGS if getattr(args, name, None)},
     )
     print(format_metrics(result.metrics))
     print(f"run folder: {result.run_dir}")

@@ -160,8 +160,20 @@ def resolve_mixed_precision(choice: str, cpu: bool) -> str | None:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+def check_precision_device(config: TrainConfig) -> None:
+    """Refuse fp16 where training would run on the CPU, before any feature is computed.
+
+    On a CPU, bf16 autocast is real (faster CRNN training on CPUs with AVX512-BF16 or AMX, see
+    benchmarks/RESULTS_epoch.md); fp16 is not: Accelerate would quietly train in float32.
+    """
+    on_cpu = config.cpu or not torch.cuda.is_available()
+    if on_cpu and config.mixed_precision == "fp16":
+        raise ValueError("fp16 mixed precision needs a GPU; on the CPU use bf16 or no")
+
+
 def make_accelerator(config: TrainConfig) -> Accelerator:
     """The Accelerator for a config: CPU or GPU(s), with the asked-for mixed precision."""
+    check_precision_device(config)
     return Accelerator(
         cpu=config.cpu,
         mixed_precision=resolve_mixed_precision(config.mixed_precision, config.cpu),

@@ -174,6 +174,26 @@ def test_train_command_takes_the_confusion_adversary(corpora, home, tmp_path, ca
     assert "target_test" in json.loads((out / "metrics.json").read_text())
 
 
+def test_train_command_trains_under_bf16_autocast_on_the_cpu(corpora, home, tmp_path):
+    source, _ = corpora
+    out = tmp_path / "crnn-bf16"
+    argv = ["train", "--model", "crnn", "--source", f"ravdess:{source}", "--out", str(out)]
+    assert main([*argv, "--profile", "tiny", "--epochs", "1", "--mixed-precision", "bf16"]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["mixed_precision"] == "bf16"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["source_test"]["ua"] <= 1.0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 is valid where a GPU trains")
+def test_fp16_on_the_cpu_is_refused_before_any_work(corpora, home, tmp_path, capsys):
+    source, _ = corpora
+    argv = ["train", "--model", "crnn", "--source", f"ravdess:{source}"]
+    assert main([*argv, "--out", str(tmp_path / "r"), "--mixed-precision", "fp16"]) == 2
+    err = capsys.readouterr().err
+    assert "fp16 mixed precision needs a GPU" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
 def test_oracle_and_transductive_runs_say_what_they_are(corpora, home, tmp_path):
     source, target = corpora
     oracle = train_run(
