@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from torch import nn
 from tqdm.auto import tqdm
@@ -171,9 +172,27 @@ def check_precision_device(config: TrainConfig) -> None:
         raise ValueError("fp16 mixed precision needs a GPU; on the CPU use bf16 or no")
 
 
+def forget_other_accelerate_state(config: TrainConfig) -> None:
+    """Let one process train runs with other precisions or devices (a notebook: fp32, then bf16).
+
+    Accelerate keeps one state per process and refuses a second Accelerator with another precision
+    or with ``cpu=True`` after a GPU one ("restart your runtime"). In a single process nothing else
+    depends on that state between two runs, so it is cleared; a distributed launch keeps its own.
+    """
+    shared = AcceleratorState._shared_state
+    if not shared or shared.get("num_processes", 1) > 1 or int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        return
+    wanted = resolve_mixed_precision(config.mixed_precision, config.cpu)
+    other_precision = wanted is not None and wanted != shared.get("_mixed_precision")
+    other_device = config.cpu and getattr(shared.get("device"), "type", "cpu") != "cpu"
+    if other_precision or other_device:
+        AcceleratorState._reset_state(reset_partial_state=True)
+
+
 def make_accelerator(config: TrainConfig) -> Accelerator:
     """The Accelerator for a config: CPU or GPU(s), with the asked-for mixed precision."""
     check_precision_device(config)
+    forget_other_accelerate_state(config)
     return Accelerator(
         cpu=config.cpu,
         mixed_precision=resolve_mixed_precision(config.mixed_precision, config.cpu),

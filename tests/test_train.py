@@ -17,6 +17,7 @@ from serlib.train import (
     concat_inputs,
     epoch_seed,
     fit,
+    make_accelerator,
     predict,
     profile_config,
 )
@@ -201,6 +202,13 @@ def test_fit_checks_its_arguments():
         TrainConfig(mixed_precision="fp8")
     with pytest.raises(ValueError, match="adversary must be one of reversal, confusion"):
         TrainConfig(adversary="wasserstein")
+
+
+def test_one_process_can_train_in_float32_then_bf16_then_float32_again():
+    # a notebook trains one run after another; Accelerate's process-wide state must not pin the first
+    for precision in ("no", "bf16", "no"):
+        accelerator = make_accelerator(TrainConfig(cpu=True, mixed_precision=precision))
+        assert accelerator.mixed_precision == precision
 
 
 def test_dann_with_the_confusion_adversary_learns_the_task_and_the_domain_head():
