@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         "speakers' own statistics instead of the source's",
     )
     train.add_argument(
+        "--target-batchnorm",
+        action="store_true",
+        help="crnn: after training, re-estimate batch-norm statistics on the unlabelled target "
+        "adaptation speakers (AdaBN) and score target clips with them",
+    )
+    train.add_argument(
         "--encoder",
         help="transformers checkpoint or folder for w2v2 models; 'tiny' = offline test config",
     )

@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader
 from serlib.audio import AudioError, load_audio
 from serlib.augment import SpecAugment
 from serlib.cache import load_features
-from serlib.checkpoints import load_weights, write_json_atomic, write_text_atomic
+from serlib.checkpoints import load_weights, save_weights, write_json_atomic, write_text_atomic
 from serlib.config import check_profile, profile_from_env
 from serlib.corpora import check_corpus_name, load_corpus
 from serlib.corpora.base import Skip
@@ -60,6 +60,7 @@ from serlib.models import (
     encoder_family,
     is_adversarial_kind,
 )
+from serlib.models.adabn import estimate_batchnorm_statistics, using_batchnorm_statistics
 from serlib.splits import (
     assert_speaker_disjoint,
     gender_balanced_order,
@@ -76,6 +77,9 @@ from serlib.train import (
     predict,
     profile_config,
 )
+
+TARGET_BATCHNORM_FILE = "target_batchnorm.safetensors"
+"""AdaBN runs: the batch-norm statistics of the target adaptation speakers, used for target clips."""
 
 RUN_FORMAT = 1
 """Version of the run-folder layout written in config.json."""
@@ -182,9 +186,13 @@ def make_protocol(
     *,
     adversarial: bool,
     transductive: bool,
-    target_statistics: bool = False,
+    target_statistics: str | None = None,
 ) -> Protocol:
-    """Every table the run trains, adapts or is tested on, each with a one-line protocol."""
+    """Every table the run trains, adapts or is tested on, each with a one-line protocol.
+
+    ``target_statistics`` names what a non-adversarial run estimates from the unlabelled target
+    adaptation speakers ("input statistics", "batch-norm statistics", ...), or None.
+    """
     oracle = target is not None and target == source
     source_table, skipped = labelled_table(source, scheme, labels)
     if oracle:
@@ -216,11 +224,11 @@ def make_protocol(
             tables["target_adapt"] = parts["adapt"]
             descriptions["target_test"] = (
                 "target test speakers, disjoint from the adaptation speakers whose unlabelled "
-                "audio gave the target input statistics"
+                f"audio gave the target {target_statistics}"
             )
             descriptions["target_all"] = (
                 "all target speakers; PARTLY TRANSDUCTIVE: includes the adaptation speakers "
-                "whose audio gave the target input statistics"
+                f"whose audio gave the target {target_statistics}"
             )
         elif not adversarial:
             descriptions["target_test"] = "target test speakers (no target data used in training)"
@@ -436,12 +444,35 @@ def check_resumable(run_dir: Path, config: dict, resume: bool) -> None:
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
         )
     saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    if isinstance(saved.get("train"), dict):  # settings added since the run read as their defaults
+        saved["train"] = TrainConfig.from_dict(saved["train"]).to_dict()
     for key in (*RESUME_KEYS, "train"):
         if saved.get(key) != config.get(key):
             raise ValueError(
                 f"cannot resume {run_dir}: its {key} is {saved.get(key)!r}, "
                 f"this command asks for {config.get(key)!r}"
             )
+
+
+def target_statistics_used(config: TrainConfig) -> str | None:
+    """What the run estimates from the unlabelled target adaptation audio, in words (or None)."""
+    used = [
+        words
+        for words, asked in (
+            ("input statistics", config.target_statistics),
+            ("batch-norm statistics", config.target_batchnorm),
+        )
+        if asked
+    ]
+    return " and ".join(used) or None
+
+
+def check_target_batchnorm(kind: str, source: CorpusRef, target: CorpusRef | None) -> None:
+    """AdaBN is offered for the plain CRNN: DANN-trained encoders do not survive the swap."""
+    if kind != "crnn":
+        raise ValueError("target batch norm applies to the crnn model only")
+    if target is None or target == source:
+        raise ValueError("target batch norm needs a --target corpus different from the source")
 
 
 def check_target_statistics(
@@ -495,6 +526,8 @@ def train_run(
     check_precision_device(config)
     if config.target_statistics:
         check_target_statistics(family, config, source_ref, target_ref)
+    if config.target_batchnorm:
+        check_target_batchnorm(kind, source_ref, target_ref)
     if family == "w2v2":
         from serlib.models.wav2vec import (
             choose_encoder,
@@ -536,7 +569,7 @@ def train_run(
         labels,
         adversarial=adversarial,
         transductive=transductive,
-        target_statistics=config.target_statistics,
+        target_statistics=target_statistics_used(config),
     )
     return run_protocol(
         run_dir,
@@ -610,7 +643,18 @@ def run_protocol(
         augment=spec_augment(config) if family == "crnn" else None,
         progress=progress,
     )
-    metrics = evaluate_sets(result.model, prepared, labels, protocol, config, accelerator, run_dir)
+    target_batchnorm = None
+    if config.target_batchnorm:  # AdaBN: the target adaptation speakers' audio, no label
+        core = accelerator.unwrap_model(result.model)
+        adapt = batch_loader(
+            prepared.datasets["target_adapt"], config.batch_size, shuffle=True, seed=config.seed + 1
+        )
+        target_batchnorm = estimate_batchnorm_statistics(core, adapt, core.input_keys)
+        if accelerator.is_main_process:
+            save_weights(run_dir / TARGET_BATCHNORM_FILE, target_batchnorm)
+    metrics = evaluate_sets(
+        result.model, prepared, labels, protocol, config, accelerator, run_dir, target_batchnorm
+    )
     metrics["model"] = {"kind": kind, "encoder_label": run_config["encoder_label"]}
     metrics["selection"] = {
         "rule": "best source-validation UA",
@@ -775,8 +819,12 @@ def evaluate_sets(
     config: TrainConfig,
     accelerator,
     run_dir: Path,
+    target_batchnorm: dict[str, torch.Tensor] | None = None,
 ) -> dict:
-    """Scores and predictions on every labelled set; the proxy A-distance source vs target test."""
+    """Scores and predictions on every labelled set; the proxy A-distance source vs target test.
+
+    ``target_batchnorm``: batch-norm statistics to score the target sets with (AdaBN runs).
+    """
     metrics: dict = {}
     embeddings = {}
     for name in ("source_val", "source_test", "target_test", "target_all"):
@@ -786,7 +834,9 @@ def evaluate_sets(
         loader = accelerator.prepare(
             batch_loader(prepared.datasets[name], config.batch_size, shuffle=False)
         )
-        found = predict(model, loader, accelerator, embeddings=True)
+        statistics = target_batchnorm if name.startswith("target_") else None
+        with using_batchnorm_statistics(accelerator.unwrap_model(model), statistics):
+            found = predict(model, loader, accelerator, embeddings=True)
         embeddings[name] = found.embedding
         report = found.report(labels)
         metrics[name] = {
@@ -817,6 +867,7 @@ class LoadedRun:
     config: dict
     model: nn.Module
     inputs: MelInputs | None  # None for waveform models; FrozenInputs for frozen Wav2Vec2
+    target_batchnorm: dict[str, torch.Tensor] | None = None  # AdaBN runs: for target clips
 
     @property
     def labels(self) -> list[str]:
@@ -874,7 +925,9 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
         encoder = rebuild_encoder(config)
     model = build_model(config["model"], len(config["labels"]), n_mels=n_mels, encoder=encoder)
     model.load_state_dict(load_weights(weights_path, device))
-    return LoadedRun(run_dir, config, model.to(device).eval(), mel_inputs)
+    adabn_path = run_dir / TARGET_BATCHNORM_FILE
+    target_batchnorm = load_weights(adabn_path, device) if adabn_path.is_file() else None
+    return LoadedRun(run_dir, config, model.to(device).eval(), mel_inputs, target_batchnorm)
 
 
 def is_run_target(run: LoadedRun, ref: CorpusRef) -> bool:
@@ -908,10 +961,12 @@ def evaluate_run(
         table = table[table["speaker"].isin(split_speakers(run, ref))].reset_index(drop=True)
         if table.empty:
             raise ValueError(f"{ref.name}: none of the run's test speakers is in {ref.root}")
-    dataset, _, skipped = run.dataset(table, progress, target=is_run_target(run, ref))
+    target = is_run_target(run, ref)
+    dataset, _, skipped = run.dataset(table, progress, target=target)
     batch_size = int(run.config["train"]["batch_size"])
     loader = batch_loader(dataset, batch_size, shuffle=False)
-    report = predict(run.model, loader).report(run.labels)
+    with using_batchnorm_statistics(run.model, run.target_batchnorm if target else None):
+        report = predict(run.model, loader).report(run.labels)
     keys = ("ua", "wa", "macro_f1", "n", "labels", "confusion", "recall")
     extra = {"skipped": len(skipped), "encoder_label": run.config.get("encoder_label")}
     return {key: report[key] for key in keys} | extra
@@ -923,7 +978,7 @@ def predict_files(
     """Label and class probabilities for each audio file (any rate, any channel count).
 
     ``target``: the files come from the run's target domain; a run trained with target input
-    statistics standardises them with those (otherwise the source's apply).
+    or batch-norm statistics uses those (otherwise the source's apply).
 
     Returns one ``{"path", "label", "probabilities": {class: p}}`` per readable file, in order,
     and a ``Skip`` with the reason for each file that cannot be used.
@@ -950,7 +1005,8 @@ def predict_files(
         dataset = WaveformDataset(good, None, crop="start")
     else:
         dataset = run.inputs.dataset(features, None, train=False, target=target)
-    found = predict(run.model, batch_loader(dataset, 8, shuffle=False))
+    with using_batchnorm_statistics(run.model, run.target_batchnorm if target else None):
+        found = predict(run.model, batch_loader(dataset, 8, shuffle=False))
     results: list[dict] = [{} for _ in good]
     for probabilities, index in zip(found.probabilities, found.index, strict=True):
         results[index] = {
@@ -1005,6 +1061,7 @@ def train_command(args: argparse.Namespace) -> int:
         transductive=getattr(args, "transductive", False),
         progress=sys.stderr.isatty(),
         target_statistics=getattr(args, "target_statistics", False),
+        target_batchnorm=getattr(args, "target_batchnorm", False),
         **{name: getattr(args, name) for name in OPTIONAL_FLAGS if getattr(args, name, None)},
     )
     print(format_metrics(result.metrics))

@@ -78,6 +78,8 @@ class TrainConfig:
     normalisation: str = "global"  # CRNN log-mels: "global" (source training stats), "utterance"
     target_statistics: bool = False  # CRNN, global: standardise target log-mels with the target
     # adaptation speakers' own mean/std (unlabelled audio) instead of the source's
+    target_batchnorm: bool = False  # CRNN: after training, re-estimate batch-norm statistics on the
+    # target adaptation speakers' audio (AdaBN) and score target clips with them
     spec_augment: bool = False  # CRNN: mask random mel bands and time spans of training batches
     seed: int = 0
     mixed_precision: str = "auto"

@@ -135,6 +135,33 @@ def test_predict_reads_any_rate_and_channel_count(crnn_run, tmp_path, capsys):
     assert f"{broken}:" in captured.err and len(captured.err.splitlines()) == 1
 
 
+def test_target_batchnorm_changes_only_the_target_scores(crnn_run, corpora, tmp_path):
+    source, target = corpora
+    out = tmp_path / "crnn-adabn"
+    result = train_run(
+        "crnn",
+        f"ravdess:{source}",
+        out,
+        target=f"emodb:{target}",
+        profile="tiny",
+        epochs=12,
+        progress=False,
+        target_batchnorm=True,
+    )
+    assert (out / "target_batchnorm.safetensors").is_file()
+    # the same seed trains the same weights; the source is scored with the source statistics
+    assert result.metrics["source_test"] == crnn_run.metrics["source_test"]
+    assert "batch-norm statistics" in result.metrics["target_test"]["protocol"]
+    report = evaluate_run(out, f"emodb:{target}", split="test")
+    assert report["ua"] == pytest.approx(result.metrics["target_test"]["ua"])
+    clip = sorted(target.rglob("*.wav"))[0]
+    as_target, _ = predict_files(out, [clip], target=True)
+    as_source, _ = predict_files(out, [clip])
+    plain, _ = predict_files(crnn_run.run_dir, [clip])
+    assert as_source[0]["probabilities"] == pytest.approx(plain[0]["probabilities"])
+    assert as_target[0]["probabilities"] != pytest.approx(as_source[0]["probabilities"])
+
+
 def test_the_saved_model_loads_without_pickle(crnn_run):
     run = load_run(crnn_run.run_dir)
     for name, tensor in crnn_run.model.state_dict().items():
@@ -297,11 +324,28 @@ def test_target_split_is_speaker_disjoint_and_fixed(corpora):
             ["--model", "crnn", "--source", "ravdess:{source}", "--adversary", "confusion"],
             "adversary applies to DANN models only",
         ),
+        (
+            ["--model", "crnn", "--source", "ravdess:{source}", "--target-batchnorm"],
+            "target batch norm needs a --target corpus",
+        ),
+        (
+            [
+                "--model",
+                "dann",
+                "--source",
+                "ravdess:{source}",
+                "--target",
+                "emodb:{target}",
+                "--target-batchnorm",
+            ],
+            "target batch norm applies to the crnn model only",
+        ),
     ],
 )
 def test_train_command_bad_usage_exits_2_with_one_line(argv, message, corpora, tmp_path, capsys):
-    source, _ = corpora
-    argv = ["train", *[a.format(source=source) for a in argv], "--out", str(tmp_path / "r")]
+    source, target = corpora
+    argv = [a.format(source=source, target=target) for a in argv]
+    argv = ["train", *argv, "--out", str(tmp_path / "r")]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,107 @@
+"""AdaBN (Li et al. 2016): batch-norm statistics re-estimated on unlabelled target audio.
+
+A CRNN's batch-norm layers remember the mean and variance of the *source* features they saw in
+training, and standardise every test clip with them. Target clips arrive shifted (quieter, brighter,
+another room), so their features are standardised wrongly. Re-estimating those statistics on the
+target's own unlabelled audio, with no weight changed and no label read, removes part of the shift:
+on the synthetic corpora it recovered half of the gap to a target-trained oracle at no cost on the
+source (``benchmarks/RESULTS_dann_variants.md``). It is also the control that DANN must beat: DANN
+sends target batches through the same batch norm.
+
+The source statistics stay in the model; the target ones are kept beside them as a small state
+dict (layer name -> running mean / var / count) and swapped in only while target clips are scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from serlib.models.heads import encoder_inputs
+
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def batchnorm_layers(model: nn.Module) -> dict[str, _BatchNorm]:
+    """Every batch-norm layer of ``model`` by its module name."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, _BatchNorm)}
+
+
+def batchnorm_statistics(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The running statistics of every batch-norm layer, as ``"<layer>.<buffer>"`` -> tensor."""
+    return {
+        f"{name}.{buffer}": getattr(layer, buffer).detach().clone()
+        for name, layer in batchnorm_layers(model).items()
+        for buffer in BUFFERS
+    }
+
+
+def load_batchnorm_statistics(model: nn.Module, statistics: dict[str, torch.Tensor]) -> None:
+    """Copy statistics from ``batchnorm_statistics`` (of a model of the same shape) into ``model``."""
+    layers = batchnorm_layers(model)
+    expected = {f"{name}.{buffer}" for name in layers for buffer in BUFFERS}
+    if set(statistics) != expected:
+        raise ValueError("the batch-norm statistics do not match this model's batch-norm layers")
+    for key, value in statistics.items():
+        name, buffer = key.rsplit(".", 1)
+        getattr(layers[name], buffer).copy_(value)
+
+
+@torch.no_grad()
+def estimate_batchnorm_statistics(
+    model: nn.Module, batches: Iterable[dict], input_keys: Sequence[str]
+) -> dict[str, torch.Tensor]:
+    """Batch-norm statistics of ``batches`` (exact averages over them), the model left as it was.
+
+    Only the batch-norm layers run in training mode, with ``momentum=None`` (a cumulative average,
+    not an exponential one, so every batch counts the same); weights are never touched.
+    """
+    layers = batchnorm_layers(model)
+    if not layers:
+        raise ValueError("the model has no batch-norm layers to adapt")
+    kept = batchnorm_statistics(model)
+    was_training = model.training
+    momenta = {name: layer.momentum for name, layer in layers.items()}
+    device = next(model.parameters()).device
+    model.eval()
+    for layer in layers.values():
+        layer.reset_running_stats()
+        layer.momentum = None
+        layer.train()
+    seen = 0
+    try:
+        for batch in batches:
+            model(*(tensor.to(device) for tensor in encoder_inputs(batch, input_keys)))
+            seen += 1
+        if seen == 0:
+            raise ValueError("no batches to estimate batch-norm statistics from")
+        estimated = batchnorm_statistics(model)
+    finally:
+        load_batchnorm_statistics(model, kept)
+        for name, layer in layers.items():
+            layer.momentum = momenta[name]
+        model.train(was_training)
+    return estimated
+
+
+@contextmanager
+def using_batchnorm_statistics(
+    model: nn.Module, statistics: dict[str, torch.Tensor] | None
+) -> Iterator[nn.Module]:
+    """Score with other batch-norm statistics inside the block; the model's own come back after.
+
+    ``None`` leaves the model as it is (runs without target statistics).
+    """
+    if statistics is None:
+        yield model
+        return
+    kept = batchnorm_statistics(model)
+    load_batchnorm_statistics(model, statistics)
+    try:
+        yield model
+    finally:
+        load_batchnorm_statistics(model, kept)
