@@ -90,6 +90,13 @@ VARIANTS = (  # (table name, run folder, model, train_run options, the flags tha
         {"target_statistics": True},
         ("target_statistics",),
     ),
+    (
+        "CRNN + target batch norm (AdaBN)",
+        "crnn-target-batchnorm",
+        "crnn",
+        {"target_batchnorm": True},
+        ("adabn",),
+    ),
     # Controls: the DANN set-up (target batches in every forward pass, so batch norm sees both
     # domains) with the domain loss switched off. What DANN gains over these, the adversary did.
     (
@@ -240,6 +247,12 @@ def main() -> None:
         "--confusion",
         action="store_true",
         help="add DANN runs with the bounded domain-confusion adversary (--adversary confusion)",
+    )
+    parser.add_argument(
+        "--adabn",
+        action="store_true",
+        help="add a CRNN whose batch-norm statistics are re-estimated on the target adaptation "
+        "speakers (--target-batchnorm)",
     )
     parser.add_argument(
         "--controls",

@@ -59,6 +59,7 @@ COURSE_RUNS = {
     "dann-transductive": "DANN-CRNN, transductive",
     "dann-confusion": "DANN-CRNN, confusion adversary",
     "crnn-target-statistics": "CRNN + target statistics",
+    "crnn-target-batchnorm": "CRNN + target batch norm (AdaBN)",
 }
 """Run folder name -> table name: the four models of notebooks 02-04 and the variants of 03 and 05."""
 
