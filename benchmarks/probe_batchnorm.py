@@ -3,8 +3,8 @@
 Why: a DANN run with its domain loss switched off (``run_study.py --controls``) still recovers half
 of the synthetic gap, so the target batches that DANN sends through the encoder must help through
 batch norm, not through the adversary. This probe tests that reading directly on saved runs, with no
-training: it re-estimates the CRNN's batch-norm statistics (exact averages over one pass of
-training-style crops, no gradient, no label) on
+training: it re-estimates the CRNN's batch-norm statistics (``serlib.models.adabn``: exact averages over
+one pass of training-style crops, no gradient, no label) on
 
 - the target *adaptation* speakers, then scores the target *test* speakers (AdaBN, Li et al. 2016);
 - the source *training* speakers, then scores the source test speakers,
@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from serlib.models import encoder_inputs
+from serlib.models.adabn import estimate_batchnorm_statistics, load_batchnorm_statistics
 from serlib.runs import CorpusRef, LoadedRun, batch_loader, labelled_table, load_run, log_mels
 from serlib.train import predict
 
@@ -39,24 +38,16 @@ def speakers_table(run: LoadedRun, corpus: str, speakers: list[str]) -> pd.DataF
 
 
 def reestimate_batchnorm(run: LoadedRun, table: pd.DataFrame, target: bool, seed: int) -> None:
-    """Replace every batch-norm layer's running mean/var by exact averages over ``table``'s crops."""
-    layers = [m for m in run.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not layers:
-        raise ValueError(f"{run.run_dir}: the model has no batch norm")
+    """Put the batch-norm statistics of ``table``'s training-style crops into the run's model."""
     _, arrays, _ = log_mels(table, run.inputs.frontend, progress=False)
     unlabelled = np.zeros(len(arrays), dtype=np.int64)  # the labels are never read
     dataset = run.inputs.dataset(arrays, unlabelled, train=True, seed=seed, target=target)
-    for layer in layers:
-        layer.reset_running_stats()
-        layer.momentum = None  # cumulative average instead of an exponential one
-        layer.train()
-    with torch.no_grad():
-        for batch in batch_loader(dataset, int(run.config["train"]["batch_size"]), shuffle=True):
-            run.model(*encoder_inputs(batch, run.model.input_keys))
-    run.model.eval()
+    batches = batch_loader(dataset, int(run.config["train"]["batch_size"]), shuffle=True)
+    statistics = estimate_batchnorm_statistics(run.model, batches, run.model.input_keys)
+    load_batchnorm_statistics(run.model, statistics)
 
 
-def test_ua(run: LoadedRun, table: pd.DataFrame, target: bool) -> float:
+def score_ua(run: LoadedRun, table: pd.DataFrame, target: bool) -> float:
     dataset, _, _ = run.dataset(table, target=target)
     loader = batch_loader(dataset, int(run.config["train"]["batch_size"]), shuffle=False)
     return predict(run.model, loader).report(run.labels)["ua"]
@@ -71,12 +62,12 @@ def probe(run_dir: Path, seed: int) -> str:
     saved = json.loads((run_dir / "metrics.json").read_text())
     target_test = speakers_table(run, "target", splits["target_test"])
     reestimate_batchnorm(run, speakers_table(run, "target", adapt), target=True, seed=seed)
-    adabn = test_ua(run, target_test, target=True)
+    adabn = score_ua(run, target_test, target=True)
     run = load_run(run_dir)
     reestimate_batchnorm(
         run, speakers_table(run, "source", splits["source_train"]), target=False, seed=seed
     )
-    source = test_ua(run, speakers_table(run, "source", splits["source_test"]), target=False)
+    source = score_ua(run, speakers_table(run, "source", splits["source_test"]), target=False)
     return (
         f"| {run_dir.parent.name}/{run_dir.name} | {100 * saved['source_test']['ua']:.1f} | "
         f"{100 * source:.1f} | {100 * saved['target_test']['ua']:.1f} | {100 * adabn:.1f} |"
