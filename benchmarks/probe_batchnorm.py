@@ -69,7 +69,7 @@ def probe(run_dir: Path, seed: int) -> str:
     )
     source = score_ua(run, speakers_table(run, "source", splits["source_test"]), target=False)
     return (
-        f"| {run_dir.parent.name}/{run_dir.name} | {100 * saved['source_test']['ua']:.1f} | "
+        f"| {'/'.join(run_dir.parts[-3:])} | {100 * saved['source_test']['ua']:.1f} | "
         f"{100 * source:.1f} | {100 * saved['target_test']['ua']:.1f} | {100 * adabn:.1f} |"
     )
 
