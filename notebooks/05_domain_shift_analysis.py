@@ -260,17 +260,18 @@ display(course.wide_results(course.results_table({
 
 # %% [markdown]
 # Their source rows equal the plain CRNN's (the source is standardised as before, and with the
-# same seed both train the same weights); only the target changes. On the synthetic corpora, over 3 seeds, this alone recovered about half of the gap to a
-# target-trained oracle, while DANN recovered almost none of it (README, Results): a reminder that a
-# strong, simple baseline belongs beside every adaptation method.
+# same seed both train the same weights); only the target changes. On the synthetic corpora, over
+# 3 seeds, either one alone recovered about half of the gap to a target-trained oracle (target
+# statistics 56 %, AdaBN 51 %), while DANN recovered almost none of it (README, Results): a
+# reminder that a strong, simple baseline belongs beside every adaptation method. Neither is a
+# cure: on real RAVDESS -> EmoDB, AdaBN pushed EmoDB *below* chance.
 #
 # A control makes the same point from the other side. Train DANN with its domain loss switched off
 # (`domain_weight=0`): the target audio then reaches the model only through batch norm, which
 # normalises each mixed source + target batch together. Over 3 seeds that control recovered half
-# of the gap, more than DANN with its adversary (README, Results; `run_study.py --controls`), and
-# re-estimating a finished source-only CRNN's batch-norm statistics on the target adaptation
-# speakers (AdaBN, `benchmarks/probe_batchnorm.py`) did as well. On these corpora normalisation,
-# not the adversary, does the adapting: always train the control before crediting the method.
+# of the gap, more than DANN with its adversary (README, Results; `run_study.py --controls`). On
+# these corpora normalisation, not the adversary, does the adapting: always train the control
+# before crediting the method.
 #
 # ## 8. All models, one table
 #
