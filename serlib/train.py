@@ -177,17 +177,19 @@ def check_precision_device(config: TrainConfig) -> None:
 def forget_other_accelerate_state(config: TrainConfig) -> None:
     """Let one process train runs with other precisions or devices (a notebook: fp32, then bf16).
 
-    Accelerate keeps one state per process and refuses a second Accelerator with another precision
-    or with ``cpu=True`` after a GPU one ("restart your runtime"). In a single process nothing else
-    depends on that state between two runs, so it is cleared; a distributed launch keeps its own.
+    Accelerate keeps one state per process: it refuses a second Accelerator with another precision
+    or with ``cpu=True`` after a GPU one ("restart your runtime"), and quietly keeps the CPU for a
+    GPU run that follows a ``cpu=True`` one. In a single process nothing else depends on that state
+    between two runs, so it is cleared; a distributed launch keeps its own.
     """
     shared = AcceleratorState._shared_state
     if not shared or shared.get("num_processes", 1) > 1 or int(os.environ.get("WORLD_SIZE", 1)) > 1:
         return
     wanted = resolve_mixed_precision(config.mixed_precision, config.cpu)
     other_precision = wanted is not None and wanted != shared.get("_mixed_precision")
-    other_device = config.cpu and getattr(shared.get("device"), "type", "cpu") != "cpu"
-    if other_precision or other_device:
+    wants_cpu = config.cpu or not torch.cuda.is_available()
+    has_cpu = getattr(shared.get("device"), "type", "cpu") == "cpu"
+    if other_precision or wants_cpu != has_cpu:
         AcceleratorState._reset_state(reset_partial_state=True)
 
 
