@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--target",
         action="store_true",
-        help="the files come from the run's target domain (uses its target statistics, if any)",
+        help="the files come from the run's target domain (uses its target input or batch-norm "
+        "statistics, if it has any)",
     )
     predict.set_defaults(func=run_predict)
     return parser
