@@ -97,6 +97,20 @@ VARIANTS = (  # (table name, run folder, model, train_run options, the flags tha
         {"target_batchnorm": True},
         ("adabn",),
     ),
+    (
+        "DANN-CRNN + target batch norm (domain-specific)",
+        "dann-target-batchnorm",
+        "dann",
+        {"target_batchnorm": True},
+        ("adabn",),
+    ),
+    (
+        "DANN-CRNN, confusion + target batch norm (domain-specific)",
+        "dann-confusion-target-batchnorm",
+        "dann",
+        {"adversary": "confusion", "target_batchnorm": True},
+        ("adabn", "confusion"),
+    ),
     # Controls: the DANN set-up (target batches in every forward pass, so batch norm sees both
     # domains) with the domain loss switched off. What DANN gains over these, the adversary did.
     (
@@ -251,8 +265,8 @@ def main() -> None:
     parser.add_argument(
         "--adabn",
         action="store_true",
-        help="add a CRNN whose batch-norm statistics are re-estimated on the target adaptation "
-        "speakers (--target-batchnorm)",
+        help="add CRNN and DANN runs that score the target with batch-norm statistics of the "
+        "target adaptation speakers (--target-batchnorm)",
     )
     parser.add_argument(
         "--controls",

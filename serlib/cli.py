@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--target-batchnorm",
         action="store_true",
-        help="crnn: after training, re-estimate batch-norm statistics on the unlabelled target "
-        "adaptation speakers (AdaBN) and score target clips with them",
+        help="crnn/dann: score target clips with batch-norm statistics of the unlabelled target "
+        "adaptation speakers (AdaBN); dann also normalises each domain with its own statistics "
+        "in training",
     )
     train.add_argument(
         "--encoder",

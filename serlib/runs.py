@@ -468,9 +468,13 @@ def target_statistics_used(config: TrainConfig) -> str | None:
 
 
 def check_target_batchnorm(kind: str, source: CorpusRef, target: CorpusRef | None) -> None:
-    """AdaBN is offered for the plain CRNN: DANN-trained encoders do not survive the swap."""
-    if kind != "crnn":
-        raise ValueError("target batch norm applies to the crnn model only")
+    """Target batch norm needs batch-norm layers (the CRNN family) and a separate target corpus.
+
+    A DANN with it also trains with domain-specific batch statistics: swapping statistics into a
+    DANN trained on mixed batches afterwards was erratic (benchmarks/RESULTS_dann_variants.md).
+    """
+    if encoder_family(kind) != "crnn":
+        raise ValueError("target batch norm applies to the crnn and dann models only")
     if target is None or target == source:
         raise ValueError("target batch norm needs a --target corpus different from the source")
 

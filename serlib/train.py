@@ -48,6 +48,7 @@ from serlib.checkpoints import (
 )
 from serlib.metrics import classification_report
 from serlib.models import confusion_loss, grl_coefficient
+from serlib.models.adabn import split_domains
 from serlib.models.heads import encoder_inputs
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
@@ -78,8 +79,9 @@ class TrainConfig:
     normalisation: str = "global"  # CRNN log-mels: "global" (source training stats), "utterance"
     target_statistics: bool = False  # CRNN, global: standardise target log-mels with the target
     # adaptation speakers' own mean/std (unlabelled audio) instead of the source's
-    target_batchnorm: bool = False  # CRNN: after training, re-estimate batch-norm statistics on the
-    # target adaptation speakers' audio (AdaBN) and score target clips with them
+    target_batchnorm: bool = False  # CRNN/DANN: score target clips with batch-norm statistics of
+    # the target adaptation speakers (AdaBN, after training); a DANN also normalises each domain's
+    # half of a training batch with its own statistics (domain-specific batch norm)
     spec_augment: bool = False  # CRNN: mask random mel bands and time spans of training batches
     seed: int = 0
     mixed_precision: str = "auto"
@@ -364,11 +366,13 @@ def train_one_epoch(
                     confusion = config.adversary == "confusion"
                     # With confusion, the reversal is off: the head's cross-entropy trains the
                     # head alone, and the encoder gets the bounded confusion loss below instead.
-                    outputs = model(
-                        *concat_inputs(inputs, target_inputs),
-                        grl_coefficient=0.0 if confusion else coefficient,
-                    )
                     n_source = labels.shape[0]
+                    # target_batchnorm: each domain's half normalised with its own statistics
+                    with split_domains(core, n_source if config.target_batchnorm else None):
+                        outputs = model(
+                            *concat_inputs(inputs, target_inputs),
+                            grl_coefficient=0.0 if confusion else coefficient,
+                        )
                     logits = outputs["logits"][:n_source].float()
                     domain_logits = outputs["domain_logits"].float()
                     domains = torch.cat(

@@ -7,9 +7,11 @@ import torch
 from torch import nn
 
 from serlib.models.adabn import (
+    SplitBatchNorm2d,
     batchnorm_statistics,
     estimate_batchnorm_statistics,
     load_batchnorm_statistics,
+    split_domains,
     using_batchnorm_statistics,
 )
 
@@ -80,3 +82,27 @@ def test_bad_statistics_and_models_without_batch_norm_are_refused():
     with pytest.raises(ValueError, match="no batches"):
         estimate_batchnorm_statistics(model, [], Tiny.input_keys)
     assert model.norm.momentum == 0.1  # restored even when it failed
+
+
+def test_split_batch_norm_normalises_each_domain_alone_and_keeps_source_statistics():
+    torch.manual_seed(0)
+    source, target = torch.randn(6, 2, 3, 5), torch.randn(4, 2, 3, 5) * 3 + 7
+    split, plain = SplitBatchNorm2d(2).train(), nn.BatchNorm2d(2).train()
+    model = nn.Sequential(split)
+    with split_domains(model, n_source=6):
+        out = split(torch.cat([source, target]))
+    assert split.split is None  # reset after the block
+    assert torch.allclose(out[:6], plain(source), atol=1e-5)
+    target_alone = (target - target.mean(dim=(0, 2, 3), keepdim=True)) / torch.sqrt(
+        target.var(dim=(0, 2, 3), unbiased=False, keepdim=True) + split.eps
+    )
+    assert torch.allclose(out[6:], target_alone, atol=1e-4)
+    # running statistics: the source half's only, exactly as a plain layer that saw the source
+    assert torch.allclose(split.running_mean, plain.running_mean)
+    assert torch.allclose(split.running_var, plain.running_var)
+    # without a split it is a plain batch norm
+    both = torch.cat([source, target])
+    assert torch.allclose(split.eval()(both), plain.eval()(both))
+    with pytest.raises(ValueError, match="no SplitBatchNorm2d"):
+        with split_domains(nn.Sequential(nn.BatchNorm2d(2)), n_source=3):
+            pass

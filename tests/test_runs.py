@@ -162,6 +162,21 @@ def test_target_batchnorm_changes_only_the_target_scores(crnn_run, corpora, tmp_
     assert as_target[0]["probabilities"] != pytest.approx(as_source[0]["probabilities"])
 
 
+def test_dann_with_target_batchnorm_trains_and_scores_the_target_with_its_statistics(
+    corpora, home, tmp_path
+):
+    source, target = corpora
+    out = tmp_path / "dann-dsbn"
+    argv = ["train", "--model", "dann", "--source", f"ravdess:{source}"]
+    argv += ["--target", f"emodb:{target}", "--out", str(out), "--profile", "tiny"]
+    assert main([*argv, "--epochs", "2", "--target-batchnorm"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (out / "target_batchnorm.safetensors").is_file()
+    assert "disjoint" in metrics["target_test"]["protocol"]
+    report = evaluate_run(out, f"emodb:{target}", split="test")
+    assert report["ua"] == pytest.approx(metrics["target_test"]["ua"])
+
+
 def test_the_saved_model_loads_without_pickle(crnn_run):
     run = load_run(crnn_run.run_dir)
     for name, tensor in crnn_run.model.state_dict().items():
@@ -331,14 +346,14 @@ def test_target_split_is_speaker_disjoint_and_fixed(corpora):
         (
             [
                 "--model",
-                "dann",
+                "w2v2",
                 "--source",
                 "ravdess:{source}",
                 "--target",
                 "emodb:{target}",
                 "--target-batchnorm",
             ],
-            "target batch norm applies to the crnn model only",
+            "target batch norm applies to the crnn and dann models only",
         ),
     ],
 )

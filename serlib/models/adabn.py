@@ -10,6 +10,10 @@ sends target batches through the same batch norm.
 
 The source statistics stay in the model; the target ones are kept beside them as a small state
 dict (layer name -> running mean / var / count) and swapped in only while target clips are scored.
+
+A DANN can go one step further (domain-specific batch norm, after Chang et al. 2019, with shared
+scale and shift): in training each domain's half of a batch is normalised with its own statistics
+(``SplitBatchNorm2d``), so the encoder learns on inputs normalised the way it will see them at test.
 """
 
 from __future__ import annotations
@@ -24,6 +28,43 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from serlib.models.heads import encoder_inputs
 
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+class SplitBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm that can normalise the two domains of a DANN batch each with its own statistics.
+
+    With ``split = n`` (set by ``split_domains``), a training batch ``[source n; target rest]`` is
+    normalised half by half: the source rows with their batch statistics, which also update the
+    running (source) statistics; the target rows with theirs, which update nothing (AdaBN estimates
+    the target's after training). Without ``split`` it is exactly ``nn.BatchNorm2d``, and its state
+    dict is the same, so runs saved before it existed load unchanged.
+    """
+
+    split: int | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.split):
+            return super().forward(x)
+        source = super().forward(x[: self.split])
+        target = nn.functional.batch_norm(
+            x[self.split :], None, None, self.weight, self.bias, training=True, eps=self.eps
+        )
+        return torch.cat([source, target])
+
+
+@contextmanager
+def split_domains(model: nn.Module, n_source: int | None) -> Iterator[None]:
+    """Inside the block, ``SplitBatchNorm2d`` layers treat the first ``n_source`` rows as source."""
+    layers = [m for m in model.modules() if isinstance(m, SplitBatchNorm2d)]
+    if n_source is not None and not layers:
+        raise ValueError("the model has no SplitBatchNorm2d layers to split by domain")
+    for layer in layers:
+        layer.split = n_source
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.split = None
 
 
 def batchnorm_layers(model: nn.Module) -> dict[str, _BatchNorm]:

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from serlib.models.adabn import SplitBatchNorm2d
+
 POOL = 2
 """Each conv block halves the mel axis and the time axis."""
 
@@ -30,7 +32,7 @@ class ConvBlock(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(
             nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
-            nn.BatchNorm2d(out_channels),
+            SplitBatchNorm2d(out_channels),  # nn.BatchNorm2d unless a DANN splits it by domain
             nn.ReLU(inplace=True),
             nn.MaxPool2d(POOL),
         )
