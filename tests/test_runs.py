@@ -44,11 +44,10 @@ def home(tmp_path_factory):
         yield folder
 
 
-@pytest.fixture(scope="module")
-def crnn_run(corpora, home, tmp_path_factory):
+def train_crnn(corpora, out, **options):
+    """The module's CRNN run (RAVDESS-like tones -> EmoDB-like tones, tiny, 12 epochs), with options."""
     source, target = corpora
-    out = tmp_path_factory.mktemp("runs") / "crnn"
-    result = train_run(
+    return train_run(
         "crnn",
         f"ravdess:{source}",
         out,
@@ -56,8 +55,13 @@ def crnn_run(corpora, home, tmp_path_factory):
         profile="tiny",
         epochs=12,
         progress=False,
+        **options,
     )
-    return result
+
+
+@pytest.fixture(scope="module")
+def crnn_run(corpora, home, tmp_path_factory):
+    return train_crnn(corpora, tmp_path_factory.mktemp("runs") / "crnn")
 
 
 def test_source_only_run_learns_and_writes_the_contract_files(crnn_run):
@@ -136,18 +140,9 @@ def test_predict_reads_any_rate_and_channel_count(crnn_run, tmp_path, capsys):
 
 
 def test_target_batchnorm_changes_only_the_target_scores(crnn_run, corpora, tmp_path):
-    source, target = corpora
+    _, target = corpora
     out = tmp_path / "crnn-adabn"
-    result = train_run(
-        "crnn",
-        f"ravdess:{source}",
-        out,
-        target=f"emodb:{target}",
-        profile="tiny",
-        epochs=12,
-        progress=False,
-        target_batchnorm=True,
-    )
+    result = train_crnn(corpora, out, target_batchnorm=True)
     assert (out / "target_batchnorm.safetensors").is_file()
     # the same seed trains the same weights; the source is scored with the source statistics
     assert result.metrics["source_test"] == crnn_run.metrics["source_test"]
