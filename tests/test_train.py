@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from serlib.checkpoints import atomic_path, load_checkpoint, load_state, save_weights
 from serlib.models import DANN, CRNNEncoder, EmotionClassifier
+from serlib.models.adabn import SplitBatchNorm2d
 from serlib.train import (
     PROFILES,
     TrainConfig,
@@ -206,9 +207,16 @@ def test_fit_checks_its_arguments():
 
 def test_one_process_can_train_in_float32_then_bf16_then_float32_again():
     # a notebook trains one run after another; Accelerate's process-wide state must not pin the first
-    for precision in ("no", "bf16", "no"):
+    layer = torch.nn.Linear(4, 4)
+    for precision, dtype in (
+        ("no", torch.float32),
+        ("bf16", torch.bfloat16),
+        ("no", torch.float32),
+    ):
         accelerator = make_accelerator(TrainConfig(cpu=True, mixed_precision=precision))
         assert accelerator.mixed_precision == precision
+        with accelerator.autocast():  # bf16 autocast really runs on the CPU
+            assert layer(torch.randn(2, 4)).dtype == dtype
 
 
 def test_dann_with_the_confusion_adversary_learns_the_task_and_the_domain_head():
@@ -218,6 +226,23 @@ def test_dann_with_the_confusion_adversary_learns_the_task_and_the_domain_head()
     assert result.best_val_ua >= 0.9
     # the head still learns to tell the shifted toy target apart (it is trained on its own loss)
     assert max(row["train_domain_acc"] for row in result.history) > 0.6
+
+
+def test_dann_with_target_batchnorm_splits_every_training_batch_by_domain(monkeypatch):
+    seen = []
+    forward = SplitBatchNorm2d.forward
+
+    def recording(self, x):
+        seen.append((self.training, self.split, x.shape[0]))
+        return forward(self, x)
+
+    monkeypatch.setattr(SplitBatchNorm2d, "forward", recording)
+    train, val, target = loaders(target=True)
+    config = TrainConfig(epochs=1, lr=5e-3, cpu=True, crop_frames=FRAMES, target_batchnorm=True)
+    fit(crnn(adversarial=True), train, val, config, target_loader=target, progress=False)
+    training = [(split, rows) for is_training, split, rows in seen if is_training]
+    assert training and all(split == 8 and rows == 16 for split, rows in training)
+    assert all(split is None for is_training, split, _ in seen if not is_training)
 
 
 def test_profile_table_covers_every_profile_and_family():

@@ -55,8 +55,11 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
 @contextmanager
 def split_domains(model: nn.Module, n_source: int | None) -> Iterator[None]:
     """Inside the block, ``SplitBatchNorm2d`` layers treat the first ``n_source`` rows as source."""
+    if n_source is None:  # nothing to split: no walk over the modules on every training step
+        yield
+        return
     layers = [m for m in model.modules() if isinstance(m, SplitBatchNorm2d)]
-    if n_source is not None and not layers:
+    if not layers:
         raise ValueError("the model has no SplitBatchNorm2d layers to split by domain")
     for layer in layers:
         layer.split = n_source
