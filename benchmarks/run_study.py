@@ -111,6 +111,36 @@ VARIANTS = (  # (table name, run folder, model, train_run options, the flags tha
         {"adversary": "confusion", "target_batchnorm": True},
         ("adabn", "confusion"),
     ),
+    # Silence and per-clip normalisation: corpora differ in the silence around a clip (RAVDESS
+    # about 1 s on each side, IEMOCAP and EmoDB tightly cut) and in level and microphone.
+    (
+        "CRNN, per-utterance normalisation",
+        "crnn-utterance",
+        "crnn",
+        {"normalisation": "utterance"},
+        ("trim",),
+    ),
+    (
+        "CRNN, silence trimmed",
+        "crnn-trim",
+        "crnn",
+        {"trim_db": 40.0},
+        ("trim",),
+    ),
+    (
+        "CRNN, silence trimmed + per-utterance normalisation",
+        "crnn-trim-utterance",
+        "crnn",
+        {"trim_db": 40.0, "normalisation": "utterance"},
+        ("trim",),
+    ),
+    (
+        "DANN-CRNN, silence trimmed + per-utterance normalisation",
+        "dann-trim-utterance",
+        "dann",
+        {"trim_db": 40.0, "normalisation": "utterance"},
+        ("trim",),
+    ),
     # Controls: the DANN set-up (target batches in every forward pass, so batch norm sees both
     # domains) with the domain loss switched off. What DANN gains over these, the adversary did.
     (
@@ -128,6 +158,9 @@ VARIANTS = (  # (table name, run folder, model, train_run options, the flags tha
         ("controls", "target_statistics"),
     ),
 )
+
+
+TRIMMED_ORACLE = "oracle CRNN, silence trimmed + per-utterance normalisation"
 
 
 def variant_wanted(flags: tuple[str, ...], args) -> bool:
@@ -162,6 +195,18 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
         if oracle:
             runs["oracle CRNN (target labels)"].append(
                 run_or_read(folder / "oracle", model="crnn", source=target, target=target, **common)
+            )
+        if oracle and args.trim:  # the upper bound for inputs trimmed and normalised per clip
+            runs.setdefault(TRIMMED_ORACLE, []).append(
+                run_or_read(
+                    folder / "oracle-trim-utterance",
+                    model="crnn",
+                    source=target,
+                    target=target,
+                    trim_db=40.0,
+                    normalisation="utterance",
+                    **common,
+                )
             )
         for label, run_name, model, options, flags in VARIANTS:
             if variant_wanted(flags, args):
@@ -200,6 +245,7 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
         gap = oracle_ua - source_only
         lines.append(f"- gap oracle - source-only, target test UA: {mean_std(gap)} points")
         baselines = ("source-only CRNN", "DANN-CRNN transductive", "oracle CRNN (target labels)")
+        baselines += (TRIMMED_ORACLE,)
         for model in (name for name in runs if name not in baselines):
             gain = np.array([score(m, "target_test") for m in runs[model]]) - source_only
             if gap.mean() <= 0:
@@ -273,6 +319,12 @@ def main() -> None:
         action="store_true",
         help="add DANN runs with the domain loss off (domain weight 0): what batch norm over both "
         "domains does without the adversary",
+    )
+    parser.add_argument(
+        "--trim",
+        action="store_true",
+        help="add CRNN and DANN runs with per-utterance normalisation and/or the silence around "
+        "each clip trimmed (--normalisation utterance, --trim-silence 40)",
     )
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--ravdess", help="RAVDESS folder (Actor_NN/...)")

@@ -176,6 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="transformers checkpoint or folder for w2v2 models; 'tiny' = offline test config",
     )
     train.add_argument(
+        "--normalisation",
+        choices=["global", "utterance", "none"],
+        help="CRNN log-mels: global (default; per-band statistics of the source training "
+        "speakers) or utterance (each clip's own per-band mean and std)",
+    )
+    train.add_argument(
+        "--trim-silence",
+        dest="trim_db",
+        type=float,
+        nargs="?",
+        const=40.0,
+        metavar="DB",
+        help="CRNN models: drop each clip's leading and trailing frames more than DB (default "
+        "40) below its loudest frame",
+    )
+    train.add_argument(
         "--mixed-precision",
         choices=["auto", "no", "bf16", "fp16"],
         help="auto (default): bf16 or fp16 on a GPU, float32 on the CPU; bf16 also speeds up "

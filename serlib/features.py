@@ -20,6 +20,7 @@ Public API (stable; the cache, the datasets and the training loop rely on it):
 - ``MelStats``: per-mel-band mean and std fitted on training features (``fit``), applied with
   ``apply``, saved into a run folder with ``to_dict``/``from_dict``.
 - ``normalise_utterance(x)``: per-band mean/std over one utterance's own frames.
+- ``trim_silence(x, top_db)``: one clip's log-mels without its leading and trailing silence.
 - ``NORMALISATIONS = ("global", "utterance", "none")``.
 """
 
@@ -310,3 +311,26 @@ def normalise_utterance(x: np.ndarray, min_std: float = 1e-5) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     std = np.maximum(x.std(axis=-1, keepdims=True), min_std)
     return (x - mean) / std
+
+
+def trim_silence(x: np.ndarray, top_db: float) -> np.ndarray:
+    """One clip's log-mels ``[n_mels, T]`` without the leading and trailing frames that are more
+    than ``top_db`` below its loudest frame; pauses inside the clip stay.
+
+    Why: corpora differ in how much silence surrounds a clip (RAVDESS about 1 s on each side,
+    IEMOCAP and EmoDB tightly cut). Random training crops then land on silence, and per-clip or
+    per-corpus statistics measure the silence as much as the speech. A frame's loudness is its
+    total mel power; trimming twice gives the same frames as trimming once. Returns a view.
+    """
+    if top_db <= 0:
+        raise ValueError(f"top_db must be > 0, got {top_db}")
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"expected features [n_mels, T], got shape {x.shape}")
+    if x.shape[1] == 0:
+        return x
+    db = x.astype(np.float64)
+    peak = db.max(axis=0)  # per frame, so the power sum below cannot overflow
+    loudness = peak + 10 * np.log10(np.power(10.0, (db - peak) / 10).sum(axis=0))
+    loud = np.flatnonzero(loudness >= loudness.max() - top_db)
+    return x[:, loud[0] : loud[-1] + 1]

@@ -50,7 +50,7 @@ from serlib.config import check_profile, profile_from_env
 from serlib.corpora import check_corpus_name, load_corpus
 from serlib.corpora.base import Skip
 from serlib.data import FeatureDataset, WaveformDataset, encode_labels, make_loader
-from serlib.features import FrontendConfig, MelStats, log_mel
+from serlib.features import FrontendConfig, MelStats, log_mel, trim_silence
 from serlib.labels import apply_scheme, scheme_labels
 from serlib.metrics import proxy_a_distance
 from serlib.models import (
@@ -268,6 +268,14 @@ class MelInputs:
     crop_frames: int
     target_stats: MelStats | None = None
     """The target adaptation speakers' own statistics, for runs trained with them."""
+    trim_db: float | None = None
+    """Leading and trailing frames this far below a clip's loudest are dropped (None: kept)."""
+
+    def trim(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The clips without their leading and trailing silence, if the run trims."""
+        if self.trim_db is None:
+            return list(arrays)
+        return [trim_silence(x, self.trim_db) for x in arrays]
 
     def dataset(
         self,
@@ -285,7 +293,7 @@ class MelInputs:
         """
         stats = self.target_stats if target and self.target_stats is not None else self.stats
         return FeatureDataset(
-            arrays,
+            self.trim(arrays),
             labels,
             domain=domain,
             n_frames=self.crop_frames if train else None,
@@ -304,6 +312,7 @@ class MelInputs:
             "stats": self.stats.to_dict() if self.stats is not None else None,
             "crop_frames": self.crop_frames,
             "target_stats": self.target_stats.to_dict() if self.target_stats is not None else None,
+            "trim_db": self.trim_db,
         }
 
     @classmethod
@@ -315,6 +324,7 @@ class MelInputs:
             values["normalisation"],
             int(values["crop_frames"]),
             MelStats.from_dict(target_stats) if target_stats is not None else None,
+            values.get("trim_db"),  # runs older than trimming have none
         )
 
 
@@ -353,11 +363,13 @@ def prepare_mel_sets(
         skipped += bad
         if tables[name].empty:
             raise ValueError(f"no readable audio in the {name.replace('_', ' ')} set")
-    stats = MelStats.fit(arrays["source_train"]) if config.normalisation == "global" else None
-    target_stats = None
-    if config.target_statistics and stats is not None and "target_adapt" in arrays:
-        target_stats = MelStats.fit(arrays["target_adapt"])  # audio only: no label is read
-    inputs = MelInputs(frontend, stats, config.normalisation, config.crop_frames, target_stats)
+    inputs = MelInputs(
+        frontend, None, config.normalisation, config.crop_frames, None, config.trim_db
+    )
+    if config.normalisation == "global":
+        inputs.stats = MelStats.fit(inputs.trim(arrays["source_train"]))
+        if config.target_statistics and "target_adapt" in arrays:  # audio only: no label is read
+            inputs.target_stats = MelStats.fit(inputs.trim(arrays["target_adapt"]))
     datasets = {}
     for name, table in tables.items():
         target = name.startswith("target_")
@@ -532,6 +544,8 @@ def train_run(
         check_target_statistics(family, config, source_ref, target_ref)
     if config.target_batchnorm:
         check_target_batchnorm(kind, source_ref, target_ref)
+    if config.trim_db is not None and family != "crnn":
+        raise ValueError("trimming silence applies to CRNN models (log-mel inputs) only")
     if family == "w2v2":
         from serlib.models.wav2vec import (
             choose_encoder,
@@ -1045,7 +1059,7 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-OPTIONAL_FLAGS = ("adversary", "mixed_precision")
+OPTIONAL_FLAGS = ("adversary", "mixed_precision", "normalisation", "trim_db")
 """``serlib train`` options that override the profile only when given."""
 
 

@@ -77,6 +77,8 @@ class TrainConfig:
     crop_frames: int = 300  # CRNN: training crop, in log-mel frames (~4.8 s at hop 256)
     crop_seconds: float = 6.0  # Wav2Vec2: training crop, in seconds of audio
     normalisation: str = "global"  # CRNN log-mels: "global" (source training stats), "utterance"
+    trim_db: float | None = None  # CRNN: drop each clip's leading and trailing frames this many dB
+    # below its loudest (corpora differ in the silence around a clip); None keeps every frame
     target_statistics: bool = False  # CRNN, global: standardise target log-mels with the target
     # adaptation speakers' own mean/std (unlabelled audio) instead of the source's
     target_batchnorm: bool = False  # CRNN/DANN: score target clips with batch-norm statistics of
@@ -108,6 +110,8 @@ class TrainConfig:
             raise ValueError(
                 f"adversary must be one of {', '.join(ADVERSARIES)}, got {self.adversary!r}"
             )
+        if self.trim_db is not None and not self.trim_db > 0:
+            raise ValueError(f"trim_db must be > 0 or None, got {self.trim_db}")
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
 

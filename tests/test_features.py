@@ -19,6 +19,7 @@ from serlib.features import (
     log_mel,
     log_mel_many,
     normalise_utterance,
+    trim_silence,
 )
 
 
@@ -166,6 +167,22 @@ def test_utterance_normalisation_is_per_band() -> None:
     np.testing.assert_allclose(y.mean(axis=1), 0, atol=1e-5)
     np.testing.assert_allclose(y.std(axis=1), 1, atol=1e-4)
     assert np.isfinite(normalise_utterance(np.zeros((4, 10)))).all()
+
+
+def test_trim_silence_drops_the_silence_around_a_clip_but_not_a_pause_inside_it() -> None:
+    rate, config = 16000, FrontendConfig()
+    speech = np.concatenate([speech_like(0.8, 0), np.zeros(rate // 2), speech_like(0.8, 1)])
+    hiss = 1e-4 * np.random.default_rng(2).standard_normal(rate).astype(np.float32)  # ~ -60 dB
+    padded = np.concatenate([hiss, speech, hiss])
+    trimmed = trim_silence(log_mel(padded, config), top_db=40.0)
+    speech_frames = len(speech) // config.hop_length
+    # the kept frames are the speech and its half-second pause, give or take a window's width
+    assert speech_frames <= trimmed.shape[1] <= speech_frames + config.n_fft // config.hop_length
+    np.testing.assert_array_equal(trim_silence(trimmed, 40.0), trimmed)  # trimming is idempotent
+    flat = np.full((8, 5), -20.0, dtype=np.float32)
+    assert trim_silence(flat, 40.0).shape == (8, 5)
+    with pytest.raises(ValueError, match="top_db"):
+        trim_silence(flat, 0.0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")

@@ -13,7 +13,7 @@ from tone_corpora import tone_clip, write_emodb, write_ravdess
 
 from serlib.checkpoints import load_state
 from serlib.cli import main
-from serlib.features import FrontendConfig, MelStats
+from serlib.features import FrontendConfig, MelStats, log_mel, trim_silence
 from serlib.runs import (
     CorpusRef,
     cross_validate,
@@ -293,6 +293,38 @@ def test_target_statistics_come_from_the_adaptation_speakers_only(corpora, home,
     as_target = predict_files(run, files, target=True)[0]
     as_source = predict_files(run, files)[0]
     assert [r["probabilities"] for r in as_target] != [r["probabilities"] for r in as_source]
+
+
+def test_trimmed_runs_fit_statistics_on_trimmed_clips_and_trim_what_they_score(
+    corpora, home, tmp_path
+):
+    source, target = corpora
+    out = tmp_path / "trim"
+    argv = ["train", "--model", "crnn", "--source", f"ravdess:{source}", "--out", str(out)]
+    argv += ["--target", f"emodb:{target}", "--profile", "tiny", "--epochs", "1"]
+    # 1 dB: the tone clips' fade-in and fade-out frames count as silence, so trimming shows
+    assert main([*argv, "--target-statistics", "--trim-silence", "1"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["trim_db"] == 1.0
+    run = load_run(out)
+    assert run.inputs.trim_db == 1.0
+    table, _ = labelled_table(CorpusRef.parse(f"emodb:{target}"), "4class", run.labels)
+    adapt = table[table["speaker"].isin(config["splits"]["target_adapt"])]
+    _, arrays, _ = log_mels(adapt, FrontendConfig(), False)
+    trimmed = MelStats.fit([trim_silence(x, 1.0) for x in arrays])
+    assert not np.allclose(MelStats.fit(arrays).mean, trimmed.mean)
+    np.testing.assert_allclose(run.inputs.target_stats.mean, trimmed.mean, rtol=1e-5)
+    report = evaluate_run(run, f"emodb:{target}", split="test")
+    assert report["ua"] == pytest.approx(
+        json.loads((out / "metrics.json").read_text())["target_test"]["ua"]
+    )
+    # scoring trims too: a clip inside a second of silence is read as the clip alone
+    clip = sf.read(table["path"].iloc[0], dtype="float32")[0]
+    padded = np.concatenate([np.zeros(16000, np.float32), clip, np.zeros(16000, np.float32)])
+    items = run.inputs.dataset([log_mel(clip), log_mel(padded)], None, train=False)
+    assert abs(items[0]["x"].shape[-1] - items[1]["x"].shape[-1]) <= 2
+    with pytest.raises(ValueError, match="CRNN models"):
+        train_run("w2v2", f"ravdess:{source}", tmp_path / "w2v2", trim_db=40.0)
 
 
 @pytest.mark.parametrize(

@@ -203,6 +203,8 @@ def test_fit_checks_its_arguments():
         TrainConfig(mixed_precision="fp8")
     with pytest.raises(ValueError, match="adversary must be one of reversal, confusion"):
         TrainConfig(adversary="wasserstein")
+    with pytest.raises(ValueError, match="trim_db must be > 0"):
+        TrainConfig(trim_db=-40.0)
 
 
 def test_one_process_can_train_in_float32_then_bf16_then_float32_again():
