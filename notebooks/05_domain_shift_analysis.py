@@ -266,6 +266,15 @@ display(course.wide_results(course.results_table({
 # reminder that a strong, simple baseline belongs beside every adaptation method. Neither is a
 # cure: on real RAVDESS -> EmoDB, AdaBN pushed EmoDB *below* chance.
 #
+# What rescued that real pair was simpler still: read both corpora the same way. RAVDESS surrounds
+# each sentence with about a second of near-silence, EmoDB is cut tightly. Trimming that silence
+# (`serlib train --trim-silence`, `trim_db=40` in `train_run`) *and* standardising each clip with its own
+# statistics (`--normalisation utterance`) took EmoDB from one label for every clip to 55.5 % UA
+# over 3 seeds, with no adaptation at all; either change alone left it at 25 % (README, Results).
+# On this course's synthetic corpora the same pair hurts instead (seed 0: 65.0 / 34.4 % UA, against
+# 79.9 / 60.9 with per-clip statistics alone; `benchmarks/RESULTS_study_synthetic.md`). What fixes
+# one shift is not a fix for another: measure on the corpora you care about.
+#
 # A control makes the same point from the other side. Train DANN with its domain loss switched off
 # (`domain_weight=0`): the target audio then reaches the model only through batch norm, which
 # normalises each mixed source + target batch together. Over 3 seeds that control recovered half
