@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from serlib.config import serlib_home
+from serlib.config import TRIM_DB, serlib_home
 from serlib.runs import cross_validate, train_run
 
 
@@ -124,21 +124,21 @@ VARIANTS = (  # (table name, run folder, model, train_run options, the flags tha
         "CRNN, silence trimmed",
         "crnn-trim",
         "crnn",
-        {"trim_db": 40.0},
+        {"trim_db": TRIM_DB},
         ("trim",),
     ),
     (
         "CRNN, silence trimmed + per-utterance normalisation",
         "crnn-trim-utterance",
         "crnn",
-        {"trim_db": 40.0, "normalisation": "utterance"},
+        {"trim_db": TRIM_DB, "normalisation": "utterance"},
         ("trim",),
     ),
     (
         "DANN-CRNN, silence trimmed + per-utterance normalisation",
         "dann-trim-utterance",
         "dann",
-        {"trim_db": 40.0, "normalisation": "utterance"},
+        {"trim_db": TRIM_DB, "normalisation": "utterance"},
         ("trim",),
     ),
     # Controls: the DANN set-up (target batches in every forward pass, so batch norm sees both
@@ -203,7 +203,7 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
                     model="crnn",
                     source=target,
                     target=target,
-                    trim_db=40.0,
+                    trim_db=TRIM_DB,
                     normalisation="utterance",
                     **common,
                 )

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from serlib import __version__
-from serlib.config import PROFILES
+from serlib.config import PROFILES, TRIM_DB
 
 EXIT_USAGE = 2
 
@@ -179,17 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--normalisation",
         choices=["global", "utterance", "none"],
         help="CRNN log-mels: global (default; per-band statistics of the source training "
-        "speakers) or utterance (each clip's own per-band mean and std)",
+        "speakers), utterance (each clip's own per-band mean and std) or none",
     )
     train.add_argument(
         "--trim-silence",
         dest="trim_db",
         type=float,
         nargs="?",
-        const=40.0,
+        const=TRIM_DB,
         metavar="DB",
         help="CRNN models: drop each clip's leading and trailing frames more than DB (default "
-        "40) below its loudest frame",
+        f"{TRIM_DB:g}) below its loudest frame",
     )
     train.add_argument(
         "--mixed-precision",

@@ -13,6 +13,10 @@ from pathlib import Path
 PROFILES = ("tiny", "workshop", "full")
 """tiny: tests, seconds; workshop: a 2-core laptop, minutes; full: a GPU and the study's settings."""
 
+TRIM_DB = 40.0
+"""``serlib train --trim-silence`` without a value: frames this many dB below a clip's loudest are
+silence (``serlib.features.trim_silence``)."""
+
 DATASET_ENV = {
     "iemocap": "SERLIB_IEMOCAP_DIR",
     "ravdess": "SERLIB_RAVDESS_DIR",

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import FakeCorpus, write_audio
 
-from serlib.cli import main
+from serlib.cli import build_parser, main
+from serlib.config import TRIM_DB
 
 CONTRACT_KEYS = {"corpus", "root", "n", "per_label", "speakers", "skipped"}
 
@@ -186,3 +187,12 @@ def test_module_and_console_script_exit_codes(emodb_corpus: FakeCorpus, tmp_path
         assert bad.stdout == ""
         assert bad.stderr.count("\n") == 1
         assert bad.stderr.startswith("serlib scan: error: corpus folder not found")
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [([], None), (["--trim-silence"], TRIM_DB), (["--trim-silence", "25"], 25.0)],
+)
+def test_trim_silence_is_off_unless_asked_and_takes_an_optional_threshold(flag, expected):
+    argv = ["train", "--model", "crnn", "--source", "ravdess:x", "--out", "o", *flag]
+    assert build_parser().parse_args(argv).trim_db == expected
