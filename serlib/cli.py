@@ -159,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="DANN: gradient reversal (the study's, default) or the bounded domain-confusion loss",
     )
     train.add_argument(
+        "--domain-weight",
+        type=float,
+        metavar="W",
+        help="DANN: weight of the domain loss beside the emotion loss (default 0.5); 0 is the "
+        "control: target batches pass through batch norm, no domain loss reaches the encoder",
+    )
+    train.add_argument(
         "--target-statistics",
         action="store_true",
         help="CRNN models: standardise target log-mels with the unlabelled target adaptation "

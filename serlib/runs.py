@@ -538,6 +538,8 @@ def train_run(
         raise ValueError("transductive applies to DANN models only")
     if overrides.get("adversary", "reversal") != "reversal" and not adversarial:
         raise ValueError("adversary applies to DANN models only")
+    if overrides.get("domain_weight") is not None and not adversarial:
+        raise ValueError("domain weight applies to DANN models only")
     config = profile_config(profile, family, epochs=epochs, seed=seed, **overrides)
     check_precision_device(config)
     if config.target_statistics:
@@ -1059,7 +1061,7 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-OPTIONAL_FLAGS = ("adversary", "mixed_precision", "normalisation", "trim_db")
+OPTIONAL_FLAGS = ("adversary", "domain_weight", "mixed_precision", "normalisation", "trim_db")
 """``serlib train`` options that override the profile only when given."""
 
 
@@ -1080,7 +1082,11 @@ def train_command(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         target_statistics=getattr(args, "target_statistics", False),
         target_batchnorm=getattr(args, "target_batchnorm", False),
-        **{name: getattr(args, name) for name in OPTIONAL_FLAGS if getattr(args, name, None)},
+        **{
+            name: getattr(args, name)
+            for name in OPTIONAL_FLAGS
+            if getattr(args, name, None) is not None
+        },
     )
     print(format_metrics(result.metrics))
     print(f"run folder: {result.run_dir}")

@@ -110,6 +110,9 @@ class TrainConfig:
             raise ValueError(
                 f"adversary must be one of {', '.join(ADVERSARIES)}, got {self.adversary!r}"
             )
+        for name in ("domain_weight", "grl_cap"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.trim_db is not None and not self.trim_db > 0:
             raise ValueError(f"trim_db must be > 0 or None, got {self.trim_db}")
         if not 0 < self.plateau_factor < 1:

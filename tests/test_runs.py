@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -325,6 +326,31 @@ def test_trimmed_runs_fit_statistics_on_trimmed_clips_and_trim_what_they_score(
     assert abs(items[0]["x"].shape[-1] - items[1]["x"].shape[-1]) <= 2
     with pytest.raises(ValueError, match="CRNN models"):
         train_run("w2v2", f"ravdess:{source}", tmp_path / "w2v2", trim_db=40.0)
+
+
+def test_train_command_passes_a_zero_domain_weight_and_crnn_refuses_one(
+    corpora, monkeypatch, tmp_path
+):
+    # 0 is the control run (no domain loss): a falsy value must still reach train_run
+    received = {}
+
+    def fake_train_run(model, source, out, **options):
+        received.update(options)
+        return SimpleNamespace(run_dir=tmp_path, metrics={})
+
+    monkeypatch.setattr("serlib.runs.train_run", fake_train_run)
+    argv = ["train", "--model", "dann", "--source", "ravdess:a", "--target", "emodb:b"]
+    assert main([*argv, "--out", str(tmp_path / "d"), "--domain-weight", "0"]) == 0
+    assert received["domain_weight"] == 0.0
+    assert "adversary" not in received  # options not given keep the profile's values
+    monkeypatch.undo()
+    source, target = corpora
+    with pytest.raises(ValueError, match="DANN models only"):
+        train_run("crnn", f"ravdess:{source}", tmp_path / "c", domain_weight=0.0)
+    with pytest.raises(ValueError, match="domain_weight must be >= 0"):
+        train_run(
+            "dann", f"ravdess:{source}", tmp_path / "d", target=f"emodb:{target}", domain_weight=-1
+        )
 
 
 @pytest.mark.parametrize(
