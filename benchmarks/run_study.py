@@ -167,7 +167,19 @@ VARIANTS = (  # (table name, run folder, model, train_run options, the flags tha
 )
 
 
-TRIMMED_ORACLE = "oracle CRNN, silence trimmed + per-utterance normalisation"
+INPUT_ORACLES = (  # (table name, run folder, train_run options): upper bounds for the --trim inputs
+    ("oracle CRNN, silence trimmed", "oracle-trim", {"trim_db": TRIM_DB}),
+    (
+        "oracle CRNN, per-utterance normalisation",
+        "oracle-utterance",
+        {"normalisation": "utterance"},
+    ),
+    (
+        "oracle CRNN, silence trimmed + per-utterance normalisation",
+        "oracle-trim-utterance",
+        {"trim_db": TRIM_DB, "normalisation": "utterance"},
+    ),
+)
 
 
 def variant_wanted(flags: tuple[str, ...], args) -> bool:
@@ -203,15 +215,14 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
             runs["oracle CRNN (target labels)"].append(
                 run_or_read(folder / "oracle", model="crnn", source=target, target=target, **common)
             )
-        if oracle and args.trim:  # the upper bound for inputs trimmed and normalised per clip
-            runs.setdefault(TRIMMED_ORACLE, []).append(
+        for label, run_name, options in INPUT_ORACLES if oracle and args.trim else ():
+            runs.setdefault(label, []).append(
                 run_or_read(
-                    folder / "oracle-trim-utterance",
+                    folder / run_name,
                     model="crnn",
                     source=target,
                     target=target,
-                    trim_db=TRIM_DB,
-                    normalisation="utterance",
+                    **options,
                     **common,
                 )
             )
@@ -252,7 +263,7 @@ def domain_study(args, source: str, target: str, name: str, oracle: bool) -> str
         gap = oracle_ua - source_only
         lines.append(f"- gap oracle - source-only, target test UA: {mean_std(gap)} points")
         baselines = ("source-only CRNN", "DANN-CRNN transductive", "oracle CRNN (target labels)")
-        baselines += (TRIMMED_ORACLE,)
+        baselines += tuple(label for label, _, _ in INPUT_ORACLES)
         for model in (name for name in runs if name not in baselines):
             gain = np.array([score(m, "target_test") for m in runs[model]]) - source_only
             if gap.mean() <= 0:
@@ -333,7 +344,8 @@ def main() -> None:
         "--trim",
         action="store_true",
         help="add CRNN and DANN runs with per-utterance normalisation and/or the silence around "
-        "each clip trimmed (--normalisation utterance, --trim-silence 40)",
+        "each clip trimmed (--normalisation utterance, --trim-silence 40), and an oracle for each "
+        "of those inputs",
     )
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--ravdess", help="RAVDESS folder (Actor_NN/...)")
