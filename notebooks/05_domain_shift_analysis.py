@@ -271,6 +271,8 @@ display(course.wide_results(course.results_table({
 # (`serlib train --trim-silence`, `trim_db=40` in `train_run`) *and* standardising each clip with its own
 # statistics (`--normalisation utterance`) took EmoDB from one label for every clip to 55.5 % UA
 # over 3 seeds, with no adaptation at all; either change alone left it at 25 % (README, Results).
+# Look at the recalls before celebrating: angry and sad are recognised, happy and neutral mostly
+# not. The model sorts EmoDB by arousal; UA alone would have hidden that.
 # On this course's synthetic corpora the same pair hurts instead (seed 0: 65.0 / 34.4 % UA, against
 # 79.9 / 60.9 with per-clip statistics alone; `benchmarks/RESULTS_study_synthetic.md`). What fixes
 # one shift is not a fix for another: measure on the corpora you care about.
