@@ -351,7 +351,11 @@ def main() -> None:
     parser.add_argument("--ravdess", help="RAVDESS folder (Actor_NN/...)")
     parser.add_argument("--emodb", help="EmoDB folder (wav/...)")
     parser.add_argument("--synth-seed", type=int, default=0, help="seed of the synthetic corpora")
-    parser.add_argument("--write", action="store_true", help="write RESULTS_study_<exp>.md")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="write RESULTS_study_<exp>.md (RESULTS_study_synthetic-seedN.md for --synth-seed N)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     if args.experiment == "synthetic":
@@ -383,7 +387,10 @@ def main() -> None:
     )
     print(text)
     if args.write:
-        Path(__file__).with_name(f"RESULTS_study_{args.experiment}.md").write_text(text)
+        name = args.experiment
+        if name == "synthetic" and args.synth_seed != 0:  # another draw must not overwrite seed 0's
+            name = f"synthetic-seed{args.synth_seed}"
+        Path(__file__).with_name(f"RESULTS_study_{name}.md").write_text(text)
 
 
 if __name__ == "__main__":
