@@ -363,8 +363,8 @@ def prepare_mel_sets(
         skipped += bad
         if tables[name].empty:
             raise ValueError(f"no readable audio in the {name.replace('_', ' ')} set")
-    inputs = MelInputs(
-        frontend, None, config.normalisation, config.crop_frames, None, config.trim_db
+    inputs = MelInputs(  # statistics, if any, are fitted below on the clips as the run reads them
+        frontend, None, config.normalisation, config.crop_frames, trim_db=config.trim_db
     )
     if config.normalisation == "global":
         inputs.stats = MelStats.fit(inputs.trim(arrays["source_train"]))
