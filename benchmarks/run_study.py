@@ -1,4 +1,4 @@
-"""The study behind the README's results tables: source-only vs DANN vs oracle, over seeds.
+"""The study behind docs/results.md's results tables: source-only vs DANN vs oracle, over seeds.
 
 Three experiments, each one sub-command; run folders go to ``$SERLIB_HOME/study/...`` and an
 interrupted study picks up where it stopped (finished runs are read back, unfinished ones resumed):
