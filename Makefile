@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 course: $(STAMP)
-	$(PY) -m serlib.course --profile $${SERLIB_PROFILE:-workshop}
+	$(PY) -m serlib.course_runner --profile $${SERLIB_PROFILE:-workshop}
 
 test: $(STAMP)
 	$(PY) -m ruff check serlib tests benchmarks notebooks

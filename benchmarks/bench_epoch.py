@@ -40,7 +40,8 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from serlib.cache import load_features
-from serlib.data import EpochSampler, FeatureDataset, collate_features, make_loader, set_epoch
+from serlib.data import EpochSampler, FeatureDataset, collate_features, make_loader
+from serlib.epochs import set_loader_epoch
 from serlib.features import FrontendConfig, MelStats, normalise_utterance
 from serlib.models import build_model, encoder_inputs
 
@@ -123,7 +124,7 @@ def classic_loader(dataset: ClassicDataset, batch_size: int, seed: int, workers:
 
 def data_epoch(loader: DataLoader, epoch: int) -> float:
     """Seconds to produce every batch of one epoch, with no model."""
-    set_epoch(loader, epoch)
+    set_loader_epoch(loader, epoch)
     start = time.perf_counter()
     for _ in loader:
         pass
@@ -141,7 +142,7 @@ def train_epoch(
 ) -> float:
     """Seconds for one training epoch: batches, forward, loss, backward, step."""
     model.train()
-    set_epoch(loader, epoch)
+    set_loader_epoch(loader, epoch)
     synchronise(device)
     start = time.perf_counter()
     for batch in loader:

@@ -38,9 +38,9 @@ from serlib.models.wav2vec import (  # noqa: E402
     SAMPLE_RATE,
     SpeechEncoder,
     enable_gradient_checkpointing,
-    parameter_groups,
     tiny_config,
 )
+from serlib.train import parameter_groups, profile_config  # noqa: E402
 
 T4_USABLE_GIB = 15.0
 """A Colab T4 has 16 GB, of which about 15 GiB are free for tensors."""
@@ -107,7 +107,10 @@ def train_step(model, optimizer, scaler, waves, mask, labels, dtype) -> None:
 def run_case(case: Case, config, device: torch.device, warmup: int, steps: int) -> dict:
     """Time ``steps`` training steps after ``warmup`` ones; return throughput and peak memory."""
     model = build(config, case.checkpointing, device, seed=0)
-    optimizer = torch.optim.AdamW(parameter_groups(model))
+    settings = profile_config("full", "w2v2")  # encoder lr 2e-5, heads 3e-4, weight decay 0.01
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, settings), weight_decay=settings.weight_decay
+    )
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[case.precision]
     scaler = torch.amp.GradScaler(device.type, enabled=case.precision == "fp16")
     generator = torch.Generator(device=device).manual_seed(0)

@@ -34,19 +34,15 @@
 # (`SERLIB_IEMOCAP_DIR`, `SERLIB_RAVDESS_DIR`).
 
 # %%
-# Setup: in Colab, install serlib and enable the widget manager; locally nothing to do.
+# Setup: in Colab, install serlib; locally nothing to do (course.setup enables Colab's widgets).
 import subprocess
 import sys
 
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
+if "google.colab" in sys.modules:
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "serlib @ git+https://github.com/serlib/serlib"],
         check=True,
     )
-    from google.colab import output
-
-    output.enable_custom_widget_manager()
 
 # %% tags=["parameters"]
 # Parameters: the profile (tiny = seconds, workshop = a laptop, full = a GPU), real corpus folders
@@ -64,28 +60,23 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Audio, display
 
-from serlib import analysis, course, labels, plots
+from serlib import analysis, course, data_plots, labels
 from serlib.audio import load_audio
-from serlib.config import check_profile
 from serlib.corpora import load_corpus
 
-check_profile(PROFILE)
+COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 pd.set_option("display.width", 120)
 CUE_CLIPS_PER_CLASS = {"tiny": 2, "workshop": 8, "full": 25}[PROFILE]
 
 # %% [markdown]
 # ## 1. The corpora as tables
 #
-# `course_corpora` returns the two domains. With no real corpus configured it writes the synthetic
-# ones (once per profile and seed) in the real IEMOCAP and RAVDESS folder layouts, so exactly the
-# same loaders read them.
+# `course.setup` (above) found the two domains with `course.course_corpora`. With no real corpus
+# configured it writes the synthetic ones (once per profile and seed) in the real IEMOCAP and RAVDESS
+# folder layouts, so exactly the same loaders read them.
 
 # %%
-corpora = course.course_corpora(PROFILE, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
-for role, corpus in corpora.items():
-    print(f"{role}: {corpus.describe()}")
-
-scans = {role: load_corpus(corpus.name, corpus.root) for role, corpus in corpora.items()}
+scans = {role: load_corpus(corpus.name, corpus.root) for role, corpus in COURSE.corpora.items()}
 for role, scan in scans.items():
     print(f"{role}: {len(scan.table)} utterances, {len(scan.skipped)} files skipped")
     for skip in scan.skipped[:5]:
@@ -94,11 +85,11 @@ for role, scan in scans.items():
 # %%
 source_table = scans["source"].table
 target_table = scans["target"].table
-source_prefix = f"{corpora['source'].root}/"
+source_prefix = f"{COURSE.corpora['source'].root}/"
 display(source_table.head().assign(path=lambda t: t["path"].str.removeprefix(source_prefix)))
 
 # %%
-target_prefix = f"{corpora['target'].root}/"
+target_prefix = f"{COURSE.corpora['target'].root}/"
 display(target_table.head().assign(path=lambda t: t["path"].str.removeprefix(target_prefix)))
 
 # %% [markdown]
@@ -141,7 +132,7 @@ for corpus_name in (course.SOURCE_CORPUS, course.TARGET_CORPUS):
 # %%
 for scheme in ("4class", "seed5"):
     balance = {scan.corpus: labels.apply_scheme(scan.table, scheme) for scan in scans.values()}
-    fig = plots.plot_class_balance(
+    fig = data_plots.plot_class_balance(
         balance, column="label", labels=labels.scheme_labels(scheme), title=f"clips per class, {scheme}"
     )
     course.save_and_show(fig, f"01_class_balance_{scheme}")
@@ -220,12 +211,12 @@ for role, scan in scans.items():
     example[role] = (clip, load_audio(clip["path"], sample_rate=16000))
 
 clip, waveform = example["source"]
-fig = plots.plot_clip(waveform, 16000, title=f"source ({clip['corpus']}): angry, {clip['speaker']}")
+fig = data_plots.plot_clip(waveform, 16000, title=f"source ({clip['corpus']}): angry, {clip['speaker']}")
 course.save_and_show(fig, "01_clip_source")
 
 # %%
 clip, waveform = example["target"]
-fig = plots.plot_clip(waveform, 16000, title=f"target ({clip['corpus']}): angry, {clip['speaker']}")
+fig = data_plots.plot_clip(waveform, 16000, title=f"target ({clip['corpus']}): angry, {clip['speaker']}")
 course.save_and_show(fig, "01_clip_target")
 
 # %% [markdown]

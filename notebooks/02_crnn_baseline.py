@@ -31,19 +31,15 @@
 # - how to explore the errors clip by clip, and listen to them.
 
 # %%
-# Setup: in Colab, install serlib and enable the widget manager; locally nothing to do.
+# Setup: in Colab, install serlib; locally nothing to do (course.setup enables Colab's widgets).
 import subprocess
 import sys
 
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
+if "google.colab" in sys.modules:
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "serlib @ git+https://github.com/serlib/serlib"],
         check=True,
     )
-    from google.colab import output
-
-    output.enable_custom_widget_manager()
 
 # %% tags=["parameters"]
 # Parameters: the profile (tiny = seconds, workshop = a laptop, full = a GPU), real corpus folders
@@ -65,18 +61,13 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from serlib import analysis, course, plots
-from serlib.config import check_profile
+from serlib import analysis, course, plots, results
+from serlib.cli import format_metrics
 from serlib.labels import scheme_labels
 from serlib.models import build_model, count_parameters
-from serlib.runs import format_metrics
 from serlib.widgets import ConfusionExplorer
 
-check_profile(PROFILE)
-torch.manual_seed(SEED)
-corpora = course.course_corpora(PROFILE, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
-for role, corpus in corpora.items():
-    print(f"{role}: {corpus.describe()}")
+COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 
 # %% [markdown]
 # ## 1. Build the CRNN
@@ -136,7 +127,7 @@ print(f"{'logits':<16} {tuple(outputs['logits'].shape)}")
 # again.
 
 # %%
-RUN = course.course_run("crnn", corpora, PROFILE, SEED, retrain=RETRAIN)
+RUN = course.course_run("crnn", COURSE.corpora, PROFILE, SEED, retrain=RETRAIN)
 config = json.loads((RUN / "config.json").read_text())
 metrics = json.loads((RUN / "metrics.json").read_text())
 print(f"run folder: {course.short_path(RUN)}")
@@ -150,7 +141,7 @@ display(pd.DataFrame({"speakers": config["splits"], "clips": config["counts"]}))
 # is overfitting: the speaker-independent validation set is what tells us when to stop.
 
 # %%
-history = course.read_history(RUN)
+history = results.read_history(RUN)
 fig = plots.plot_learning_curves(history, title="CRNN on the source")
 course.save_and_show(fig, "02_learning_curves")
 

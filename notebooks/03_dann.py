@@ -34,12 +34,11 @@
 # - why a domain head can be fooled instead of confused, and a bounded adversary that fixes it.
 
 # %%
-# Setup: in Colab, install serlib and enable the widget manager; locally nothing to do.
+# Setup: in Colab, install serlib; locally nothing to do (course.setup enables Colab's widgets).
 import subprocess
 import sys
 
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
+if "google.colab" in sys.modules:
     subprocess.run(
         [
             sys.executable,
@@ -51,9 +50,6 @@ if IN_COLAB:
         ],
         check=True,
     )
-    from google.colab import output
-
-    output.enable_custom_widget_manager()
 
 # %% tags=["parameters"]
 # Parameters: the profile (tiny = seconds, workshop = a laptop, full = a GPU), real corpus folders
@@ -73,18 +69,13 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
-from serlib import course, plots
-from serlib.config import check_profile
+from serlib import course, plots, results
+from serlib.cli import format_metrics
 from serlib.labels import scheme_labels
 from serlib.models import GradientReversal, build_model, count_parameters, grl_coefficient
-from serlib.runs import format_metrics
 from serlib.widgets import ConfusionExplorer
 
-check_profile(PROFILE)
-torch.manual_seed(SEED)
-corpora = course.course_corpora(PROFILE, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
-for role, corpus in corpora.items():
-    print(f"{role}: {corpus.describe()}")
+COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 
 # %% [markdown]
 # ## 1. Gradient reversal, by hand
@@ -156,7 +147,7 @@ print({name: tuple(value.shape) for name, value in outputs.items()})
 # labels. The target *test* speakers are never seen, not even unlabelled.
 
 # %%
-RUN = course.course_run("dann", corpora, PROFILE, SEED, retrain=RETRAIN)
+RUN = course.course_run("dann", COURSE.corpora, PROFILE, SEED, retrain=RETRAIN)
 metrics = json.loads((RUN / "metrics.json").read_text())
 print(f"run folder: {course.short_path(RUN)}")
 
@@ -170,7 +161,7 @@ print(f"run folder: {course.short_path(RUN)}")
 # (or λ is capped too low); if the emotion scores collapse, the adversary is too strong.
 
 # %%
-history = course.read_history(RUN)
+history = results.read_history(RUN)
 adversarial_columns = [c for c in ("train_domain_acc", "val_ua", "grl_coefficient") if c in history]
 fig = plots.plot_learning_curves(
     history, columns=adversarial_columns, title="DANN: domain accuracy, validation UA, GRL"
@@ -188,11 +179,11 @@ course.save_and_show(fig, "03_learning_curves")
 print(format_metrics(metrics))
 
 # %%
-crnn_run = course.run_dir("crnn", PROFILE, SEED, course.data_tag(corpora))
-comparison = course.results_table({"CRNN (02)": crnn_run, "DANN-CRNN (03)": RUN})
+crnn_run = course.run_dir("crnn", PROFILE, SEED, COURSE.tag)
+comparison = results.results_table({"CRNN (02)": crnn_run, "DANN-CRNN (03)": RUN})
 if comparison.attrs["missing"]:
     print("not found (run notebook 02 first):", comparison.attrs["missing"])
-display(course.wide_results(comparison))
+display(results.wide_results(comparison))
 fig = plots.plot_results_table(
     comparison, title="CRNN vs DANN-CRNN (%)", note="target test: held-out target speakers"
 )
@@ -205,7 +196,7 @@ for ax, (name, folder) in zip(axes, {"CRNN": crnn_run, "DANN": RUN}.items(), str
         ax.set_axis_off()
         ax.set_title(f"{name}: no run yet")
         continue
-    scores = course.read_metrics(folder)["target_test"]
+    scores = results.read_metrics(folder)["target_test"]
     plots.plot_confusion_matrix(
         scores["confusion"],
         scores["labels"],
@@ -239,21 +230,21 @@ course.save_and_show(fig, "03_confusion_target")
 
 # %%
 RUN_CONFUSION = course.course_run(
-    "dann", corpora, PROFILE, SEED, name="dann-confusion", adversary="confusion", retrain=RETRAIN
+    "dann", COURSE.corpora, PROFILE, SEED, name="dann-confusion", adversary="confusion", retrain=RETRAIN
 )
 fig = plots.plot_domain_accuracy(
     {
         "gradient reversal (section 4)": history,
-        "domain confusion": course.read_history(RUN_CONFUSION),
+        "domain confusion": results.read_history(RUN_CONFUSION),
     }
 )
 course.save_and_show(fig, "03_domain_accuracy_confusion")
 
 # %%
-comparison = course.results_table(
+comparison = results.results_table(
     {"CRNN (02)": crnn_run, "DANN-CRNN (03)": RUN, "DANN-CRNN, confusion": RUN_CONFUSION}
 )
-display(course.wide_results(comparison))
+display(results.wide_results(comparison))
 fig = plots.plot_results_table(
     comparison,
     title="gradient reversal vs domain confusion (%)",

@@ -31,19 +31,15 @@
 # - how Wav2Vec2 and Wav2Vec2 + DANN compare with the CRNN and DANN-CRNN of notebooks 02 and 03.
 
 # %%
-# Setup: in Colab, install serlib and enable the widget manager; locally nothing to do.
+# Setup: in Colab, install serlib; locally nothing to do (course.setup enables Colab's widgets).
 import subprocess
 import sys
 
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
+if "google.colab" in sys.modules:
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "serlib @ git+https://github.com/serlib/serlib"],
         check=True,
     )
-    from google.colab import output
-
-    output.enable_custom_widget_manager()
 
 # %% tags=["parameters"]
 # Parameters: the profile (tiny = seconds, workshop = a laptop, full = a GPU), real corpus folders
@@ -66,19 +62,13 @@ import json
 import torch
 from IPython.display import display
 
-from serlib import course, plots
-from serlib.config import check_profile
+from serlib import course, plots, results
+from serlib.cli import format_metrics
 from serlib.labels import scheme_labels
 from serlib.models import build_model, count_parameters
 from serlib.models.wav2vec import build_wav2vec_encoder
-from serlib.runs import format_metrics
 
-check_profile(PROFILE)
-torch.manual_seed(SEED)
-corpora = course.course_corpora(PROFILE, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
-for role, corpus in corpora.items():
-    print(f"{role}: {corpus.describe()}")
-TAG = course.data_tag(corpora)
+COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 
 # %% [markdown]
 # ## 1. Which encoder?
@@ -143,14 +133,14 @@ print(f"mode: {MODE} ({'GPU: ' + torch.cuda.get_device_name(0) if torch.cuda.is_
 runs = {}
 for kind in ("w2v2", "w2v2-dann"):
     runs[kind] = course.course_run(
-        kind, corpora, PROFILE, SEED, retrain=RETRAIN, encoder=ENCODER_NAME, w2v2_mode=MODE
+        kind, COURSE.corpora, PROFILE, SEED, retrain=RETRAIN, encoder=ENCODER_NAME, w2v2_mode=MODE
     )
     saved = json.loads((runs[kind] / "config.json").read_text())
     print(f"{kind}: {saved['encoder_label']}, mode {saved.get('w2v2_mode')}, folder {course.short_path(runs[kind])}")
-    print(format_metrics(course.read_metrics(runs[kind])))
+    print(format_metrics(results.read_metrics(runs[kind])))
 
 # %%
-history = course.read_history(runs["w2v2-dann"])
+history = results.read_history(runs["w2v2-dann"])
 fig = plots.plot_learning_curves(history, title=f"Wav2Vec2 + DANN ({MODE})")
 course.save_and_show(fig, "04_learning_curves")
 
@@ -159,17 +149,17 @@ course.save_and_show(fig, "04_learning_curves")
 
 # %%
 label = "tiny, not pretrained" if ENCODER_NAME == "tiny" else MODE
-comparison = course.results_table(
+comparison = results.results_table(
     {
-        "CRNN (02)": course.run_dir("crnn", PROFILE, SEED, TAG),
-        "DANN-CRNN (03)": course.run_dir("dann", PROFILE, SEED, TAG),
+        "CRNN (02)": course.run_dir("crnn", PROFILE, SEED, COURSE.tag),
+        "DANN-CRNN (03)": course.run_dir("dann", PROFILE, SEED, COURSE.tag),
         f"W2V2 ({label})": runs["w2v2"],
         f"W2V2-DANN ({label})": runs["w2v2-dann"],
     }
 )
 if comparison.attrs["missing"]:
     print("not found (run notebooks 02 and 03 first):", comparison.attrs["missing"])
-display(course.wide_results(comparison))
+display(results.wide_results(comparison))
 fig = plots.plot_results_table(comparison, title="CRNN vs Wav2Vec2, with and without DANN (%)", note=ENCODER_NOTE[:110])
 course.save_and_show(fig, "04_results")
 

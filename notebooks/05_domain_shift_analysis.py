@@ -31,19 +31,15 @@
 # - to report all models in one table: UA, WA and macro-F1 on source and target.
 
 # %%
-# Setup: in Colab, install serlib and enable the widget manager; locally nothing to do.
+# Setup: in Colab, install serlib; locally nothing to do (course.setup enables Colab's widgets).
 import subprocess
 import sys
 
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
+if "google.colab" in sys.modules:
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "serlib @ git+https://github.com/serlib/serlib"],
         check=True,
     )
-    from google.colab import output
-
-    output.enable_custom_widget_manager()
 
 # %% tags=["parameters"]
 # Parameters: the profile (tiny = seconds, workshop = a laptop, full = a GPU), real corpus folders
@@ -58,20 +54,13 @@ RETRAIN = os.environ.get("SERLIB_RETRAIN", "") == "1"
 
 # %%
 import pandas as pd
-import torch
 from IPython.display import display
 
-from serlib import analysis, course, plots
-from serlib.config import check_profile
+from serlib import analysis, course, plots, results
 from serlib.labels import scheme_labels
 
-check_profile(PROFILE)
-torch.manual_seed(SEED)
+COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
 EMBEDDINGS_PER_SET = {"tiny": 60, "workshop": 300, "full": 600}[PROFILE]
-corpora = course.course_corpora(PROFILE, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
-for role, corpus in corpora.items():
-    print(f"{role}: {corpus.describe()}")
-TAG = course.data_tag(corpora)
 
 # %% [markdown]
 # ## 1. The runs of notebooks 02-04
@@ -80,12 +69,12 @@ TAG = course.data_tag(corpora)
 
 # %%
 RUNS = {
-    course.COURSE_RUNS[model]: course.run_dir(model, PROFILE, SEED, TAG) for model in course.COURSE_MODELS
+    course.COURSE_RUNS[model]: course.run_dir(model, PROFILE, SEED, COURSE.tag) for model in course.COURSE_MODELS
 }
 metrics = {}
 for name, folder in RUNS.items():
     if (folder / "metrics.json").is_file():
-        metrics[name] = course.read_metrics(folder)
+        metrics[name] = results.read_metrics(folder)
         print(f"{name:<10} {course.short_path(folder)}")
     else:
         print(f"{name:<10} missing: run its notebook first ({course.short_path(folder)})")
@@ -175,9 +164,9 @@ if recalls:
 
 # %%
 seed5_run = course.course_run(
-    "crnn", corpora, PROFILE, SEED, name="crnn-seed5", scheme="seed5", retrain=RETRAIN
+    "crnn", COURSE.corpora, PROFILE, SEED, name="crnn-seed5", scheme="seed5", retrain=RETRAIN
 )
-seed5 = course.read_metrics(seed5_run)
+seed5 = results.read_metrics(seed5_run)
 ablation_rows = []
 for scheme, scores in (("4class", metrics.get("CRNN")), ("seed5", seed5)):
     if scores is None:
@@ -208,16 +197,16 @@ print("seed5 target recall per class:", {
 
 # %%
 transductive_run = course.course_run(
-    "dann", corpora, PROFILE, SEED, name="dann-transductive", transductive=True, retrain=RETRAIN
+    "dann", COURSE.corpora, PROFILE, SEED, name="dann-transductive", transductive=True, retrain=RETRAIN
 )
-protocols = course.results_table(
+protocols = results.results_table(
     {"DANN, speaker-disjoint": RUNS["DANN-CRNN"], "DANN, transductive": transductive_run},
     sets={"target_test": "target test", "target_all": "all target"},
 )
-display(course.wide_results(protocols))
+display(results.wide_results(protocols))
 for name, folder in (("speaker-disjoint", RUNS["DANN-CRNN"]), ("transductive", transductive_run)):
     if (folder / "metrics.json").is_file():
-        print(f"{name}: target_test = {course.read_metrics(folder)['target_test']['protocol']}")
+        print(f"{name}: target_test = {results.read_metrics(folder)['target_test']['protocol']}")
 
 # %% [markdown]
 # The two protocols answer different questions. The speaker-disjoint number is what to expect on
@@ -244,14 +233,14 @@ for name, folder in (("speaker-disjoint", RUNS["DANN-CRNN"]), ("transductive", t
 
 # %%
 statistics_run = course.course_run(
-    "crnn", corpora, PROFILE, SEED, name="crnn-target-statistics", target_statistics=True,
+    "crnn", COURSE.corpora, PROFILE, SEED, name="crnn-target-statistics", target_statistics=True,
     retrain=RETRAIN,
 )  # fmt: skip
 batchnorm_run = course.course_run(
-    "crnn", corpora, PROFILE, SEED, name="crnn-target-batchnorm", target_batchnorm=True,
+    "crnn", COURSE.corpora, PROFILE, SEED, name="crnn-target-batchnorm", target_batchnorm=True,
     retrain=RETRAIN,
 )  # fmt: skip
-display(course.wide_results(course.results_table({
+display(results.wide_results(results.results_table({
     "CRNN (source statistics)": RUNS["CRNN"],
     "CRNN + target statistics": statistics_run,
     "CRNN + target batch norm (AdaBN)": batchnorm_run,
@@ -293,10 +282,10 @@ display(course.wide_results(course.results_table({
 # for training or selection.
 
 # %%
-final = course.course_results(PROFILE, SEED, TAG)
+final = course.course_results(PROFILE, SEED, COURSE.tag)
 if final.attrs["missing"]:
     print("missing:", "; ".join(final.attrs["missing"]))
-display(course.wide_results(final))
+display(results.wide_results(final))
 fig = plots.plot_results_table(
     final,
     title=f"UA / WA / macro-F1 (%), {PROFILE} profile, seed {SEED}",
@@ -305,7 +294,7 @@ fig = plots.plot_results_table(
 course.save_and_show(fig, "05_results")
 
 # %%
-results_file = course.runs_root(PROFILE, SEED, TAG) / "results.csv"
+results_file = course.runs_root(PROFILE, SEED, COURSE.tag) / "results.csv"
 final.to_csv(results_file, index=False)
 print(f"results written to {course.short_path(results_file)}")
 

@@ -24,6 +24,11 @@ Public API:
   Wav2Vec2 frozen-feature mode uses it with its own ``compute``.
 - ``feature_cache(frontend, perturbation=None, root=None) -> ArrayCache`` and
   ``load_features(paths, frontend, perturbation=None, ...) -> CachedArrays``: log-mels.
+- ``pooled_states_cache(encoder, root=None) -> ArrayCache`` and
+  ``load_pooled_states(paths, encoder, ...) -> CachedArrays``: a Wav2Vec2 encoder's per-layer
+  mean-pooled hidden states [S, D] per file (the frozen-feature mode), keyed by
+  ``pooled_states_key(encoder)`` (which weights, how the audio was prepared); folder
+  ``POOLED_CACHE_KIND``.
 - ``CachedArrays``: ``arrays`` (one per kept file, input order), ``kept`` (their positions in
   ``paths``), ``skipped`` (``Skip(path, reason)``), ``n_computed``.
 """
@@ -40,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from serlib.audio import AudioError, load_audio
@@ -47,9 +53,13 @@ from serlib.augment import WavePerturbation
 from serlib.config import serlib_home
 from serlib.corpora.base import Skip
 from serlib.features import FrontendConfig, LogMel, log_mel_many
+from serlib.models.wav2vec import SAMPLE_RATE, SpeechEncoder, extract_pooled_states
 
 ComputeFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 """Turns a batch of float32 mono waveforms into one array per waveform."""
+
+POOLED_CACHE_KIND = "w2v2-pooled"
+"""Folder of the feature cache that holds a Wav2Vec2 encoder's per-layer pooled states."""
 
 
 def default_cache_root() -> Path:
@@ -267,4 +277,60 @@ def load_features(
         keep=keep,
         progress=progress,
         description="log-mel features",
+    )
+
+
+def pooled_states_key(encoder: SpeechEncoder) -> str:
+    """Cache key of the pooled states: which weights, how the audio was prepared, what was kept."""
+    if encoder.source is None:
+        raise ValueError("the encoder has no source; build it with build_wav2vec_encoder")
+    recipe = {
+        "identity": encoder.source.identity,
+        "sample_rate": SAMPLE_RATE,
+        "normalize": encoder.normalize,
+        "hidden_states": encoder.num_hidden_states,
+        "pooling": "mean over real frames, every hidden state, one clip at a time",
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def pooled_states_cache(encoder: SpeechEncoder, root: str | Path | None = None) -> ArrayCache:
+    """The cache (float16) of ``encoder``'s per-layer pooled states."""
+    cache = ArrayCache(POOLED_CACHE_KIND, pooled_states_key(encoder), root)
+    cache.describe(
+        {
+            "what": "per-layer mean-pooled hidden states [layers + 1, hidden size] per audio file",
+            "encoder": encoder.source.name,
+            "encoder_label": encoder.source.label,
+            "identity": encoder.source.identity,
+        }
+    )
+    return cache
+
+
+def load_pooled_states(
+    paths: Sequence[str | Path],
+    encoder: SpeechEncoder,
+    root: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> CachedArrays:
+    """Pooled states [S, D] for ``paths``, extracted once per file and then read from the cache.
+
+    Each file runs through ``encoder`` alone (``extract_pooled_states``), so no padding enters the
+    features; only files missing from the cache cost an encoder pass.
+    """
+    encoder = encoder.to(device).eval()
+
+    def compute(waves: list[np.ndarray]) -> list[np.ndarray]:
+        return [extract_pooled_states(encoder, wave, device) for wave in waves]
+
+    return fill_cache(
+        list(paths),
+        pooled_states_cache(encoder, root),
+        compute,
+        SAMPLE_RATE,
+        batch_size=8,
+        progress=progress,
+        description=f"{encoder.source.label} hidden states",
     )

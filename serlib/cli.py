@@ -1,33 +1,46 @@
 """The ``serlib`` command: scan corpora, make the synthetic corpus, train, evaluate and predict.
 
-Every sub-command exits 0 on success and 2 on bad usage or unusable input, with a one-line reason on
-stderr, so scripts and notebooks can rely on it. The heavy lifting lives in the library modules; this
-file only parses arguments and prints.
+Every sub-command exits 0 on success. A mistake the user can fix (a ``serlib.errors.UserError``: a bad
+option, an unusable corpus; or a missing file) exits 2 with a one-line reason on stderr, so scripts
+and notebooks can rely on it; any other exception is a bug and shows its traceback. The work lives in
+the library modules (``serlib.runs`` trains, evaluates and predicts); this file parses arguments and
+prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
 from serlib import __version__
 from serlib.config import PROFILES, TRIM_DB
+from serlib.corpora import load_corpus, skip_reasons
+from serlib.errors import UserError
+from serlib.labels import apply_scheme, check_scheme, dropped_counts, require_classes, scheme_labels
 
 EXIT_USAGE = 2
+"""Exit status of a mistake the user can fix."""
+
+EXIT_BROKEN_PIPE = 141
+"""Exit status when the reader of stdout went away (``| head``): 128 + SIGPIPE, as shells report."""
+
+EXAMPLES_SHOWN = 3
+"""Paths shown per skip reason (and of the duplicates) in the human scan summary; --json has all."""
+
+REASONS_SHOWN = 10
+"""Skip reasons shown in the human scan summary, the commonest first."""
 
 
-class UsageError(ValueError):
-    """Bad arguments or unusable input: reported as one line, exit status 2."""
+def scan_report(corpus: str, root: str, scheme: str | None, check_audio: bool = False) -> dict:
+    """The scan summary (the JSON the README documents), plus genders, what the scheme dropped,
+    the duplicates and alternative encodings, and the skip counts per reason.
 
-
-def scan_report(corpus: str, root: str, scheme: str | None) -> dict:
-    """The scan summary of DESIGN.md's contract (plus genders and what the scheme dropped)."""
-    from serlib.corpora import load_corpus
-    from serlib.labels import apply_scheme, dropped_counts
-
-    scan = load_corpus(corpus, root)
+    Raises a UserError when no clip is usable or when ``scheme`` leaves a class without clips.
+    """
+    scan = load_corpus(corpus, root, check_audio=check_audio)
     table = scan.table
     label_column = "emotion"
     report_extra: dict = {}
@@ -35,6 +48,9 @@ def scan_report(corpus: str, root: str, scheme: str | None) -> dict:
         report_extra = {"scheme": scheme, "dropped_by_scheme": dropped_counts(table, scheme)}
         table = apply_scheme(table, scheme)
         label_column = "label"
+        if scheme != "native":  # native keeps every label the corpus has: no class can be empty
+            where = f"{scan.corpus} at {scan.root} with scheme {scheme}"
+            require_classes(table, scheme_labels(scheme), where)
     genders = table.groupby("speaker")["gender"].first().sort_index()
     return {
         "corpus": scan.corpus,
@@ -46,13 +62,32 @@ def scan_report(corpus: str, root: str, scheme: str | None) -> dict:
         "speakers": list(genders.index),
         "genders": {speaker: gender for speaker, gender in genders.items()},
         **report_extra,
+        "audio_checked": check_audio,
+        "skip_reasons": {reason: len(paths) for reason, paths in skip_reasons(scan.skipped)},
         "skipped": [{"path": s.path, "reason": s.reason} for s in scan.skipped],
+        "duplicates": [{"kept": d.kept, "duplicate": d.duplicate} for d in scan.duplicates],
+        "alternatives": [{"kept": d.kept, "duplicate": d.duplicate} for d in scan.alternatives],
     }
 
 
+def shown_path(path: str, root: str) -> str:
+    """``path`` relative to the corpus root when it lies inside it (shorter to read), else as is."""
+    prefix = root.rstrip(os.sep) + os.sep
+    return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+def print_examples(paths: list[str], root: str, indent: str) -> None:
+    """The first few of ``paths``, then how many more there are."""
+    for path in paths[:EXAMPLES_SHOWN]:
+        print(f"{indent}{shown_path(path, root)}")
+    if len(paths) > EXAMPLES_SHOWN:
+        print(f"{indent}... and {len(paths) - EXAMPLES_SHOWN} more (use --json for all)")
+
+
 def print_scan(report: dict) -> None:
-    """A short human-readable scan summary."""
-    print(f"{report['corpus']} at {report['root']}: {report['n']} utterances")
+    """A short human-readable scan summary: counts, then duplicates and skips grouped by reason."""
+    root = report["root"]
+    print(f"{report['corpus']} at {root}: {report['n']} utterances")
     width = max((len(label) for label in report["per_label"]), default=5)
     for label, count in report["per_label"].items():
         print(f"  {label:<{width}}  {count:>6}")
@@ -62,20 +97,41 @@ def print_scan(report: dict) -> None:
     )
     for label, count in report.get("dropped_by_scheme", {}).items():
         print(f"  dropped by scheme {report['scheme']}: {label} ({count})")
+    if report["duplicates"]:
+        print(
+            f"  {len(report['duplicates'])} duplicates counted once (the same utterance in two "
+            "files; kept: a .wav first, then the copy nearest the root):"
+        )
+        shown = [
+            f"{shown_path(d['duplicate'], root)} (kept {shown_path(d['kept'], root)})"
+            for d in report["duplicates"]
+        ]
+        print_examples(shown, "", "    ")
+    if report["alternatives"]:
+        print(
+            f"  {len(report['alternatives'])} alternative encodings of clips already used "
+            "(other formats, not read), e.g.:"
+        )
+        print_examples([d["duplicate"] for d in report["alternatives"]], root, "    ")
     if report["skipped"]:
         print(f"  skipped {len(report['skipped'])} files:")
-        for skip in report["skipped"][:20]:
-            print(f"    {skip['path']}: {skip['reason']}")
-        if len(report["skipped"]) > 20:
-            print(f"    ... and {len(report['skipped']) - 20} more (use --json for all)")
+        paths: dict[str, list[str]] = {}
+        for skip in report["skipped"]:
+            paths.setdefault(skip["reason"], []).append(skip["path"])
+        reasons = list(report["skip_reasons"].items())
+        for reason, count in reasons[:REASONS_SHOWN]:
+            print(f"    {count} x {reason}")
+            print_examples(paths[reason], root, "        ")
+        rest = reasons[REASONS_SHOWN:]
+        if rest:
+            files = sum(count for _, count in rest)
+            print(f"    ... and {files} files for {len(rest)} more reasons (use --json for all)")
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    from serlib.labels import check_scheme
-
     if args.scheme:
         check_scheme(args.scheme)
-    report = scan_report(args.corpus, args.root, args.scheme)
+    report = scan_report(args.corpus, args.root, args.scheme, args.check_audio)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -84,29 +140,102 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from serlib.synth import generate_corpus
+    from serlib.synth import generate_corpus  # scipy (0.3-0.7 s) that --help and scan need not pay
 
     root = generate_corpus(args.layout, args.out, profile=args.profile, seed=args.seed)
     print(f"synthetic {args.layout} corpus ({args.profile} profile, seed {args.seed}) in {root}")
     return 0
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from serlib.runs import train_command
+def format_metrics(metrics: dict) -> str:
+    """A short table of a run's scores, one line per evaluation set."""
+    lines = [f"{'set':<12} {'UA':>6} {'WA':>6} {'F1':>6} {'n':>6}  protocol"]
+    if "model" in metrics:  # e.g. "tiny random encoder (not pretrained)" must never go unsaid
+        model = metrics["model"]
+        lines.insert(0, f"model {model['kind']}, encoder: {model['encoder_label']}")
+    for name, scores in metrics.items():
+        if isinstance(scores, dict) and "ua" in scores:
+            lines.append(
+                f"{name:<12} {100 * scores['ua']:6.1f} {100 * scores['wa']:6.1f} "
+                f"{100 * scores['macro_f1']:6.1f} {scores['n']:>6}  {scores['protocol']}"
+            )
+    if "proxy_a_distance" in metrics:
+        lines.append(
+            f"proxy A-distance (source vs target test): {metrics['proxy_a_distance']['value']:.2f}"
+        )
+    return "\n".join(lines)
 
-    return train_command(args)
+
+OPTIONAL_FLAGS = ("adversary", "domain_weight", "mixed_precision", "normalisation", "trim_db")
+"""``serlib train`` options that override the profile only when given."""
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    from serlib.runs import evaluate_command
+def train_command(args: argparse.Namespace) -> int:
+    """``serlib train``: train into ``--out`` and print the scores."""
+    from serlib import runs  # imports torch (seconds): only the commands that train or score pay
 
-    return evaluate_command(args)
+    result = runs.train_run(
+        args.model,
+        args.source,
+        args.out,
+        target=args.target,
+        scheme=args.scheme,
+        profile=args.profile,
+        epochs=args.epochs,
+        seed=args.seed,
+        resume=args.resume,
+        encoder=args.encoder,
+        transductive=args.transductive,
+        progress=sys.stderr.isatty(),
+        target_statistics=args.target_statistics,
+        target_batchnorm=args.target_batchnorm,
+        **{name: getattr(args, name) for name in OPTIONAL_FLAGS if getattr(args, name) is not None},
+    )
+    print(format_metrics(result.metrics))
+    print(f"run folder: {result.run_dir}")
+    return 0
 
 
-def run_predict(args: argparse.Namespace) -> int:
-    from serlib.runs import predict_command
+def evaluate_command(args: argparse.Namespace) -> int:
+    """``serlib evaluate``: score a run on a corpus; ``--json`` prints the contract's JSON."""
+    from serlib import runs  # imports torch (seconds): only the commands that train or score pay
 
-    return predict_command(args)
+    report = runs.evaluate_run(args.run, args.corpus, args.split, progress=sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    if report.get("encoder_label"):
+        print(f"encoder: {report['encoder_label']}")
+    print(
+        f"UA {100 * report['ua']:.1f}  WA {100 * report['wa']:.1f}  "
+        f"macro-F1 {100 * report['macro_f1']:.1f}  n {report['n']}"
+    )
+    width = max(len(label) for label in report["labels"])
+    print(
+        " " * (width + 2)
+        + " ".join(f"{label[:6]:>6}" for label in report["labels"])
+        + "  (rows: true)"
+    )
+    for label, row in zip(report["labels"], report["confusion"], strict=True):
+        print(f"{label:<{width}}  " + " ".join(f"{count:>6}" for count in row))
+    return 0
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """``serlib predict``: one line per file, label then class probabilities; exit 2 if any failed."""
+    from serlib import runs  # imports torch (seconds): only the commands that train or score pay
+
+    run = runs.load_run(args.run)
+    results, skipped = runs.predict_files(run, args.files, target=args.target)
+    label = run.config.get("encoder_label") or ""
+    if "not pretrained" in label:
+        print(f"serlib predict: note: this run uses a {label}", file=sys.stderr)
+    for result in results:
+        scores = "  ".join(f"{name} {p:.3f}" for name, p in result["probabilities"].items())
+        print(f"{result['path']}\t{result['label']}\t{scores}")
+    for skip in skipped:
+        print(f"serlib predict: error: {skip.path}: {skip.reason}", file=sys.stderr)
+    return EXIT_USAGE if skipped else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--root", required=True, help="the corpus folder")
     scan.add_argument("--scheme", help="map labels with a scheme: 4class, seed5 or native")
     scan.add_argument("--json", action="store_true", help="print the JSON summary")
+    scan.add_argument(
+        "--check-audio",
+        action="store_true",
+        help="also decode every clip and skip silent, clipped, NaN-bearing and too-short ones, "
+        "as training does (reads all the audio: minutes for a large corpus)",
+    )
     scan.set_defaults(func=run_scan)
 
     synth = commands.add_parser("synth", help="write the built-in synthetic corpus")
@@ -204,14 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default): bf16 or fp16 on a GPU, float32 on the CPU; bf16 also speeds up "
         "CPUs with AVX512-BF16 or AMX",
     )
-    train.set_defaults(func=run_train)
+    train.set_defaults(func=train_command)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run on a corpus")
     evaluate.add_argument("--run", required=True, metavar="RUN_DIR")
     evaluate.add_argument("--corpus", required=True, metavar="NAME:DIR")
     evaluate.add_argument("--split", default="all", choices=["all", "test"])
     evaluate.add_argument("--json", action="store_true")
-    evaluate.set_defaults(func=run_evaluate)
+    evaluate.set_defaults(func=evaluate_command)
 
     predict = commands.add_parser("predict", help="predict the emotion of audio files")
     predict.add_argument("--run", required=True, metavar="RUN_DIR")
@@ -222,19 +357,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="the files come from the run's target domain (uses its target input or batch-norm "
         "statistics, if it has any)",
     )
-    predict.set_defaults(func=run_predict)
+    predict.set_defaults(func=predict_command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script and of ``python -m serlib``."""
+    """Entry point of the console script and of ``python -m serlib``.
+
+    Only a user's mistake (``UserError``, a missing file) becomes exit 2 with one line; anything
+    else is a bug in serlib and propagates with its traceback.
+    """
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except (UsageError, ValueError, FileNotFoundError) as error:
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the try, not at interpreter exit
+        return status
+    except (UserError, FileNotFoundError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"serlib {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # the reader went away (`serlib scan ... | head -1`): stop quietly, as cat or grep do;
+        # stdout now points at nothing, so the flush at exit cannot fail a second time
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print(f"serlib {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -7,20 +7,23 @@ Every batch is a dict of tensors, the same for every model:
   "label": long [B] (-1 = unlabelled), "domain": long [B], "index": long [B]}``
 - waveform batches for Wav2Vec2 (``WaveformDataset`` + ``collate_waves``):
   ``{"wave": float32 [B, L], "attention_mask": long [B, L] (1 = a real sample),
-  "label", "domain", "index"}``
+  "label", "domain", "index"}``; ``waveform_loader`` groups clips of similar length into a batch
+  (``LengthGroupedSampler``), so little of a batch is padding
+- frozen Wav2Vec2 features (``PooledStatesDataset``): ``{"x": float32 [B, S, D], "label",
+  "domain", "index"}``, S hidden states of width D per clip
 
 ``index`` is the row of the item in its dataset, so predictions can be joined back to the table.
 
 Determinism: the order of epoch ``e`` (``EpochSampler``) and the random crops of epoch ``e``
-(``FeatureDataset.set_epoch``) are pure functions of ``(seed, e)``, so a run resumed at epoch
-``e`` sees exactly the batches it would have seen. Call ``set_epoch(loader, e)`` before each epoch.
-For DANN, ``PairedBatches`` yields ``(source_batch, target_batch)`` pairs for every source batch;
-the target loader restarts (with a new, equally deterministic order) when it runs out.
+(``FeatureDataset.set_epoch``) are pure functions of ``(seed, e)`` (``epoch_seed``), so a run
+resumed at epoch ``e`` sees exactly the batches it would have seen; the training loop points each
+loader at its epoch before a pass (``serlib.epochs.set_loader_epoch``).
 
 Public API: ``encode_labels``, ``FeatureDataset``, ``collate_features``, ``WaveformDataset``,
-``collate_waves``, ``EpochSampler``, ``make_loader``, ``set_epoch``, ``PairedBatches``,
-``CROPS = ("random", "center", "start")``; helpers for other datasets that follow the same
-batch layout: ``check_labels`` (labels or -1) and ``stack_ids`` (label/domain/index tensors).
+``collate_waves``, ``PooledStatesDataset``, ``EpochSampler``, ``make_loader``,
+``waveform_loader`` (with ``LengthGroupedSampler``, ``group_by_length``, ``clip_lengths``),
+``epoch_seed``, ``CROPS = ("random", "center", "start")``; helpers for other datasets that follow
+the same batch layout: ``check_labels`` (labels or -1) and ``stack_ids`` (label/domain/index tensors).
 
 Training loaders should use ``drop_last=True`` when the set is larger than a batch: a last batch
 of one clip breaks batch norm in training mode.
@@ -285,6 +288,45 @@ def collate_waves(items: list[dict]) -> dict:
     }
 
 
+class PooledStatesDataset(Dataset):
+    """Cached Wav2Vec2 pooled states [S, D] per clip, with labels: what frozen-mode heads train on.
+
+    ``S`` is the number of hidden states (layers + 1), ``D`` the encoder's width; see
+    ``serlib.cache.load_pooled_states``. Items and batches follow the layout above:
+    ``{"x", "label", "domain", "index"}`` with ``x`` float32 [S, D] (batched [B, S, D]).
+    """
+
+    def __init__(
+        self,
+        arrays: Sequence[np.ndarray],
+        labels: Sequence[int] | np.ndarray | None = None,
+        domain: int = 0,
+    ) -> None:
+        if len(arrays) == 0:
+            raise ValueError("PooledStatesDataset needs at least one clip")
+        shapes = {np.shape(a) for a in arrays}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+            raise ValueError(f"expected pooled states of one shape [S, D], got shapes {shapes}")
+        self.arrays = list(arrays)
+        self.labels = check_labels(labels, len(self.arrays))
+        self.domain = domain
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, index: int) -> dict:
+        return {
+            "x": torch.from_numpy(np.asarray(self.arrays[index], dtype=np.float32)),
+            "label": int(self.labels[index]),
+            "domain": self.domain,
+            "index": index,
+        }
+
+    @staticmethod
+    def collate(items: list[dict]) -> dict:
+        return {"x": torch.stack([item["x"] for item in items]), **stack_ids(items)}
+
+
 class EpochSampler(Sampler[int]):
     """Indices for one epoch, a pure function of ``(seed, epoch, cycle)``.
 
@@ -333,6 +375,86 @@ class EpochSampler(Sampler[int]):
         return iter(order.tolist())
 
 
+def group_by_length(
+    order: np.ndarray,
+    lengths: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    window: int = 50,
+) -> list[list[int]]:
+    """Cut ``order`` into batches of clips of similar length, in shuffled batch order.
+
+    Each window of ``window * batch_size`` consecutive indices is sorted by length and cut into
+    batches, so the randomness of ``order`` (and its class balance) survives at window scale;
+    then the full batches are shuffled and a short remainder goes last.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    span = window * batch_size
+    batches = []
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size))
+    # Only the very last batch may be short: a short one in the middle would shift every later
+    # batch of the DataLoader, which cuts the flat order into batch_size pieces.
+    short = batches[-1:] if batches and len(batches[-1]) < batch_size else []
+    full = batches[: len(batches) - len(short)]
+    rng.shuffle(full)
+    return full + short
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """Another sampler's epoch, reordered so each run of ``batch_size`` indices has similar lengths.
+
+    Group-norm encoders (wav2vec2-base) take no attention mask and see zero padding as signal, so
+    their batches should pad little; it also saves compute for every encoder. It wraps an
+    ``EpochSampler``: the same indices per epoch (shuffled or class-balanced), the same
+    ``set_epoch(epoch, cycle)``, so a resumed run still sees exactly the same batches. Without
+    shuffling (evaluation) it simply goes longest first.
+    """
+
+    def __init__(
+        self, sampler: EpochSampler, lengths: Sequence[int], batch_size: int, window: int = 50
+    ) -> None:
+        self.sampler = sampler
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.window = window
+        self.epoch, self.cycle = 0, 0
+
+    def set_epoch(self, epoch: int, cycle: int = 0) -> None:
+        self.epoch, self.cycle = epoch, cycle
+        self.sampler.set_epoch(epoch, cycle)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[int]:
+        order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        random = self.sampler.shuffle or self.sampler.weights is not None
+        if not random:
+            return iter(order[np.argsort(-self.lengths[order], kind="stable")].tolist())
+        seed = np.random.SeedSequence([self.sampler.seed, self.epoch, self.cycle, 3])
+        batches = group_by_length(
+            order, self.lengths, self.batch_size, np.random.default_rng(seed), self.window
+        )
+        return iter([index for batch in batches for index in batch])
+
+
+def clip_lengths(dataset: WaveformDataset) -> np.ndarray:
+    """Samples each clip of ``dataset`` will have (after its crop), read from the file headers
+    without decoding."""
+    lengths = []
+    for path in dataset.paths:
+        info = probe_audio(path)
+        samples = int(info.frames * dataset.sample_rate / info.samplerate)
+        lengths.append(
+            samples if dataset.max_samples is None else min(samples, dataset.max_samples)
+        )
+    return np.asarray(lengths, dtype=np.int64)
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -364,44 +486,27 @@ def make_loader(
     )
 
 
-def set_epoch(loader: DataLoader, epoch: int, cycle: int = 0) -> None:
-    """Make the next pass over ``loader`` the one of ``(epoch, cycle)``: order and crops."""
-    for part in (loader.sampler, loader.dataset):
-        if hasattr(part, "set_epoch"):
-            part.set_epoch(epoch, cycle)
-
-
-class PairedBatches:
-    """Source and target batches side by side for domain-adversarial training.
-
-    One pass yields ``len(source)`` pairs ``(source_batch, target_batch)``; the target loader
-    cycles, each restart being its own deterministic "cycle" of the same epoch.
-    """
-
-    def __init__(self, source: DataLoader, target: DataLoader) -> None:
-        if len(target) == 0:
-            raise ValueError("the target loader yields no batches (fewer clips than batch_size?)")
-        self.source = source
-        self.target = target
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __iter__(self) -> Iterator[tuple[dict, dict]]:
-        set_epoch(self.source, self.epoch)
-        cycle = 0
-        set_epoch(self.target, self.epoch, cycle)
-        target_batches = iter(self.target)
-        for source_batch in self.source:
-            try:
-                target_batch = next(target_batches)
-            except StopIteration:
-                cycle += 1
-                set_epoch(self.target, self.epoch, cycle)
-                target_batches = iter(self.target)
-                target_batch = next(target_batches)
-            yield source_batch, target_batch
+def waveform_loader(
+    dataset: WaveformDataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    balanced: bool = False,
+    drop_last: bool = False,
+    num_workers: int = 0,
+) -> DataLoader:
+    """``make_loader`` for waveforms, with batches grouped by clip length (less padding)."""
+    plain = make_loader(
+        dataset, batch_size, shuffle=shuffle, seed=seed, balanced=balanced, drop_last=drop_last
+    )
+    sampler = LengthGroupedSampler(plain.sampler, clip_lengths(dataset), batch_size)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        collate_fn=plain.collate_fn,
+        persistent_workers=False,
+    )

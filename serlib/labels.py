@@ -14,7 +14,11 @@ mapping is an explicit table here, one per corpus and scheme, printed in noteboo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
+
+from serlib.errors import UserError
 
 SCHEMES = ("4class", "seed5", "native")
 
@@ -69,9 +73,9 @@ NATIVE_LABELS = {
 
 
 def check_scheme(scheme: str) -> str:
-    """Return ``scheme`` if known, else raise a one-line ValueError."""
+    """Return ``scheme`` if known, else raise a one-line UserError."""
     if scheme not in SCHEMES:
-        raise ValueError(f"unknown label scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+        raise UserError(f"unknown label scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     return scheme
 
 
@@ -79,7 +83,9 @@ def label_mapping(scheme: str, corpus: str) -> dict[str, str]:
     """Native label -> scheme label for one corpus; labels missing from the dict are dropped."""
     check_scheme(scheme)
     if corpus not in NATIVE_LABELS:
-        raise ValueError(f"no label mapping for corpus {corpus!r}")
+        raise UserError(
+            f"no label mapping for corpus {corpus!r}; choose one of {', '.join(NATIVE_LABELS)}"
+        )
     if scheme == "native":
         return {label: label for label in NATIVE_LABELS[corpus]}
     return dict((FOUR_CLASS if scheme == "4class" else SEED5)[corpus])
@@ -131,3 +137,22 @@ def dropped_counts(table: pd.DataFrame, scheme: str) -> dict[str, int]:
         ):
             counts[label] = counts.get(label, 0) + int(n)
     return dict(sorted(counts.items()))
+
+
+def require_classes(mapped: pd.DataFrame, classes: Sequence[str], where: str) -> None:
+    """Raise a one-line UserError if a class of ``classes`` has no clip in ``mapped``.
+
+    A class without clips cannot be learnt, and a score over it means nothing; it happens when a
+    scheme maps a class from labels the corpus folder lacks (a partial copy, the wrong folder).
+    ``mapped`` is a table with a ``label`` column (``apply_scheme``'s output); ``where`` says which
+    corpus and scheme, for the message.
+    """
+    counts = mapped["label"].value_counts() if "label" in mapped else pd.Series(dtype=int)
+    empty = [label for label in classes if counts.get(label, 0) == 0]
+    if empty:
+        found = ", ".join(f"{label} {int(counts.get(label, 0))}" for label in classes)
+        raise UserError(
+            f"{where}: no clip of class {', '.join(empty)} (clips per class: {found}); a model "
+            "cannot learn or be scored on a class without clips: check --root, or use another "
+            "--scheme"
+        )

@@ -1,113 +1,43 @@
-"""The figures the notebooks share: one function per figure, each returning a matplotlib Figure.
+"""Figures of training and evaluation: one function per figure, each returning a matplotlib Figure.
 
-Every ``plot_*`` function builds its figure with pyplot and then detaches it (``plt.close``), so a
-notebook shows it exactly once (make it the cell's last expression, or ``display(fig)``) and a loop that
-builds fifty figures does not keep fifty alive. ``save_figure(fig, name)`` writes ``figures/<name>.png``
-(100 dpi, 256-colour palette: tens of kB) small enough to commit.
+Each ``plot_*`` function returns a detached figure (``serlib.figures``): show it as a cell's last
+expression or save it with ``serlib.figures.save_figure``. Figures of the data itself (a clip, the
+class balance) are in ``serlib.data_plots``.
 
-Figures:
 - ``plot_confusion_matrix``  counts or row-normalised confusion matrix (rows = true labels).
 - ``plot_learning_curves``   losses, scores and schedules from a training history table.
-- ``plot_clip``              waveform, linear spectrogram and log-mel of one clip.
-- ``plot_class_balance``     how many clips each class has, per corpus or label scheme.
 - ``plot_recall_shift``      per-class recall on the source versus the target domain.
 - ``plot_embedding``         a 2-D embedding (t-SNE/UMAP output) coloured by domain and by emotion.
 - ``plot_results_table``     UA, WA and macro-F1 on source and target, one row per model.
 - ``plot_grl_schedule``      the gradient-reversal coefficient ramp over training.
-``log_mel_png`` renders a small log-mel thumbnail (PNG bytes) for widgets.
+- ``plot_domain_accuracy``   the domain head's training accuracy per epoch, against 50 %.
 """
 
 from __future__ import annotations
 
-import io
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
-import librosa
-import matplotlib
-import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import PIL.Image
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from serlib import metrics
-from serlib.features import FrontendConfig, log_mel
+from serlib.errors import UserError
+from serlib.figures import new_figure, panel_grid
 from serlib.models.dann import grl_coefficient
-
-FIGURE_DPI = 100
-"""Resolution of saved figures: readable on screen, a few tens of kB per PNG."""
-
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def save_figure(
-    fig: Figure, name: str, folder: str | Path = "figures", dpi: int = FIGURE_DPI
-) -> Path:
-    """Save ``fig`` as ``<folder>/<name>.png`` and return the path.
-
-    Names are plain file stems (letters, digits, ``_ . -``) so a figure cannot land outside
-    ``folder`` by accident; the folder is created if needed.
-    """
-    if not isinstance(fig, Figure):
-        raise TypeError(f"save_figure expects a matplotlib Figure, got {type(fig).__name__}")
-    stem = name[:-4] if name.endswith(".png") else name
-    if not _NAME_PATTERN.match(stem):
-        raise ValueError(
-            f"figure name {name!r} must be a plain file name (letters, digits, '_', '.', '-')"
-        )
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{stem}.png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(compact_png(buffer.getvalue()))
-    os.replace(partial, path)  # a reader never sees a half-written figure
-    return path
-
-
-def compact_png(png: bytes) -> bytes:
-    """Re-encode a PNG with a 256-colour palette: about 2.5x smaller, no visible change for plots.
-
-    Figures and widget thumbnails end up in git and in notebook files, so every byte counts.
-    """
-    image = PIL.Image.open(io.BytesIO(png)).convert("RGB")
-    buffer = io.BytesIO()
-    image.quantize(256, method=PIL.Image.Quantize.MEDIANCUT).save(buffer, "PNG", optimize=True)
-    return buffer.getvalue()
-
-
-def _new_figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (6, 4), **kwargs):
-    """Create a figure with pyplot (so notebook display works) and detach it from pyplot's registry."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **kwargs)
-    plt.close(fig)
-    return fig, axes
-
-
-def _panel_grid(n_panels: int, panel_size: tuple[float, float]) -> tuple[Figure, list[Axes]]:
-    """A figure of ``n_panels`` panels, at most 3 per row (4 as 2 x 2), so it fits a notebook."""
-    ncols = 2 if n_panels == 4 else min(n_panels, 3)
-    nrows = -(-n_panels // ncols)
-    width, height = panel_size
-    fig, axes = _new_figure(nrows, ncols, figsize=(width * ncols, height * nrows))
-    for unused in axes.flat[n_panels:]:
-        unused.remove()
-    return fig, list(axes.flat[:n_panels])
 
 
 def _check_labels(labels: Sequence[str], size: int, what: str) -> list[str]:
     """Labels must be distinct strings, one per row/column of ``what``."""
     labels = [str(label) for label in labels]
     if len(labels) != size:
-        raise ValueError(f"{what} has {size} rows/columns but {len(labels)} labels were given")
+        raise UserError(f"{what} has {size} rows/columns but {len(labels)} labels were given")
     if len(set(labels)) != len(labels):
-        raise ValueError(f"labels must be distinct, got {labels}")
+        raise UserError(f"labels must be distinct, got {labels}")
     return labels
 
 
@@ -135,15 +65,15 @@ def plot_confusion_matrix(
     """
     counts = np.asarray(confusion, dtype=float)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] == 0:
-        raise ValueError(f"confusion must be a square, non-empty matrix, got shape {counts.shape}")
+        raise UserError(f"confusion must be a square, non-empty matrix, got shape {counts.shape}")
     if not np.isfinite(counts).all() or (counts < 0).any():
-        raise ValueError("confusion must hold finite, non-negative counts")
+        raise UserError("confusion must hold finite, non-negative counts")
     labels = _check_labels(labels, counts.shape[0], "confusion")
     values = row_normalise(counts) if normalise else counts
 
     if ax is None:
         side = 1.6 + 0.55 * len(labels)
-        fig, axes = _new_figure(figsize=(side + 1.0, side))
+        fig, axes = new_figure(figsize=(side + 1.0, side))
         ax = axes[0, 0]
     else:
         fig = ax.figure
@@ -209,7 +139,7 @@ def plot_learning_curves(
     validation UA) when it is present.
     """
     if not isinstance(history, pd.DataFrame) or history.empty:
-        raise ValueError("history must be a non-empty pandas DataFrame")
+        raise UserError("history must be a non-empty pandas DataFrame")
     steps = history[x].to_numpy() if x in history.columns else np.arange(1, len(history) + 1)
     if columns is None:
         columns = [
@@ -221,12 +151,12 @@ def plot_learning_curves(
         ]
     missing = [column for column in columns if column not in history.columns]
     if missing:
-        raise ValueError(f"history has no column(s) {missing}; it has {list(history.columns)}")
+        raise UserError(f"history has no column(s) {missing}; it has {list(history.columns)}")
     panels = _history_panels(columns)
     if not panels:
-        raise ValueError("history has no numeric columns to plot")
+        raise UserError("history has no numeric columns to plot")
 
-    fig, axes = _panel_grid(len(panels), (4.2, 3.2))
+    fig, axes = panel_grid(len(panels), (4.2, 3.2))
     best_step = None
     if best is not None and best in history.columns and history[best].notna().any():
         best_step = steps[int(np.nanargmax(history[best].to_numpy(dtype=float)))]
@@ -244,140 +174,6 @@ def plot_learning_curves(
         ax.set_title(panel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def log_mel_db(waveform: np.ndarray, sample_rate: int, n_mels: int = 128) -> np.ndarray:
-    """The log-mel the models see (``serlib.features``, the study's settings), [n_mels, frames] in dB."""
-    waveform = _check_waveform(waveform)
-    return log_mel(waveform, FrontendConfig(sample_rate=sample_rate, n_mels=n_mels))
-
-
-def _check_waveform(waveform: np.ndarray) -> np.ndarray:
-    """A waveform must be a non-empty, finite 1-D array (mono)."""
-    waveform = np.asarray(waveform, dtype=np.float32)
-    if waveform.ndim != 1 or waveform.size == 0:
-        raise ValueError(
-            f"waveform must be a non-empty 1-D (mono) array, got shape {waveform.shape}"
-        )
-    if not np.isfinite(waveform).all():
-        raise ValueError("waveform contains NaN or infinite samples")
-    return waveform
-
-
-def log_mel_png(waveform: np.ndarray, sample_rate: int, cmap: str = "magma") -> bytes:
-    """A log-mel thumbnail as PNG bytes (one pixel per frame and mel band, low bands at the bottom).
-
-    Small on purpose: the confusion explorer shows one per listed clip, and every byte ends up in the
-    notebook file.
-    """
-    image = log_mel_db(waveform, sample_rate)
-    buffer = io.BytesIO()
-    matplotlib.image.imsave(buffer, image, cmap=cmap, origin="lower", format="png")
-    return compact_png(buffer.getvalue())
-
-
-def plot_clip(
-    waveform: np.ndarray,
-    sample_rate: int,
-    *,
-    title: str | None = None,
-    n_mels: int = 128,
-) -> Figure:
-    """Show one clip three ways: waveform, linear-frequency spectrogram and log-mel spectrogram.
-
-    The linear spectrogram shows harmonics evenly spaced; the mel scale stretches the low frequencies
-    where pitch and the first formants live, which is what the CRNN sees.
-    """
-    waveform = _check_waveform(waveform)
-    frontend = FrontendConfig(sample_rate=sample_rate, n_mels=n_mels)
-    fig, axes = _new_figure(3, 2, figsize=(8, 6.5), gridspec_kw={"width_ratios": [40, 1]})
-    (wave_ax, blank_ax), (spec_ax, spec_bar), (mel_ax, mel_bar) = axes
-    blank_ax.axis("off")  # keeps the waveform as wide as the spectrograms beside their colour bars
-    duration = waveform.size / sample_rate
-
-    wave_ax.plot(np.arange(waveform.size) / sample_rate, waveform, linewidth=0.5)
-    wave_ax.set_xlim(0.0, duration)
-    wave_ax.set_ylabel("amplitude")
-    wave_ax.set_title("waveform")
-
-    stft = librosa.stft(waveform, n_fft=frontend.n_fft, hop_length=frontend.hop_length)
-    linear_db = librosa.power_to_db(np.abs(stft) ** 2, ref=frontend.ref, top_db=frontend.top_db)
-    extent = (0.0, duration, 0.0, sample_rate / 2000.0)
-    image = spec_ax.imshow(linear_db, origin="lower", aspect="auto", cmap="magma", extent=extent)
-    spec_ax.set_ylabel("frequency (kHz)")
-    spec_ax.set_title("spectrogram (linear frequency)")
-    fig.colorbar(image, cax=spec_bar, label="dB")
-
-    mel_db = log_mel(waveform, frontend)
-    image = mel_ax.imshow(
-        mel_db, origin="lower", aspect="auto", cmap="magma", extent=(0.0, duration, 0, n_mels)
-    )
-    mel_ax.set_ylabel("mel band")
-    mel_ax.set_xlabel("time (s)")
-    mel_ax.set_title(f"log-mel spectrogram ({n_mels} bands)")
-    fig.colorbar(image, cax=mel_bar, label="dB")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def _as_counts(data: pd.DataFrame | pd.Series | Mapping[str, int], column: str) -> pd.Series:
-    """Turn a table (count its ``column``), a Series or a mapping into counts per class."""
-    if isinstance(data, pd.DataFrame):
-        if column not in data.columns:
-            raise ValueError(f"table has no column {column!r}; it has {list(data.columns)}")
-        return data[column].astype(str).value_counts()
-    counts = pd.Series(data, dtype=float)
-    counts.index = counts.index.astype(str)
-    return counts
-
-
-def plot_class_balance(
-    tables: Mapping[str, pd.DataFrame | pd.Series | Mapping[str, int]],
-    *,
-    column: str = "label",
-    labels: Sequence[str] | None = None,
-    title: str | None = None,
-) -> Figure:
-    """Bar charts of clips per class, one panel per corpus (or corpus/scheme pair).
-
-    Each entry is a table whose ``column`` is counted, or ready-made counts. Each panel shows its own
-    classes (sorted) unless ``labels`` fixes one list for all. Bars are annotated with their share of
-    the corpus, because imbalance (IEMOCAP's many neutral clips against RAVDESS's even classes) is
-    what makes WA and UA disagree.
-    """
-    if not tables:
-        raise ValueError("plot_class_balance needs at least one corpus")
-    counts = {name: _as_counts(data, column) for name, data in tables.items()}
-    shown = {
-        name: [str(label) for label in labels] if labels is not None else sorted(series.index)
-        for name, series in counts.items()
-    }
-    widest = max(len(names) for names in shown.values())
-    fig, axes = _panel_grid(len(counts), (max(3.0, 0.55 * widest + 1.5), 3.4))
-    for ax, (name, series) in zip(axes, counts.items(), strict=True):
-        labels_here = shown[name]
-        values = series.reindex(labels_here, fill_value=0).to_numpy(dtype=float)
-        total = values.sum()
-        bars = ax.bar(np.arange(len(labels_here)), values, color="tab:blue")
-        for bar, value in zip(bars, values, strict=True):
-            share = f"{value / total:.0%}" if total > 0 else "0%"
-            ax.annotate(
-                share,
-                (bar.get_x() + bar.get_width() / 2, value),
-                ha="center",
-                va="bottom",
-                fontsize=8,
-            )
-        ax.set_xticks(np.arange(len(labels_here)), labels_here, rotation=45, ha="right")
-        ax.set_title(f"{name} (n={int(total)})")
-        ax.set_ylabel("clips")
-        ax.margins(y=0.15)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -410,7 +206,7 @@ def plot_recall_shift(
     """
     if isinstance(recalls, pd.DataFrame):
         if "class" not in recalls.columns:
-            raise ValueError(
+            raise UserError(
                 f"a recall table needs a 'class' column; it has {list(recalls.columns)}"
             )
         classes = recalls["class"].astype(str).tolist()
@@ -421,12 +217,12 @@ def plot_recall_shift(
             if column not in ("class", "shift")
         }
     if not recalls:
-        raise ValueError("plot_recall_shift needs at least one set of recalls")
+        raise UserError("plot_recall_shift needs at least one set of recalls")
     if labels is None:
         labels = sorted(set().union(*(set(values) for values in recalls.values())))
     labels = [str(label) for label in labels]
     width = 0.8 / len(recalls)
-    fig, axes = _new_figure(figsize=(1.2 + 0.9 * len(labels) * max(1, len(recalls) / 2), 3.6))
+    fig, axes = new_figure(figsize=(1.2 + 0.9 * len(labels) * max(1, len(recalls) / 2), 3.6))
     ax = axes[0, 0]
     positions = np.arange(len(labels))
     for index, (name, values) in enumerate(recalls.items()):
@@ -479,13 +275,13 @@ def plot_embedding(
     """
     points = np.asarray(points, dtype=float)
     if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] == 0:
-        raise ValueError(f"points must have shape [N, 2], got {points.shape}")
+        raise UserError(f"points must have shape [N, 2], got {points.shape}")
     domain_array = np.asarray([str(value) for value in domain])
     emotion_array = np.asarray([str(value) for value in emotion])
     for name, values in (("domain", domain_array), ("emotion", emotion_array)):
         if len(values) != len(points):
-            raise ValueError(f"{name} has {len(values)} entries but there are {len(points)} points")
-    fig, axes = _new_figure(1, 2, figsize=(10, 4.6))
+            raise UserError(f"{name} has {len(values)} entries but there are {len(points)} points")
+    fig, axes = new_figure(1, 2, figsize=(10, 4.6))
     _scatter_by(axes[0, 0], points, domain_array, "coloured by domain", palette="Dark2")
     _scatter_by(axes[0, 1], points, emotion_array, "coloured by emotion", palette="tab10")
     if title:
@@ -514,13 +310,13 @@ def plot_results_table(
     required = ["model", "set", *metrics]
     missing = [column for column in required if column not in results.columns]
     if missing:
-        raise ValueError(f"results has no column(s) {missing}; it needs {required}")
+        raise UserError(f"results has no column(s) {missing}; it needs {required}")
     if results.empty:
-        raise ValueError("results is empty")
+        raise UserError("results is empty")
     duplicated = results.duplicated(subset=["model", "set"])
     if duplicated.any():
         pairs = results.loc[duplicated, ["model", "set"]].to_records(index=False).tolist()
-        raise ValueError(f"results has more than one row for (model, set) {pairs}")
+        raise UserError(f"results has more than one row for (model, set) {pairs}")
     models = list(dict.fromkeys(results["model"].astype(str)))
     sets = list(dict.fromkeys(results["set"].astype(str)))
     indexed = results.assign(model=results["model"].astype(str), set=results["set"].astype(str))
@@ -544,7 +340,7 @@ def plot_results_table(
 
     colours = plt.get_cmap("Greens")
     cell_colours = [[colours(0.15 + 0.5 * value) for value in row] for row in shades]
-    fig, axes = _new_figure(figsize=(1.6 + 1.05 * len(header), 0.9 + 0.42 * (len(models) + 1)))
+    fig, axes = new_figure(figsize=(1.6 + 1.05 * len(header), 0.9 + 0.42 * (len(models) + 1)))
     ax = axes[0, 0]
     ax.axis("off")
     table = ax.table(
@@ -592,9 +388,9 @@ def plot_grl_schedule(
     stopped early).
     """
     if n_points < 2:
-        raise ValueError("n_points must be at least 2")
+        raise UserError("n_points must be at least 2")
     progress = np.linspace(0.0, 1.0, n_points)
-    fig, axes = _new_figure(figsize=(5.5, 3.4))
+    fig, axes = new_figure(figsize=(5.5, 3.4))
     ax = axes[0, 0]
     if schedule is None:
         limit = float("inf") if cap is None else cap
@@ -608,12 +404,12 @@ def plot_grl_schedule(
         ax.plot(progress, [float(schedule(float(p))) for p in progress], label="schedule")
     if history is not None:
         if column not in history.columns:
-            raise ValueError(f"history has no column {column!r}; it has {list(history.columns)}")
+            raise UserError(f"history has no column {column!r}; it has {list(history.columns)}")
         logged = history[column].to_numpy(dtype=float)
         done = history_epochs(history)
         total = float(epochs) if epochs is not None else done.max()
         if total <= 0:
-            raise ValueError(f"epochs must be positive, got {total:g}")
+            raise UserError(f"epochs must be positive, got {total:g}")
         ax.plot(done / total, logged, "o", label=f"logged {column}")
     ax.set_xlabel("training progress p")
     ax.set_ylabel("GRL coefficient")
@@ -635,14 +431,14 @@ def plot_domain_accuracy(
     which the reversed cross-entropy rewards and the domain-confusion loss does not.
     """
     if not histories:
-        raise ValueError("give at least one history")
-    fig, axes = _new_figure(figsize=(5.5, 3.4))
+        raise UserError("give at least one history")
+    fig, axes = new_figure(figsize=(5.5, 3.4))
     ax = axes[0, 0]
     ax.axhspan(0.0, 0.5, color="tab:red", alpha=0.06, label="below 0.5: domains flipped")
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="0.5: indistinguishable")
     for name, history in histories.items():
         if column not in history.columns:
-            raise ValueError(
+            raise UserError(
                 f"history {name!r} has no column {column!r} (not a DANN run?); "
                 f"it has {list(history.columns)}"
             )

@@ -8,6 +8,10 @@ and ``assert_speaker_disjoint`` checks it.
 - ``leave_one_session_out``: five IEMOCAP folds, each testing on one session (two speakers).
 - ``speaker_folds``: k folds over the speakers of any corpus (RAVDESS actors, EmoDB speakers, ...).
 - ``speaker_split``: one train/validation/test split over speakers, by fractions.
+
+The constants below are the seed and the shares ``serlib train`` splits with (``serlib.protocol``).
+A split the table cannot give (too few speakers or sessions) raises ``serlib.errors.UserError``;
+``assert_speaker_disjoint`` guards an invariant of the code and raises ValueError.
 """
 
 from __future__ import annotations
@@ -17,6 +21,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from serlib.errors import UserError
+
+SPLIT_SEED = 0
+"""Speaker splits do not change with the training seed: seeds then measure training variance only."""
+
+TARGET_TEST_FRACTION = 0.5
+"""Share of the target speakers held out for testing; the rest are the adaptation speakers."""
+
+SOURCE_TEST_FRACTION, SOURCE_VAL_FRACTION = 0.2, 0.15
+"""Speaker shares of test and validation for sources without IEMOCAP sessions."""
 
 
 @dataclass
@@ -99,7 +114,7 @@ def speaker_split(
     n_test = max(1, round(len(speakers) * test_fraction)) if test_fraction > 0 else 0
     n_val = max(1, round(len(speakers) * val_fraction)) if val_fraction > 0 else 0
     if n_test + n_val >= len(speakers):
-        raise ValueError(
+        raise UserError(
             f"{len(speakers)} speakers are too few for a train/val/test split "
             f"({n_test} test + {n_val} validation speakers leave none to train on)"
         )
@@ -113,9 +128,7 @@ def speaker_folds(
     """k speaker-independent folds: each tests on its own speakers and validates on a few others."""
     speakers = gender_balanced_order(table, seed)
     if not 2 <= n_folds <= len(speakers):
-        raise ValueError(
-            f"need 2 <= n_folds <= number of speakers ({len(speakers)}), got {n_folds}"
-        )
+        raise UserError(f"need 2 <= n_folds <= number of speakers ({len(speakers)}), got {n_folds}")
     folds = []
     chunks = np.array_split(np.arange(len(speakers)), n_folds)
     for index, chunk in enumerate(chunks):
@@ -124,7 +137,7 @@ def speaker_folds(
         rest = speakers[end:] + speakers[:start]  # the speakers after the test chunk come first
         n_val = max(1, math.ceil(len(rest) * val_fraction)) if val_fraction > 0 else 0
         if n_val >= len(rest):
-            raise ValueError(
+            raise UserError(
                 f"{len(speakers)} speakers are too few for {n_folds} folds with {n_val} validation "
                 "speakers each: none would be left to train on"
             )
@@ -135,7 +148,7 @@ def speaker_folds(
 def sessions_of(table: pd.DataFrame) -> list[int]:
     """The IEMOCAP session numbers in a table (raises if the table has no sessions)."""
     if "session" not in table.columns:
-        raise ValueError("this split needs IEMOCAP sessions (a 'session' column)")
+        raise UserError("this split needs IEMOCAP sessions (a 'session' column)")
     return sorted(int(s) for s in table["session"].unique())
 
 
@@ -148,7 +161,7 @@ def session_fold(name: str, table: pd.DataFrame, val: int, test: int) -> Fold:
 def seed_split(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The study's IEMOCAP split: sessions 1-3 train, session 4 validation, session 5 test."""
     if not {4, 5} <= set(sessions_of(table)):
-        raise ValueError("the seed split needs IEMOCAP sessions 4 and 5")
+        raise UserError("the seed split needs IEMOCAP sessions 4 and 5")
     return session_fold("seed_split", table, val=4, test=5).as_dict()
 
 
@@ -156,7 +169,7 @@ def leave_one_session_out(table: pd.DataFrame) -> list[Fold]:
     """One fold per IEMOCAP session: test on it, validate on the next session, train on the rest."""
     sessions = sessions_of(table)
     if len(sessions) < 3:
-        raise ValueError("leave-one-session-out needs at least 3 sessions")
+        raise UserError("leave-one-session-out needs at least 3 sessions")
     return [
         session_fold(f"session{test}", table, val=sessions[(i + 1) % len(sessions)], test=test)
         for i, test in enumerate(sessions)

@@ -5,16 +5,14 @@ the one that scores the best unweighted accuracy (UA) on the *source validation*
 label is ever looked at to choose it. Give it a ``target_loader`` and a DANN model and every source
 batch is paired with an unlabelled target batch for the domain head.
 
-Hardware is HF Accelerate's job, not ours: ``Accelerator(cpu=..., mixed_precision=...)``,
-``prepare``, ``backward``, ``autocast``, ``gather_for_metrics``. The same code runs on a laptop CPU,
-on one GPU in bf16/fp16, and on several GPUs under ``accelerate launch``.
+Hardware is HF Accelerate's job (``serlib.hardware`` builds the ``Accelerator``): the same loop runs
+on a laptop CPU, on one GPU in bf16/fp16, and on several GPUs under ``accelerate launch``.
 
 With a ``run_dir`` the loop also writes, after every epoch, ``history.csv``, the best model so far
 (``model.safetensors``) and a checkpoint (``checkpoint/``: weights, optimizer, scheduler and loop
 state, see ``serlib.checkpoints``). ``resume=True`` continues from the last complete checkpoint and
-finishes with exactly the metrics an uninterrupted run would have had: every epoch starts by seeding
-all generators from (seed, epoch), so the data order, the crops and the dropout masks of epoch e do not
-depend on what ran before it. That is why no random-generator state needs to be carried over.
+finishes with exactly the metrics an uninterrupted run would have had, because every epoch is a pure
+function of (seed, epoch) (``serlib.epochs``).
 
 The profile table (``PROFILES``) holds the settings for the tiny / workshop / full profiles.
 """
@@ -23,17 +21,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from torch import nn
 from tqdm.auto import tqdm
@@ -46,15 +41,19 @@ from serlib.checkpoints import (
     save_weights,
     write_text_atomic,
 )
-from serlib.metrics import classification_report
-from serlib.models import confusion_loss, grl_coefficient
+from serlib.epochs import global_seed, set_loader_epoch, target_batches
+from serlib.errors import UserError
+from serlib.hardware import MIXED_PRECISION, make_accelerator
 from serlib.models.adabn import split_domains
+from serlib.models.dann import (
+    ADVERSARIES,
+    DomainAdversarialLoss,
+    LossParts,
+    concat_inputs,
+    grl_coefficient,
+)
 from serlib.models.heads import encoder_inputs
-
-MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
-"""``auto`` = bf16 on a GPU that has it, else fp16 on a GPU, else none on a CPU."""
-ADVERSARIES = ("reversal", "confusion")
-"""How a DANN's encoder is pushed to hide the domain (see ``serlib.models.dann``)."""
+from serlib.predict import predict
 
 
 @dataclass(frozen=True)
@@ -96,27 +95,27 @@ class TrainConfig:
         positive += ("grad_accumulation",)
         for name in positive:
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+                raise UserError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(
+            raise UserError(
                 f"mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
                 f"got {self.mixed_precision!r}"
             )
         if self.normalisation not in ("global", "utterance", "none"):
-            raise ValueError(
+            raise UserError(
                 f"normalisation must be global, utterance or none, got {self.normalisation!r}"
             )
         if self.adversary not in ADVERSARIES:
-            raise ValueError(
+            raise UserError(
                 f"adversary must be one of {', '.join(ADVERSARIES)}, got {self.adversary!r}"
             )
         for name in ("domain_weight", "grl_cap"):
             if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.trim_db is not None and not self.trim_db > 0:
-            raise ValueError(f"trim_db must be > 0 or None, got {self.trim_db}")
+            raise UserError(f"trim_db must be > 0 or None, got {self.trim_db}")
         if not 0 < self.plateau_factor < 1:
-            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
+            raise UserError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -144,6 +143,18 @@ PROFILES: dict[tuple[str, str], TrainConfig] = {
     ("full", "w2v2"): TrainConfig(
         epochs=20, batch_size=8, lr=3e-4, encoder_lr=2e-5, weight_decay=0.01, crop_seconds=6.0
     ),
+    # Frozen Wav2Vec2 features (w2v2 and w2v2-dann, mode "frozen"): only the heads and the layer
+    # mix train, on cached vectors; an epoch costs milliseconds, so it can afford many. Everything
+    # that trains is new, so all of it takes the heads' rate (no encoder_lr).
+    ("tiny", "w2v2-frozen"): TrainConfig(
+        epochs=3, batch_size=16, patience=3, lr=3e-4, weight_decay=0.01, crop_seconds=1.0
+    ),
+    ("workshop", "w2v2-frozen"): TrainConfig(
+        epochs=40, batch_size=32, patience=10, lr=3e-4, weight_decay=0.01, crop_seconds=3.0
+    ),
+    ("full", "w2v2-frozen"): TrainConfig(
+        epochs=60, batch_size=32, patience=12, lr=3e-4, weight_decay=0.01, crop_seconds=6.0
+    ),
 }
 
 
@@ -152,65 +163,8 @@ def profile_config(profile: str, family: str = "crnn", **overrides) -> TrainConf
     key = (profile, family)
     if key not in PROFILES:
         known = ", ".join(sorted({p for p, _ in PROFILES}))
-        raise ValueError(f"no training profile {profile!r} for {family}; known profiles: {known}")
+        raise UserError(f"no training profile {profile!r} for {family}; known profiles: {known}")
     return replace(PROFILES[key], **{k: v for k, v in overrides.items() if v is not None})
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of one epoch: a pure function of (run seed, epoch), so a resumed run repeats it."""
-    return (seed * 1_000_003 + epoch * 7919) % (2**31 - 1)
-
-
-def resolve_mixed_precision(choice: str, cpu: bool) -> str | None:
-    """Turn ``auto`` into a concrete choice; None lets ``accelerate launch`` settings decide."""
-    if choice != "auto":
-        return choice
-    if os.environ.get("ACCELERATE_MIXED_PRECISION"):
-        return None
-    if cpu or not torch.cuda.is_available():
-        return "no"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def check_precision_device(config: TrainConfig) -> None:
-    """Refuse fp16 where training would run on the CPU, before any feature is computed.
-
-    On a CPU, bf16 autocast is real (faster CRNN training on CPUs with AVX512-BF16 or AMX, see
-    benchmarks/RESULTS_epoch.md); fp16 is not: Accelerate would quietly train in float32.
-    """
-    on_cpu = config.cpu or not torch.cuda.is_available()
-    if on_cpu and config.mixed_precision == "fp16":
-        raise ValueError("fp16 mixed precision needs a GPU; on the CPU use bf16 or no")
-
-
-def forget_other_accelerate_state(config: TrainConfig) -> None:
-    """Let one process train runs with other precisions or devices (a notebook: fp32, then bf16).
-
-    Accelerate keeps one state per process: it refuses a second Accelerator with another precision
-    or with ``cpu=True`` after a GPU one ("restart your runtime"), and quietly keeps the CPU for a
-    GPU run that follows a ``cpu=True`` one. In a single process nothing else depends on that state
-    between two runs, so it is cleared; a distributed launch keeps its own.
-    """
-    shared = AcceleratorState._shared_state
-    if not shared or shared.get("num_processes", 1) > 1 or int(os.environ.get("WORLD_SIZE", 1)) > 1:
-        return
-    wanted = resolve_mixed_precision(config.mixed_precision, config.cpu)
-    other_precision = wanted is not None and wanted != shared.get("_mixed_precision")
-    wants_cpu = config.cpu or not torch.cuda.is_available()
-    has_cpu = getattr(shared.get("device"), "type", "cpu") == "cpu"
-    if other_precision or wants_cpu != has_cpu:
-        AcceleratorState._reset_state(reset_partial_state=True)
-
-
-def make_accelerator(config: TrainConfig) -> Accelerator:
-    """The Accelerator for a config: CPU or GPU(s), with the asked-for mixed precision."""
-    check_precision_device(config)
-    forget_other_accelerate_state(config)
-    return Accelerator(
-        cpu=config.cpu,
-        mixed_precision=resolve_mixed_precision(config.mixed_precision, config.cpu),
-        gradient_accumulation_steps=config.grad_accumulation,
-    )
 
 
 def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
@@ -248,64 +202,9 @@ def build_optimizer(
     return optimizer, scheduler
 
 
-def pad_last_dim(tensor: torch.Tensor, length: int) -> torch.Tensor:
-    """Right-pad the last (time) axis with zeros (False for masks) up to ``length``."""
-    missing = length - tensor.shape[-1]
-    if missing <= 0:
-        return tensor
-    return torch.cat([tensor, tensor.new_zeros(*tensor.shape[:-1], missing)], dim=-1)
-
-
-def concat_inputs(first: tuple, second: tuple) -> tuple:
-    """Stack two batches' model inputs into one batch, padding time axes to the longer one.
-
-    DANN sends source and target through the model in one forward pass: one pass keeps batch norm
-    statistics shared between domains and is what distributed data parallel expects.
-    """
-    joined = []
-    for a, b in zip(first, second, strict=True):
-        length = max(a.shape[-1], b.shape[-1])
-        joined.append(torch.cat([pad_last_dim(a, length), pad_last_dim(b, length)], dim=0))
-    return tuple(joined)
-
-
-TARGET_PASSES_PER_EPOCH = 100_000
-"""Target pass k of epoch e is numbered e * 100000 + k, so each pass gets its own fixed order."""
-
-
-def set_loader_epoch(loader: Iterable, epoch: int) -> None:
-    """Point a loader's sampler (order) and dataset (random crops) at ``epoch`` before a pass.
-
-    Accelerate's prepared loaders re-apply their own pass counter to the sampler at the start of
-    every pass; ``set_epoch`` sets that counter too, so the order stays a function of the epoch.
-    """
-    if hasattr(loader, "set_epoch"):
-        loader.set_epoch(epoch)
-    elif hasattr(getattr(loader, "sampler", None), "set_epoch"):
-        loader.sampler.set_epoch(epoch)
-    if hasattr(getattr(loader, "dataset", None), "set_epoch"):
-        loader.dataset.set_epoch(epoch)
-
-
-def target_batches(loader: Iterable, epoch: int) -> Iterator:
-    """Endless target batches for one epoch: the loader starts over when it runs out.
-
-    Each pass has its own number (``TARGET_PASSES_PER_EPOCH``), hence its own seeded order and crops.
-    """
-    for k in range(TARGET_PASSES_PER_EPOCH):
-        set_loader_epoch(loader, epoch * TARGET_PASSES_PER_EPOCH + k)
-        empty = True
-        for batch in loader:
-            empty = False
-            yield batch
-        if empty:
-            raise ValueError("the target loader yields no batches")
-    raise RuntimeError("the target loader was restarted too often within one epoch")
-
-
 @dataclass
 class StepLosses:
-    """Running sums over one epoch's training steps."""
+    """Running sums over one epoch's training steps: the history's ``train_*`` columns."""
 
     loss: float = 0.0
     emotion: float = 0.0
@@ -314,12 +213,14 @@ class StepLosses:
     domain_seen: int = 0
     steps: int = 0
 
-    def add(self, loss: float, emotion: float, domain: float = 0.0, correct=0.0, seen=0) -> None:
-        self.loss += loss
-        self.emotion += emotion
-        self.domain += domain
-        self.domain_correct += correct
-        self.domain_seen += seen
+    def add(self, loss: torch.Tensor, parts: LossParts | None = None) -> None:
+        """One step's loss, and for a DANN step its parts (emotion and domain loss, domain guesses)."""
+        self.loss += loss.item()
+        self.emotion += (parts.emotion if parts is not None else loss).item()
+        if parts is not None:
+            self.domain += parts.domain.item()
+            self.domain_correct += parts.domain_correct.item()
+            self.domain_seen += parts.domain_seen
         self.steps += 1
 
     def summary(self, adversarial: bool) -> dict[str, float]:
@@ -344,11 +245,17 @@ def train_one_epoch(
     augment: Callable[[dict], dict] | None = None,
     progress: bool = True,
 ) -> dict[str, float]:
-    """One pass over the source batches (each paired with a target batch for DANN)."""
+    """One pass over the source batches (each paired with a target batch for DANN).
+
+    A DANN step sends source and target rows through the model as one batch and minimises
+    ``DomainAdversarialLoss`` (``serlib.models.dann``); everything else here is the same for every
+    model: autocast, gradient accumulation, clipping, the optimizer step.
+    """
     core = accelerator.unwrap_model(model)
     input_keys = core.input_keys
     adversarial = getattr(core, "adversarial", False) and target_loader is not None
     targets = target_batches(target_loader, epoch) if adversarial else None
+    dann_loss = DomainAdversarialLoss(config.adversary, config.domain_weight)
     steps_per_epoch = len(loader)
     sums = StepLosses()
     model.train()
@@ -362,46 +269,31 @@ def train_one_epoch(
     augment = augment or (lambda batch: batch)
     for step, batch in enumerate(bar):
         batch = augment(batch)
-        inputs = encoder_inputs(batch, input_keys)
-        labels = batch["label"]
+        inputs, labels = encoder_inputs(batch, input_keys), batch["label"]
+        parts = None
         with accelerator.accumulate(model):
             with accelerator.autocast():
                 if adversarial:
                     target_inputs = encoder_inputs(augment(next(targets)), input_keys)
                     progress_fraction = (epoch + step / steps_per_epoch) / config.epochs
                     coefficient = grl_coefficient(progress_fraction, cap=config.grl_cap)
-                    confusion = config.adversary == "confusion"
-                    # With confusion, the reversal is off: the head's cross-entropy trains the
-                    # head alone, and the encoder gets the bounded confusion loss below instead.
-                    n_source = labels.shape[0]
-                    # target_batchnorm: each domain's half normalised with its own statistics
-                    with split_domains(core, n_source if config.target_batchnorm else None):
+                    # target_batchnorm: each domain's rows normalised with their own statistics
+                    with split_domains(core, len(labels) if config.target_batchnorm else None):
                         outputs = model(
                             *concat_inputs(inputs, target_inputs),
-                            grl_coefficient=0.0 if confusion else coefficient,
+                            grl_coefficient=dann_loss.reversal_coefficient(coefficient),
                         )
-                    logits = outputs["logits"][:n_source].float()
-                    domain_logits = outputs["domain_logits"].float()
-                    domains = torch.cat(
-                        [
-                            torch.zeros(n_source, dtype=torch.long, device=labels.device),
-                            torch.ones(
-                                domain_logits.shape[0] - n_source,
-                                dtype=torch.long,
-                                device=labels.device,
-                            ),
-                        ]
+                    parts = dann_loss(
+                        outputs,
+                        labels,
+                        coefficient,
+                        domain_head=core.domain_head,
+                        class_weights=class_weights,
                     )
-                    emotion_loss = F.cross_entropy(logits, labels, weight=class_weights)
-                    domain_loss = F.cross_entropy(domain_logits, domains)
-                    loss = emotion_loss + config.domain_weight * domain_loss
-                    if confusion:
-                        fooling = confusion_loss(core.domain_head, outputs["embedding"])
-                        loss = loss + config.domain_weight * coefficient * fooling
+                    loss = parts.total
                 else:
                     logits = model(*inputs)["logits"].float()
-                    emotion_loss = F.cross_entropy(logits, labels, weight=class_weights)
-                    loss = emotion_loss
+                    loss = F.cross_entropy(logits, labels, weight=class_weights)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"the training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
@@ -413,96 +305,12 @@ def train_one_epoch(
                 accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-        if adversarial:
-            correct = (domain_logits.argmax(dim=1) == domains).sum().item()
-            sums.add(loss.item(), emotion_loss.item(), domain_loss.item(), correct, len(domains))
-        else:
-            sums.add(loss.item(), emotion_loss.item())
+        sums.add(loss, parts)
         bar.set_postfix(loss=f"{sums.loss / sums.steps:.3f}")
     row = sums.summary(adversarial)
     if adversarial:
         row["grl_coefficient"] = coefficient
     return row
-
-
-@dataclass
-class Predictions:
-    """A model's outputs on a loader, in the loader's order (one row per utterance)."""
-
-    index: np.ndarray  # the batch's "index": the row of the utterance in its table
-    label: np.ndarray  # true class, or -1 where there is none
-    probabilities: np.ndarray  # [N, C]
-    embedding: np.ndarray | None = None  # [N, D] when asked for
-    loss: float = float("nan")  # mean cross-entropy where labels exist
-
-    @property
-    def pred(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
-
-    def report(self, labels: list[str]) -> dict:
-        """UA, WA, macro-F1, confusion... over the utterances that have a label."""
-        known = self.label >= 0
-        return classification_report(self.label[known], self.pred[known], labels=labels)
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    loader: Iterable,
-    accelerator: Accelerator | None = None,
-    *,
-    embeddings: bool = False,
-    progress: bool = False,
-) -> Predictions:
-    """Run a model over a loader in eval mode, in the loader's order.
-
-    With the ``accelerator`` of a training run it uses that run's precision and gathers the
-    outputs of every process; without one it simply runs on the model's own device.
-    """
-    core = accelerator.unwrap_model(model) if accelerator is not None else model
-    device = accelerator.device if accelerator is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    parts: dict[str, list[torch.Tensor]] = {"index": [], "label": [], "probabilities": []}
-    if embeddings:
-        parts["embedding"] = []
-    for batch in tqdm(loader, desc="predict", leave=False, disable=not progress):
-        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        inputs = encoder_inputs(batch, core.input_keys)
-        if accelerator is not None:
-            with accelerator.autocast():
-                outputs = model(*inputs)
-        else:
-            outputs = model(*inputs)
-        logits = outputs["logits"].float()
-        size = logits.shape[0]
-        found = {
-            "index": batch.get("index", torch.full((size,), -1, device=device)),
-            "label": batch.get("label", torch.full((size,), -1, device=device)),
-            "probabilities": logits.softmax(dim=1),
-        }
-        if embeddings:
-            found["embedding"] = outputs["embedding"].float()
-        if accelerator is not None:
-            found = accelerator.gather_for_metrics(found)
-        for key, value in found.items():
-            parts[key].append(value.cpu())
-    model.train(was_training)
-    if not parts["index"]:
-        raise ValueError("cannot predict on an empty loader")
-    arrays = {key: torch.cat(values).numpy() for key, values in parts.items()}
-    labelled = arrays["label"] >= 0
-    loss = float("nan")
-    if labelled.any():
-        chosen = arrays["probabilities"][labelled, arrays["label"][labelled]]
-        loss = float(-np.log(np.clip(chosen, 1e-12, None)).mean())
-    return Predictions(
-        index=arrays["index"].astype(np.int64),
-        label=arrays["label"].astype(np.int64),
-        probabilities=arrays["probabilities"],
-        embedding=arrays.get("embedding"),
-        loss=loss,
-    )
 
 
 @dataclass
@@ -607,7 +415,7 @@ def fit(
         if tracker["finished"]:
             break
         started = time.perf_counter()
-        set_seed(epoch_seed(config.seed, epoch))
+        set_seed(global_seed(config.seed, epoch))
         set_loader_epoch(train_loader, epoch)
         set_loader_epoch(val_loader, epoch)
         row = {"epoch": epoch + 1}

@@ -39,7 +39,9 @@ import soundfile as sf
 
 from serlib import metrics
 from serlib.audio import AudioError, load_audio
-from serlib.plots import log_mel_png, row_normalise
+from serlib.data_plots import log_mel_png
+from serlib.errors import UserError
+from serlib.plots import row_normalise
 
 REQUIRED_COLUMNS = ("path", "label", "pred")
 """Columns every predictions table needs; ``speaker`` and ``prob_<class>`` are optional."""
@@ -73,20 +75,20 @@ def check_predictions(predictions: pd.DataFrame, labels: Sequence[str], where: s
         raise TypeError(f"{where}: predictions must be a pandas DataFrame, got {type(predictions)}")
     missing = [column for column in REQUIRED_COLUMNS if column not in predictions.columns]
     if missing:
-        raise ValueError(
+        raise UserError(
             f"{where}: predictions lack column(s) {missing}; they have {list(predictions.columns)}"
         )
     if predictions.empty:
-        raise ValueError(f"{where}: predictions table has no rows")
+        raise UserError(f"{where}: predictions table has no rows")
     table = predictions.reset_index(drop=True).copy()
     for column in ("path", "label", "pred"):
         if table[column].isna().any():
-            raise ValueError(f"{where}: column {column!r} has missing values")
+            raise UserError(f"{where}: column {column!r} has missing values")
         table[column] = table[column].astype(str)
     table["speaker"] = table["speaker"].fillna("").astype(str) if "speaker" in table.columns else ""
     unknown = sorted((set(table["label"]) | set(table["pred"])) - set(labels))
     if unknown:
-        raise ValueError(f"{where}: labels {unknown} are not among the run's labels {list(labels)}")
+        raise UserError(f"{where}: labels {unknown} are not among the run's labels {list(labels)}")
     return table
 
 
@@ -116,13 +118,13 @@ class ConfusionExplorer:
         max_seconds: float = 10.0,
     ):
         if not runs:
-            raise ValueError("ConfusionExplorer needs at least one run")
+            raise UserError("ConfusionExplorer needs at least one run")
         if isinstance(labels, str):
             raise TypeError(f"labels must be a list of class names, not the string {labels!r}")
         if max_clips < 1:
-            raise ValueError(f"max_clips must be at least 1, got {max_clips}")
+            raise UserError(f"max_clips must be at least 1, got {max_clips}")
         if max_seconds <= 0:
-            raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+            raise UserError(f"max_seconds must be positive, got {max_seconds}")
         self.max_clips = int(max_clips)
         self.sample_rate = int(sample_rate)
         self.max_seconds = float(max_seconds)
@@ -131,13 +133,13 @@ class ConfusionExplorer:
         for run, sets in runs.items():
             run = str(run)
             if isinstance(labels, Mapping) and run not in labels:
-                raise ValueError(f"no labels given for run {run!r}")
+                raise UserError(f"no labels given for run {run!r}")
             run_labels = labels[run] if isinstance(labels, Mapping) else labels
             run_labels = [str(label) for label in run_labels]
             if len(run_labels) < 2 or len(set(run_labels)) != len(run_labels):
-                raise ValueError(f"run {run!r}: labels must be at least 2 distinct names")
+                raise UserError(f"run {run!r}: labels must be at least 2 distinct names")
             if not sets:
-                raise ValueError(f"run {run!r} has no evaluation sets")
+                raise UserError(f"run {run!r} has no evaluation sets")
             self.labels[run] = run_labels
             self.runs[run] = {
                 str(name): check_predictions(table, run_labels, f"run {run!r}, set {name!r}")
@@ -206,7 +208,7 @@ class ConfusionExplorer:
             names = [folder.resolve().name for folder in folders]
             duplicates = sorted({name for name in names if names.count(name) > 1})
             if duplicates:
-                raise ValueError(
+                raise UserError(
                     f"run folders share the name(s) {duplicates}; pass a mapping name -> folder"
                 )
             named = dict(zip(names, folders, strict=True))
@@ -382,7 +384,7 @@ class ConfusionExplorer:
         labels = self.labels[self.run]
         for name, value in (("true label", true_label), ("predicted label", predicted)):
             if value not in labels:
-                raise ValueError(f"{name} {value!r} is not one of {labels}")
+                raise UserError(f"{name} {value!r} is not one of {labels}")
         table = self.predictions
         chosen = table[(table["label"] == true_label) & (table["pred"] == predicted)]
         probability = f"prob_{predicted}"
@@ -466,11 +468,11 @@ def read_run_predictions(run_dir: str | Path) -> tuple[list[str], dict[str, pd.D
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
-        raise ValueError(f"{run_dir}: not a run folder (no config.json)")
+        raise UserError(f"{run_dir}: not a run folder (no config.json)")
     try:
         labels = json.loads(config_path.read_text())["labels"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{config_path}: cannot read the run's labels ({error!r})") from None
+        raise UserError(f"{config_path}: cannot read the run's labels ({error!r})") from None
     files = sorted(
         (run_dir / "predictions").glob("*.csv"),
         key=lambda file: (
@@ -479,7 +481,7 @@ def read_run_predictions(run_dir: str | Path) -> tuple[list[str], dict[str, pd.D
         ),
     )
     if not files:
-        raise ValueError(f"{run_dir}: no predictions/<set>.csv (evaluate the run first)")
+        raise UserError(f"{run_dir}: no predictions/<set>.csv (evaluate the run first)")
     text_columns = {"path": str, "speaker": str, "label": str, "pred": str}
     sets = {file.stem: pd.read_csv(file, dtype=text_columns) for file in files}
     return [str(label) for label in labels], sets

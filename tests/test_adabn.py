@@ -106,3 +106,26 @@ def test_split_batch_norm_normalises_each_domain_alone_and_keeps_source_statisti
     with pytest.raises(ValueError, match="no SplitBatchNorm2d"):
         with split_domains(nn.Sequential(nn.BatchNorm2d(2)), n_source=3):
             pass
+
+
+def test_convert_swaps_in_split_batch_norm_with_the_same_weights_names_and_outputs():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Sequential(nn.BatchNorm2d(3)))
+    model(torch.randn(4, 1, 6, 6))  # training mode: running statistics move away from 0/1
+    with torch.no_grad():
+        model[1].weight.mul_(2.0)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    parameters = [id(p) for p in model.parameters()]
+    x = torch.randn(5, 1, 6, 6)
+    expected = model.eval()(x)
+
+    converted = SplitBatchNorm2d.convert(model)
+    assert converted is model
+    assert type(model[1]) is SplitBatchNorm2d and type(model[2][0]) is SplitBatchNorm2d
+    assert not model[1].training  # the mode is kept
+    assert list(model.state_dict()) == list(before)  # same keys, same order
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+    assert [id(p) for p in model.parameters()] == parameters  # an optimizer's tensors stay valid
+    assert torch.equal(model(x), expected)
+    assert SplitBatchNorm2d.convert(model) is model  # converting twice changes nothing

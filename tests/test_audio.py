@@ -10,7 +10,21 @@ import pytest
 import soundfile as sf
 from conftest import APPLE_DOUBLE_HEADER, LFS_POINTER, TONE_HZ, encoded_tone, tone, write_audio
 
-from serlib.audio import AudioError, load_audio, probe_audio, sniff_problem, to_mono
+from serlib.audio import (
+    CLIPPED,
+    MIN_SECONDS,
+    NON_FINITE,
+    SILENT,
+    TOO_SHORT,
+    AudioError,
+    audio_problem,
+    clip_problem,
+    load_audio,
+    probe_audio,
+    sniff_problem,
+    to_mono,
+)
+from serlib.errors import UserError
 
 
 def dominant_frequency(samples: np.ndarray, sample_rate: int) -> float:
@@ -188,3 +202,71 @@ def test_header_sniffing_catches_what_the_first_bytes_show(tmp_path: Path, kind:
 def test_probe_audio_raises_audio_error_too(tmp_path: Path):
     with pytest.raises(AudioError, match="git-lfs pointer"):
         probe_audio(write_bad(tmp_path, "lfs"))
+
+
+# --- clips that decode but cannot be used: audio_problem's thresholds -----------------------------------
+
+
+def at_level(decibels: float, seconds: float = 0.1, rate: int = 16000) -> np.ndarray:
+    """A tone whose peak is ``decibels`` dBFS."""
+    wave = tone(seconds, rate)
+    return (wave / np.abs(wave).max() * 10 ** (decibels / 20)).astype(np.float32)
+
+
+def with_full_scale_share(share: float, n: int = 10000) -> np.ndarray:
+    """A quiet tone with ``share`` of its samples pushed to full scale."""
+    wave = at_level(-20, n / 16000)
+    wave[: int(share * n)] = 1.0
+    return wave
+
+
+@pytest.mark.parametrize(
+    ("samples", "expected"),
+    [
+        (at_level(-20), None),
+        (at_level(-55), None),
+        (at_level(-65), SILENT),
+        (np.zeros(1600, np.float32), SILENT),
+        (np.full(1600, 0.3, np.float32), SILENT),  # a DC offset is not sound
+        (with_full_scale_share(0.005), None),
+        (with_full_scale_share(0.02), CLIPPED),
+        (-with_full_scale_share(0.02), CLIPPED),
+        (at_level(-20, MIN_SECONDS * 1.2), None),
+        (at_level(-20, MIN_SECONDS * 0.8), TOO_SHORT),
+        (np.concatenate([at_level(-20), [np.nan]]), NON_FINITE),
+        (np.zeros(10, np.float32) + np.inf, NON_FINITE),
+    ],
+    ids=["speech", "quiet", "-65dB", "zeros", "dc", "peaks", "clipped", "clipped-", "short-ok"]
+    + ["too-short", "nan", "inf"],
+)
+def test_audio_problem_thresholds(samples: np.ndarray, expected: str | None):
+    assert audio_problem(np.asarray(samples, np.float32), 16000) == expected
+
+
+def test_clipping_in_one_channel_is_seen_before_the_downmix():
+    stereo = np.stack([with_full_scale_share(0.05), at_level(-20, 10000 / 16000)], axis=1)
+    assert audio_problem(stereo, 16000) == CLIPPED
+    assert audio_problem(to_mono(stereo), 16000) is None, "the average hides it"
+
+
+@pytest.mark.parametrize(
+    ("samples", "reason"),
+    [(np.zeros(4000, np.float32), SILENT), (np.clip(4 * tone(0.2), -1, 1), CLIPPED)],
+    ids=["silent", "clipped"],
+)
+def test_load_audio_and_clip_problem_refuse_the_same_clips(tmp_path: Path, samples, reason):
+    path = write_audio(tmp_path / "clip.wav", samples=samples)
+    assert clip_problem(path) == reason
+    with pytest.raises(AudioError) as caught:
+        load_audio(path)
+    assert caught.value.reason == reason and str(caught.value) == f"{path}: {reason}"
+
+
+def test_clip_problem_reports_unreadable_files_and_passes_good_ones(tmp_path: Path):
+    assert clip_problem(write_bad(tmp_path, "lfs")).startswith("git-lfs pointer")
+    assert clip_problem(write_audio(tmp_path / "good.wav", 48000, channels=2)) is None
+
+
+def test_audio_errors_are_user_errors():
+    """A bad file is the user's to fix: the command line reports it in one line, no traceback."""
+    assert issubclass(AudioError, UserError)

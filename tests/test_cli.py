@@ -1,4 +1,5 @@
-"""``serlib scan``: the JSON of DESIGN.md, exit 0 on messy folders, exit 2 with one line on bad input."""
+"""``serlib scan``: the JSON the README documents, exit 0 on messy folders, exit 2 with one line on bad
+input."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FakeCorpus, write_audio
+from conftest import FakeCorpus, write_audio, write_text
 
-from serlib.cli import build_parser, main
+from serlib.cli import EXIT_BROKEN_PIPE, build_parser, main
 from serlib.config import TRIM_DB
+from serlib.errors import UserError
 
 CONTRACT_KEYS = {"corpus", "root", "n", "per_label", "speakers", "skipped"}
 
@@ -121,12 +123,24 @@ def test_scan_text_summary(messy_ravdess: FakeCorpus, capsys):
     assert "git-lfs pointer" in out
 
 
-def test_scan_text_summary_shortens_long_skip_lists(tmp_path: Path, capsys):
+def test_scan_text_summary_groups_skips_by_reason(tmp_path: Path, capsys):
+    """Counts per reason, the commonest first, three example paths each (relative to the root)."""
+    write_audio(tmp_path / "Actor_01" / "03-01-01-01-01-01-01.wav")
     for index in range(25):
         write_audio(tmp_path / f"clip{index:02d}.wav")
+    write_text(tmp_path / "Actor_01" / "03-01-02-01-01-01-01.wav", b"")
     assert main(["scan", "--corpus", "ravdess", "--root", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "skipped 25 files:" in out and "... and 5 more (use --json for all)" in out
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("  skipped 26 files:")
+    assert lines[start + 1 :] == [
+        "    25 x name is not MM-VV-EE-II-SS-RR-AA (RAVDESS pattern)",
+        "        clip00.wav",
+        "        clip01.wav",
+        "        clip02.wav",
+        "        ... and 22 more (use --json for all)",
+        "    1 x empty file",
+        f"        Actor_01{os.sep}03-01-02-01-01-01-01.wav",
+    ]
 
 
 def test_missing_root_exits_2_with_one_line(tmp_path: Path, capsys):
@@ -196,3 +210,45 @@ def test_module_and_console_script_exit_codes(emodb_corpus: FakeCorpus, tmp_path
 def test_trim_silence_is_off_unless_asked_and_takes_an_optional_threshold(flag, expected):
     argv = ["train", "--model", "crnn", "--source", "ravdess:x", "--out", "o", *flag]
     assert build_parser().parse_args(argv).trim_db == expected
+
+
+@pytest.mark.parametrize("bug", [RuntimeError("internal bug"), ValueError("internal bug")])
+def test_a_bug_is_not_reported_as_bad_usage(bug, emodb_corpus: FakeCorpus, monkeypatch, capsys):
+    """Only a UserError (or a missing file) becomes exit 2; a bug keeps its traceback."""
+
+    def broken(*args, **kwargs):
+        raise bug
+
+    monkeypatch.setattr("serlib.cli.scan_report", broken)
+    with pytest.raises(type(bug), match="internal bug"):
+        main(["scan", "--corpus", "emodb", "--root", str(emodb_corpus.root)])
+    assert capsys.readouterr().err == ""
+
+
+def test_a_user_error_from_the_library_exits_2_with_one_line(monkeypatch, capsys):
+    def refuse(*args, **kwargs):
+        raise UserError("bad --epochs: give a positive number\nsecond line")
+
+    monkeypatch.setattr("serlib.runs.train_run", refuse)
+    assert main(["train", "--model", "crnn", "--source", "ravdess:x", "--out", "o"]) == 2
+    assert capsys.readouterr().err == "serlib train: error: bad --epochs: give a positive number\n"
+
+
+def test_a_closed_pipe_ends_the_command_quietly(emodb_corpus: FakeCorpus):
+    """``serlib scan ... | head -1``: the reader leaves early; no traceback, the SIGPIPE status."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "serlib", "scan", "--corpus", "emodb"]
+            + ["--root", str(emodb_corpus.root), "--json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == EXIT_BROKEN_PIPE

@@ -12,12 +12,14 @@ from conftest import FakeCorpus, emo_evaluation_block, write_audio, write_text
 from serlib.corpora import (
     BASE_COLUMNS,
     CORPORA,
+    LOADERS,
     CorpusError,
     CorpusScan,
     check_corpus_name,
     load_corpus,
 )
 from serlib.corpora.iemocap import parse_evaluation
+from serlib.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,7 +172,7 @@ def test_cremad_reads_video_demographics_when_present(cremad_corpus: FakeCorpus)
 def test_cremad_bad_names_are_skipped(tmp_path: Path):
     for name in ("1001_DFA_XYZ_HI.wav", "1001_DFA_ANG_QQ.wav", "1200_DFA_ANG_HI.wav", "1001.wav"):
         write_audio(tmp_path / "AudioWAV" / name)
-    scan = load_corpus("crema-d", tmp_path)
+    scan = LOADERS["cremad"](tmp_path)
     assert len(scan) == 0 and list(scan.table.columns[:6]) == BASE_COLUMNS
     assert_skips_match(
         scan,
@@ -193,7 +195,7 @@ def test_tess_unknown_emotions_are_skipped(tmp_path: Path):
     write_audio(tmp_path / "OAF_back_bored.wav")
     write_audio(tmp_path / "XAF_back_sad.wav")
     assert_skips_match(
-        load_corpus("tess", tmp_path),
+        LOADERS["tess"](tmp_path),
         {"OAF_back_bored.wav": "unknown emotion 'bored'", "XAF_back_sad.wav": "TESS pattern"},
     )
 
@@ -211,7 +213,7 @@ def test_savee_unknown_speakers_and_codes_are_skipped(tmp_path: Path):
     write_audio(tmp_path / "DC_z01.wav")
     write_audio(tmp_path / "AudioData" / "ZZ" / "a01.wav")
     assert_skips_match(
-        load_corpus("savee", tmp_path),
+        LOADERS["savee"](tmp_path),
         {"XY_a01.wav": "unknown SAVEE speaker 'XY'", "DC_z01.wav": "unknown emotion code 'z'"}
         | {"a01.wav": "unknown SAVEE speaker 'ZZ'"},
     )
@@ -321,14 +323,14 @@ def test_iemocap_unknown_label_is_skipped(tmp_path: Path):
     block = emo_evaluation_block(utterance, "bor", (3.0, 3.0, 3.0), 1.0)
     write_text(session / "dialog" / "EmoEvaluation" / "Ses01F_impro02.txt", block)
     write_audio(session / "sentences" / "wav" / "Ses01F_impro02" / f"{utterance}.wav")
-    scan = load_corpus("iemocap", tmp_path)
+    scan = LOADERS["iemocap"](tmp_path)
     assert len(scan) == 0
     assert_skips_match(scan, {f"{utterance}.wav": "unknown IEMOCAP label 'bor'"})
 
 
 def test_iemocap_session_without_labels_is_reported(tmp_path: Path):
     write_audio(tmp_path / "Session4" / "sentences" / "wav" / "d" / "Ses04F_impro01_F000.wav")
-    reasons = [skip.reason for skip in load_corpus("iemocap", tmp_path).skipped]
+    reasons = [skip.reason for skip in LOADERS["iemocap"](tmp_path).skipped]
     assert reasons == [
         "session has no dialog/EmoEvaluation folder",
         "no label for it in EmoEvaluation",
@@ -367,9 +369,12 @@ def test_missing_root_and_file_root_are_errors(tmp_path: Path, name: str):
 
 @pytest.mark.parametrize("name", [n for n in CORPORA if n != "iemocap"])
 def test_empty_folder_gives_an_empty_table_with_the_columns(tmp_path: Path, name: str):
-    scan = load_corpus(name, tmp_path)
+    """The loaders return what they found; ``load_corpus`` is the one that refuses an empty corpus."""
+    scan = LOADERS[name](tmp_path)
     assert len(scan) == 0 and scan.skipped == []
     assert list(scan.table.columns[: len(BASE_COLUMNS)]) == BASE_COLUMNS
+    with pytest.raises(UserError, match=f"no usable {name} clip under .*: no .wav or .flac file"):
+        load_corpus(name, tmp_path)
 
 
 def test_hidden_folders_are_not_entered(ravdess_corpus: FakeCorpus):

@@ -1,4 +1,5 @@
-"""The course plumbing (serlib.course) and the measurements behind notebooks 01 and 05 (serlib.analysis)."""
+"""The course plumbing (serlib.course, serlib.course_runner, serlib.results) and the measurements
+behind notebooks 01 and 05 (serlib.analysis)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from serlib import analysis, course
+from serlib import analysis, course, course_runner, results
+from serlib.errors import UserError
 
 SAMPLE_RATE = 16000
 
@@ -113,7 +115,7 @@ def test_results_table_reads_metrics_and_lists_what_is_missing(tmp_path):
         tmp_path / "crnn", {"source_test": scores(0.6), "target_test": scores(0.3, 20)}
     )
     dann = write_run(tmp_path / "dann", {"source_test": scores(0.55)})
-    table = course.results_table({"CRNN": crnn, "DANN": dann, "W2V2": tmp_path / "nothing"})
+    table = results.results_table({"CRNN": crnn, "DANN": dann, "W2V2": tmp_path / "nothing"})
     assert table[["model", "set"]].values.tolist() == [
         ["CRNN", "source test"],
         ["CRNN", "target test"],
@@ -124,20 +126,23 @@ def test_results_table_reads_metrics_and_lists_what_is_missing(tmp_path):
         "DANN / target test",
         f"W2V2 (no run at {tmp_path / 'nothing'})",
     ]
-    wide = course.wide_results(table)
+    wide = results.wide_results(table)
     assert list(wide.index) == ["CRNN", "DANN"]
     assert wide.loc["CRNN", "UA target test"] == pytest.approx(30.0)
     assert np.isnan(wide.loc["DANN", "UA target test"])
-    text = course.format_results(table)
+    text = results.format_results(table)
     assert "CRNN" in text and "missing: DANN / target test" in text
-    assert "no results" in course.format_results(course.results_table({}))
+    assert "no results" in results.format_results(results.results_table({}))
 
 
 def test_select_notebooks_by_prefix():
-    assert course.select_notebooks(None) == list(course.NOTEBOOKS)
-    assert course.select_notebooks(["02", "05"]) == ["02_crnn_baseline", "05_domain_shift_analysis"]
+    assert course_runner.select_notebooks(None) == list(course.NOTEBOOKS)
+    assert course_runner.select_notebooks(["02", "05"]) == [
+        "02_crnn_baseline",
+        "05_domain_shift_analysis",
+    ]
     with pytest.raises(ValueError, match="matches none"):
-        course.select_notebooks(["9"])
+        course_runner.select_notebooks(["9"])
 
 
 def test_strip_heavy_outputs_removes_audio_and_widget_state():
@@ -149,12 +154,18 @@ def test_strip_heavy_outputs_removes_audio_and_widget_state():
     )
     widget = nbformat.v4.new_output(
         "display_data",
-        data={"text/plain": "VBox()", course.WIDGET_MIME: {"model_id": "abc", "version_major": 2}},
+        data={
+            "text/plain": "VBox()",
+            course_runner.WIDGET_MIME: {"model_id": "abc", "version_major": 2},
+        },
     )
     progress = [
         nbformat.v4.new_output(
             "display_data",
-            data={"text/plain": text, course.WIDGET_MIME: {"model_id": "bar", "version_major": 2}},
+            data={
+                "text/plain": text,
+                course_runner.WIDGET_MIME: {"model_id": "bar", "version_major": 2},
+            },
         )
         for text in (
             "epoch 1/2:   0%|          | 0/2 [00:00<?, ?it/s]",
@@ -167,14 +178,14 @@ def test_strip_heavy_outputs_removes_audio_and_widget_state():
     cell.metadata["execution"] = {"iopub.status.busy": "2026-11-24T10:00:00"}
     notebook.cells = [cell, nbformat.v4.new_markdown_cell("# title")]
 
-    counts = course.strip_heavy_outputs(notebook)
+    counts = course_runner.strip_heavy_outputs(notebook)
 
     assert counts == {"audio": 1, "widgets": 1, "progress_bars": 2}
     assert "widgets" not in notebook.metadata
     assert "execution" not in notebook.cells[0].metadata
     outputs = notebook.cells[0].outputs
-    assert outputs[0].data == {"text/plain": course.AUDIO_PLACEHOLDER}
-    assert outputs[1].data == {"text/plain": course.WIDGET_PLACEHOLDER}
+    assert outputs[0].data == {"text/plain": course_runner.AUDIO_PLACEHOLDER}
+    assert outputs[1].data == {"text/plain": course_runner.WIDGET_PLACEHOLDER}
     assert outputs[2].data == {"text/plain": "a table"}
     assert outputs[3].text == "hello\n"
     nbformat.validate(notebook)
@@ -182,7 +193,9 @@ def test_strip_heavy_outputs_removes_audio_and_widget_state():
 
 def test_course_command_rejects_unknown_notebooks_with_exit_2(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("SERLIB_HOME", str(tmp_path))
-    assert course.main(["--profile", "tiny", "--only", "99", "--notebooks", str(tmp_path)]) == 2
+    assert (
+        course_runner.main(["--profile", "tiny", "--only", "99", "--notebooks", str(tmp_path)]) == 2
+    )
     assert "matches none" in capsys.readouterr().err
 
 
@@ -278,13 +291,9 @@ def fake_corpora(tmp_path: Path) -> dict[str, course.CourseCorpus]:
 
 
 def test_course_run_reuses_resumes_or_retrains(monkeypatch, tmp_path, capsys):
-    import serlib.runs
-
     monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "home"))
     calls = []
-    monkeypatch.setattr(
-        serlib.runs, "train_run", lambda *args, **kwargs: calls.append((args, kwargs))
-    )
+    monkeypatch.setattr(course, "train_run", lambda *args, **kwargs: calls.append((args, kwargs)))
     corpora = fake_corpora(tmp_path)
     folder = course.run_dir("crnn-seed5", "tiny", 2, course.data_tag(corpora))
 
@@ -342,3 +351,72 @@ def test_save_and_show_writes_the_figure_it_displays(monkeypatch, tmp_path, caps
     assert course.save_and_show(fig, "01_line") is None
     assert (tmp_path / "figs" / "01_line.png").stat().st_size > 1000
     assert not plt.fignum_exists(fig.number)
+
+
+def test_setup_checks_seeds_finds_corpora_and_prints_them(monkeypatch, tmp_path, capsys):
+    import torch
+
+    for name, variable in (("IEMOCAP", "SERLIB_IEMOCAP_DIR"), ("RAVDESS", "SERLIB_RAVDESS_DIR")):
+        (tmp_path / name).mkdir()
+        monkeypatch.setenv(variable, str(tmp_path / name))
+    monkeypatch.delitem(__import__("sys").modules, "google.colab", raising=False)
+
+    setup = course.setup("tiny", 7)
+    first_draw = torch.rand(3)
+    course.setup("tiny", 7, target_root=tmp_path / "RAVDESS")
+    assert torch.equal(torch.rand(3), first_draw)  # the same seed, the same initial weights
+
+    assert (setup.profile, setup.seed, setup.tag) == ("tiny", 7, "iemocap-ravdess")
+    assert setup.corpora["target"] == course.CourseCorpus(
+        "ravdess", (tmp_path / "RAVDESS").resolve(), synthetic=False
+    )
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:2] == [
+        f"source: {setup.corpora['source'].describe()}",
+        f"target: {setup.corpora['target'].describe()}",
+    ]
+    with pytest.raises(ValueError, match="unknown profile"):
+        course.setup("huge")
+
+
+def test_setup_enables_the_widget_manager_in_colab(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    enabled = []
+    colab = SimpleNamespace(
+        output=SimpleNamespace(enable_custom_widget_manager=lambda: enabled.append(1))
+    )
+    monkeypatch.setitem(__import__("sys").modules, "google.colab", colab)
+    for variable in ("SERLIB_IEMOCAP_DIR", "SERLIB_RAVDESS_DIR"):
+        monkeypatch.setenv(variable, str(tmp_path))
+    course.setup("tiny")
+    assert enabled == [1]
+
+
+def test_pick_w2v2_mode_follows_the_gpu_unless_told(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("SERLIB_W2V2_MODE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert course.pick_w2v2_mode(None, "workshop") == "finetune"
+    assert course.pick_w2v2_mode(None, "tiny") == "frozen"  # the tiny profile must take seconds
+    assert course.pick_w2v2_mode("frozen", "full") == "frozen"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert course.pick_w2v2_mode(None, "full") == "frozen"
+    monkeypatch.setenv("SERLIB_W2V2_MODE", "finetune")
+    assert course.pick_w2v2_mode(None, "workshop") == "finetune"
+    with pytest.raises(UserError, match="unknown Wav2Vec2 mode"):
+        course.pick_w2v2_mode("half", "workshop")
+
+
+def test_pick_encoder_falls_back_to_the_tiny_encoder_and_says_so(tmp_path):
+    name, note = course.pick_encoder(None, "tiny")
+    assert name == "tiny" and "not results" in note
+    name, note = course.pick_encoder(str(tmp_path / "missing"), "workshop")
+    assert name == "tiny" and note.startswith("FALLBACK") and "does not exist" in note
+    folder = tmp_path / "wav2vec2-base"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"")
+    name, note = course.pick_encoder(str(folder), "workshop")
+    assert name == str(folder) and "pretrained encoder" in note and "from folder" in note

@@ -13,12 +13,12 @@ from serlib.augment import SpecAugment
 from serlib.data import (
     EpochSampler,
     FeatureDataset,
-    PairedBatches,
     WaveformDataset,
     encode_labels,
+    epoch_seed,
     make_loader,
-    set_epoch,
 )
+from serlib.epochs import set_loader_epoch, target_batches
 from serlib.features import MelStats
 
 N_MELS = 8
@@ -38,7 +38,7 @@ def no_normalisation(features: list[np.ndarray], **kwargs: object) -> FeatureDat
 
 
 def batches(loader: torch.utils.data.DataLoader, epoch: int) -> list[dict]:
-    set_epoch(loader, epoch)
+    set_loader_epoch(loader, epoch)
     return list(loader)
 
 
@@ -138,25 +138,37 @@ def test_encode_labels_names_unknown_labels() -> None:
         encode_labels(["sad", "calm"], names)
 
 
-def test_paired_batches_cycle_the_target_deterministically() -> None:
-    source = make_loader(
-        no_normalisation(ramps([10] * 9), labels=[0, 1, 2] * 3, n_frames=8), 2, shuffle=True, seed=1
-    )
+def first_indices(loader: torch.utils.data.DataLoader, epoch: int, n: int) -> list[list[int]]:
+    """The item indices of the first ``n`` target batches of ``epoch``."""
+    batches = target_batches(loader, epoch)
+    return [next(batches)["index"].tolist() for _ in range(n)]
+
+
+def test_target_batches_restart_the_target_deterministically() -> None:
+    """A DANN epoch outlasts its small target loader: each restart is a new, repeatable pass."""
     target = make_loader(
-        no_normalisation(ramps([10] * 3), n_frames=8, domain=1),
+        no_normalisation(ramps([10] * 5), n_frames=8, domain=1),
         2,
         shuffle=True,
         seed=2,
         drop_last=True,
-    )
-    paired = PairedBatches(source, target)
-    paired.set_epoch(3)
-    pairs = list(paired)
-    assert len(pairs) == len(paired) == 5
-    assert all(t["domain"].tolist() == [1, 1] and t["label"].tolist() == [-1, -1] for _, t in pairs)
-    assert all(s["domain"].tolist() == [0] * len(s["domain"]) for s, _ in pairs)
-    again = list(paired)
-    assert [t["index"].tolist() for _, t in pairs] == [t["index"].tolist() for _, t in again]
+    )  # 2 batches a pass
+    first, again = first_indices(target, 3, 6), first_indices(target, 3, 6)
+    assert first == again
+    passes = {tuple(first[i] + first[i + 1]) for i in (0, 2, 4)}
+    assert len(passes) > 1  # each restart draws its own order
+    assert first_indices(target, 4, 6) != first
+    batch = next(target_batches(target, 0))
+    assert batch["domain"].tolist() == [1, 1] and batch["label"].tolist() == [-1, -1]
+    empty = make_loader(no_normalisation(ramps([10]), n_frames=8), 2, shuffle=True, drop_last=True)
+    with pytest.raises(ValueError, match="no batches"):
+        next(target_batches(empty, 0))
+
+
+def test_epoch_seed_depends_on_every_argument() -> None:
+    seeds = {epoch_seed(s, e, c, k) for s in (0, 1) for e in (0, 1) for c in (0, 1) for k in (0, 1)}
+    assert len(seeds) == 16 and all(0 <= seed < 2**63 for seed in seeds)
+    assert epoch_seed(3, 4) == epoch_seed(3, 4, 0, 0)
 
 
 def test_spec_augment_masks_inside_real_frames_only() -> None:

@@ -7,6 +7,7 @@ import pytest
 from conftest import FakeCorpus
 
 from serlib.corpora import cremad, emodb, iemocap, load_corpus, ravdess, savee, tess
+from serlib.errors import UserError
 from serlib.labels import (
     FOUR_CLASS,
     NATIVE_LABELS,
@@ -17,6 +18,7 @@ from serlib.labels import (
     dropped_counts,
     label_mapping,
     mapping_table,
+    require_classes,
     scheme_labels,
 )
 
@@ -194,11 +196,25 @@ def test_known_schemes_pass_the_check(scheme: str):
 
 
 def test_unknown_scheme_or_corpus_is_one_clear_error():
-    with pytest.raises(ValueError, match="unknown label scheme '5class'; choose one of 4class"):
+    with pytest.raises(UserError, match="unknown label scheme '5class'; choose one of 4class"):
         apply_scheme(table_of("ravdess", ["sad"]), "5class")
-    with pytest.raises(ValueError, match="no label mapping for corpus 'librispeech'"):
+    with pytest.raises(UserError, match="no label mapping for corpus 'librispeech'; choose one"):
         apply_scheme(table_of("librispeech", ["sad"]), "4class")
-    with pytest.raises(ValueError, match="pass corpus="):
+    with pytest.raises(ValueError, match="pass corpus=") as caught:
         scheme_labels("native")
-    with pytest.raises(ValueError, match="no label mapping for corpus 'librispeech'"):
+    assert not isinstance(caught.value, UserError), "a call without corpus= is a bug in the caller"
+    with pytest.raises(UserError, match="no label mapping for corpus 'librispeech'"):
         scheme_labels("native", "librispeech")
+
+
+def test_require_classes_names_the_empty_class_and_the_counts():
+    """A RAVDESS copy without its sad clips leaves 4class's "sad" empty: one clear error."""
+    mapped = apply_scheme(table_of("ravdess", ["angry", "happy", "neutral", "calm"]), "4class")
+    with pytest.raises(UserError) as caught:
+        require_classes(mapped, FOUR, "ravdess at /data/r with scheme 4class")
+    message = str(caught.value)
+    assert message.startswith("ravdess at /data/r with scheme 4class: no clip of class sad (")
+    assert "angry 1, happy 1, neutral 1, sad 0" in message and "\n" not in message
+    require_classes(apply_scheme(table_of("ravdess", [*FOUR, "sad"]), "4class"), FOUR, "here")
+    with pytest.raises(UserError, match="no clip of class angry, happy, neutral, sad"):
+        require_classes(apply_scheme(table_of("ravdess", []), "4class"), FOUR, "here")

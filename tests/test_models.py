@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from serlib.errors import UserError
 from serlib.models import (
     DANN,
     CRNNEncoder,
@@ -19,6 +20,8 @@ from serlib.models import (
     encoder_inputs,
     grl_coefficient,
 )
+from serlib.models.adabn import SplitBatchNorm2d
+from serlib.models.dann import DomainAdversarialLoss, concat_inputs
 
 torch.set_num_threads(1)
 
@@ -145,10 +148,87 @@ def test_confusion_loss_moves_only_the_encoder_and_is_lowest_at_fifty_fifty():
 def test_classifier_and_builder_check_their_inputs():
     with pytest.raises(TypeError, match="embedding_dim"):
         EmotionClassifier(nn.Linear(2, 2), 3)
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(UserError, match="unknown model"):
         build_model("resnet", 4)
-    with pytest.raises(ValueError, match="2 classes"):
+    with pytest.raises(UserError, match="2 classes"):
         build_model("crnn", 1)
+    with pytest.raises(UserError, match="split_batchnorm needs the dann model"):
+        build_model("crnn", 4, split_batchnorm=True)
+    with pytest.raises(UserError, match="divisible"):
+        CRNNEncoder(n_mels=100)
     with pytest.raises(KeyError, match="no mask"):
         encoder_inputs({"x": torch.zeros(1)}, ("x", "mask"))
     assert isinstance(build_model("dann", 4), DANN)
+
+
+def test_only_a_dann_built_with_split_batchnorm_has_split_layers():
+    def kinds(model: nn.Module) -> set[type]:
+        return {type(m) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+
+    torch.manual_seed(0)
+    plain = build_model("dann", 4)
+    torch.manual_seed(0)
+    split = build_model("dann", 4, split_batchnorm=True)
+    assert kinds(plain) == {nn.BatchNorm2d} and kinds(split) == {SplitBatchNorm2d}
+    assert kinds(build_model("crnn", 4)) == {nn.BatchNorm2d}
+    # same weights from the same seed, under the same names: old run folders load into either
+    assert list(plain.state_dict()) == list(split.state_dict())
+    for name, tensor in plain.state_dict().items():
+        assert torch.equal(tensor, split.state_dict()[name]), name
+
+
+def hand_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights=None) -> torch.Tensor:
+    """Cross-entropy written out: -log softmax at the true class, a weighted mean over rows."""
+    log_probabilities = logits - logits.exp().sum(dim=1, keepdim=True).log()
+    chosen = -log_probabilities[torch.arange(len(targets)), targets]
+    row_weights = torch.ones(len(targets)) if weights is None else weights[targets]
+    return (row_weights * chosen).sum() / row_weights.sum()
+
+
+@pytest.mark.parametrize("adversary", ["reversal", "confusion"])
+def test_domain_adversarial_loss_equals_a_hand_computation(adversary):
+    """4 source rows (labelled) and 3 target rows, 3 emotions, class weights, coefficient 0.6."""
+    generator = torch.Generator().manual_seed(0)
+    head = nn.Linear(5, 2)  # the domain head: no dropout, so the confusion term is deterministic
+    outputs = {
+        "logits": torch.randn(7, 3, generator=generator),
+        "domain_logits": torch.randn(7, 2, generator=generator),
+        "embedding": torch.randn(7, 5, generator=generator),
+    }
+    labels = torch.tensor([0, 2, 1, 2])
+    class_weights = torch.tensor([0.5, 1.0, 2.0])
+    loss = DomainAdversarialLoss(adversary, weight=0.25)
+    parts = loss(outputs, labels, 0.6, domain_head=head, class_weights=class_weights)
+
+    emotion = hand_cross_entropy(outputs["logits"][:4], labels, class_weights)
+    domains = torch.tensor([0, 0, 0, 0, 1, 1, 1])
+    domain = hand_cross_entropy(outputs["domain_logits"], domains)
+    expected = emotion + 0.25 * domain
+    if adversary == "confusion":
+        head_logits = outputs["embedding"] @ head.weight.T + head.bias
+        fooling = -(head_logits - head_logits.exp().sum(dim=1, keepdim=True).log()).mean()
+        expected = expected + 0.25 * 0.6 * fooling
+        assert parts.fooling.item() == pytest.approx(fooling.item(), abs=1e-6)
+        assert (
+            loss.reversal_coefficient(0.6) == 0.0
+        )  # the head's own loss must not reach the encoder
+    else:
+        assert parts.fooling is None and loss.reversal_coefficient(0.6) == 0.6
+    assert parts.emotion.item() == pytest.approx(emotion.item(), abs=1e-6)
+    assert parts.domain.item() == pytest.approx(domain.item(), abs=1e-6)
+    assert parts.total.item() == pytest.approx(expected.item(), abs=1e-6)
+    correct = int((outputs["domain_logits"].argmax(dim=1) == domains).sum())
+    assert (parts.domain_correct.item(), parts.domain_seen) == (correct, 7)
+    assert parts.domain_accuracy == pytest.approx(correct / 7)
+
+
+def test_domain_adversarial_loss_checks_its_settings_and_joint_batches_pad_time():
+    with pytest.raises(UserError, match="adversary must be one of reversal, confusion"):
+        DomainAdversarialLoss("wasserstein")
+    with pytest.raises(UserError, match="domain_weight"):
+        DomainAdversarialLoss("reversal", weight=-1.0)
+    source = (torch.ones(2, 1, 4, 5), torch.ones(2, 5, dtype=torch.bool))
+    target = (torch.ones(3, 1, 4, 8), torch.ones(3, 8, dtype=torch.bool))
+    x, mask = concat_inputs(source, target)
+    assert x.shape == (5, 1, 4, 8) and mask.shape == (5, 8)
+    assert not mask[:2, 5:].any() and mask[2:].all() and x[:2, ..., 5:].abs().sum() == 0

@@ -18,7 +18,7 @@ import jupytext
 import nbformat
 import pytest
 
-from serlib import course
+from serlib import course, course_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -75,10 +75,12 @@ def test_notebook_reads_well_and_stays_small(name):
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            assert not course._is_audio_output(output), (
+            assert not course_runner.is_audio_output(output), (
                 f"{name}: embedded audio in a committed output"
             )
-            assert course.WIDGET_MIME not in data, f"{name}: a widget view in a committed output"
+            assert course_runner.WIDGET_MIME not in data, (
+                f"{name}: a widget view in a committed output"
+            )
             assert "application/vnd.jupyter.widget-state+json" not in data
 
 
@@ -89,14 +91,21 @@ def test_notebook_has_title_badge_setup_and_parameters(name):
     assert title.cell_type == "markdown" and title.source.startswith("# ")
     assert course.colab_url(name) in title.source and "colab-badge.svg" in title.source
     assert "What you will learn" in title.source
-    setup = cells[1]
-    assert "google.colab" in setup.source and "enable_custom_widget_manager" in setup.source
-    assert course.REPO_URL in setup.source
+    install = cells[1]
+    assert "google.colab" in install.source and course.REPO_URL in install.source
     parameters = [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]
     assert len(parameters) == 1, "exactly one cell tagged 'parameters'"
     for variable in ("PROFILE", "SOURCE_ROOT", "TARGET_ROOT", "SEED"):
         assert f"{variable} = " in parameters[0].source
     assert 'os.environ.get("SERLIB_PROFILE"' in parameters[0].source
+    after_parameters = cells[cells.index(parameters[0]) + 1]
+    assert "course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)" in (
+        after_parameters.source
+    ), f"{name}: the cell after the parameters sets the course up with one course.setup call"
+    for copied in ("check_profile(", "torch.manual_seed(", "course_corpora(", "IN_COLAB"):
+        assert all(copied not in cell.source for cell in cells if cell.cell_type == "code"), (
+            f"{name}: {copied} is course.setup's job"
+        )
     checked = [cell for cell in cells if "NBVAL_CHECK_OUTPUT" in cell.source]
     for cell in checked:
         assert cell.outputs, f"{name}: a checked cell has no committed output to compare with"

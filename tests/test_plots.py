@@ -1,4 +1,5 @@
-"""The shared figures: right content, one clear error on bad input, small PNGs on disk."""
+"""The figures (serlib.plots, serlib.data_plots, serlib.figures): right content, one clear error
+on bad input, small PNGs on disk."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import PIL.Image
 import pytest
 from matplotlib.figure import Figure
 
-from serlib import plots
+from serlib import data_plots, figures, plots
+from serlib.errors import UserError
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 CONFUSION = np.array([[8, 1, 1, 0], [2, 5, 3, 0], [0, 1, 9, 0], [0, 0, 4, 6]])
@@ -111,7 +113,7 @@ def test_clip_figure_and_log_mel_thumbnail():
     rate = 16000
     time = np.arange(rate) / rate
     wave = (0.3 * np.sin(2 * np.pi * 200 * time)).astype(np.float32)
-    fig = plots.plot_clip(wave, rate, title="a tone")
+    fig = data_plots.plot_clip(wave, rate, title="a tone")
     panels = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
     assert list(panels) == [
         "waveform",
@@ -124,31 +126,31 @@ def test_clip_figure_and_log_mel_thumbnail():
     # the tone's energy sits in the low mel bands, not the top ones
     assert mel[:40].mean() > mel[-40:].mean()
 
-    png = plots.log_mel_png(wave, rate)
+    png = data_plots.log_mel_png(wave, rate)
     image = matplotlib.image.imread(io.BytesIO(png))
     assert image.shape[:2] == (128, 1 + rate // 256)
     with pytest.raises(ValueError, match="1-D"):
-        plots.plot_clip(np.zeros((2, 100)), rate)
+        data_plots.plot_clip(np.zeros((2, 100)), rate)
     with pytest.raises(ValueError, match="NaN"):
-        plots.log_mel_png(np.array([0.0, np.nan, 0.0]), rate)
+        data_plots.log_mel_png(np.array([0.0, np.nan, 0.0]), rate)
 
 
 def test_class_balance_counts_tables_and_series():
     table = pd.DataFrame({"label": ["angry"] * 3 + ["neutral"] * 6 + ["sad"]})
     counts = {"angry": 5, "happy": 5, "neutral": 5, "sad": 5}
-    fig = plots.plot_class_balance({"iemocap 4class": table, "ravdess 4class": counts})
+    fig = data_plots.plot_class_balance({"iemocap 4class": table, "ravdess 4class": counts})
     left, right = fig.axes
     assert [patch.get_height() for patch in left.patches] == [3, 6, 1]  # its own classes
     assert [patch.get_height() for patch in right.patches] == [5, 5, 5, 5]
     assert left.get_title() == "iemocap 4class (n=10)"
     assert texts(left) == ["30%", "60%", "10%"]
-    fixed = plots.plot_class_balance({"iemocap": table}, labels=LABELS).axes[0]
+    fixed = data_plots.plot_class_balance({"iemocap": table}, labels=LABELS).axes[0]
     assert [patch.get_height() for patch in fixed.patches] == [3, 0, 6, 1]
     assert [tick.get_text() for tick in fixed.get_xticklabels()] == LABELS
-    four = plots.plot_class_balance({name: counts for name in "abcd"})
+    four = data_plots.plot_class_balance({name: counts for name in "abcd"})
     assert len(four.axes) == 4 and four.get_size_inches()[0] < 12  # 2 x 2, not 4 in a row
-    with pytest.raises(ValueError, match="no column 'emotion'"):
-        plots.plot_class_balance({"x": table}, column="emotion")
+    with pytest.raises(UserError, match="no column 'emotion'"):
+        data_plots.plot_class_balance({"x": table}, column="emotion")
 
 
 def test_recall_shift_bars_and_chance_line():
@@ -268,14 +270,14 @@ def test_domain_accuracy_plots_one_line_per_run_against_the_half_line():
 
 def test_save_figure_writes_a_small_png(tmp_path):
     fig = plots.plot_confusion_matrix(CONFUSION, LABELS)
-    path = plots.save_figure(fig, "cm_crnn_target", tmp_path / "figures")
+    path = figures.save_figure(fig, "cm_crnn_target", tmp_path / "figures")
     assert path == tmp_path / "figures" / "cm_crnn_target.png"
     assert path.read_bytes().startswith(b"\x89PNG")
     assert path.stat().st_size < 30_000
     assert PIL.Image.open(path).mode == "P"  # palette PNG: small enough to commit
     assert sorted(p.name for p in path.parent.iterdir()) == ["cm_crnn_target.png"]  # no temp left
-    assert plots.save_figure(fig, "again.png", tmp_path).name == "again.png"
-    with pytest.raises(ValueError, match="plain file name"):
-        plots.save_figure(fig, "../escape", tmp_path)
+    assert figures.save_figure(fig, "again.png", tmp_path).name == "again.png"
+    with pytest.raises(UserError, match="plain file name"):
+        figures.save_figure(fig, "../escape", tmp_path)
     with pytest.raises(TypeError, match="Figure"):
-        plots.save_figure("not a figure", "x", tmp_path)
+        figures.save_figure("not a figure", "x", tmp_path)

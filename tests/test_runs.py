@@ -15,17 +15,9 @@ from tone_corpora import tone_clip, write_emodb, write_ravdess
 from serlib.checkpoints import load_state
 from serlib.cli import main
 from serlib.features import FrontendConfig, MelStats, log_mel, trim_silence
-from serlib.runs import (
-    CorpusRef,
-    cross_validate,
-    evaluate_run,
-    labelled_table,
-    load_run,
-    log_mels,
-    predict_files,
-    split_target,
-    train_run,
-)
+from serlib.inputs import log_mels
+from serlib.protocol import CorpusRef, labelled_table, split_target
+from serlib.runs import cross_validate, evaluate_run, load_run, predict_files, train_run
 
 torch.set_num_threads(1)
 

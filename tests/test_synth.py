@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from serlib.corpora import load_corpus
+from serlib.errors import UserError
 from serlib.labels import apply_scheme
 from serlib.synth import (
     EMOTION_CUES,
@@ -232,7 +233,7 @@ def test_a_finished_corpus_is_reused_and_other_folders_are_refused(tiny, tmp_pat
     assert first.stat().st_mtime_ns == stamp
     with pytest.raises(FileExistsError, match="holds a synthetic ravdess corpus") as error:
         generate_corpus("iemocap", root, "tiny", seed=0, progress=False)
-    assert isinstance(error.value, ValueError)  # so the serlib command exits 2 with one line
+    assert isinstance(error.value, UserError)  # so the serlib command exits 2 with one line
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")

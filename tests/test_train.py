@@ -10,18 +10,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from serlib.checkpoints import atomic_path, load_checkpoint, load_state, save_weights
+from serlib.epochs import global_seed
+from serlib.errors import UserError
+from serlib.hardware import make_accelerator
 from serlib.models import DANN, CRNNEncoder, EmotionClassifier
 from serlib.models.adabn import SplitBatchNorm2d
-from serlib.train import (
-    PROFILES,
-    TrainConfig,
-    concat_inputs,
-    epoch_seed,
-    fit,
-    make_accelerator,
-    predict,
-    profile_config,
-)
+from serlib.predict import predict
+from serlib.train import PROFILES, TrainConfig, fit, profile_config, train_one_epoch
 
 torch.set_num_threads(1)
 N_MELS, FRAMES, CLASSES = 16, 24, 3
@@ -75,12 +70,13 @@ def loaders(target: bool = False):
     return train, val, DataLoader(ToyMels(24, seed=2, shift=0.7), batch_size=8, shuffle=True)
 
 
-def crnn(adversarial: bool = False, seed: int = 0):
+def crnn(adversarial: bool = False, seed: int = 0, split_batchnorm: bool = False):
     torch.manual_seed(seed)
     encoder = CRNNEncoder(n_mels=N_MELS, channels=(8, 8), lstm_hidden=8)
-    if adversarial:
-        return DANN(encoder, CLASSES, emotion_hidden=8, domain_hidden=8)
-    return EmotionClassifier(encoder, CLASSES, hidden=8)
+    if not adversarial:
+        return EmotionClassifier(encoder, CLASSES, hidden=8)
+    model = DANN(encoder, CLASSES, emotion_hidden=8, domain_hidden=8)
+    return SplitBatchNorm2d.convert(model) if split_batchnorm else model
 
 
 CONFIG = TrainConfig(epochs=4, lr=5e-3, cpu=True, crop_frames=FRAMES, patience=10)
@@ -197,14 +193,16 @@ def test_fit_checks_its_arguments():
         fit(crnn(adversarial=True), train, val, CONFIG, progress=False)
     with pytest.raises(ValueError, match="run_dir"):
         fit(crnn(), train, val, CONFIG, resume=True, progress=False)
-    with pytest.raises(ValueError, match="epochs must be > 0"):
+    with pytest.raises(UserError, match="epochs must be > 0"):
         TrainConfig(epochs=0)
-    with pytest.raises(ValueError, match="mixed_precision"):
+    with pytest.raises(UserError, match="mixed_precision"):
         TrainConfig(mixed_precision="fp8")
-    with pytest.raises(ValueError, match="adversary must be one of reversal, confusion"):
+    with pytest.raises(UserError, match="adversary must be one of reversal, confusion"):
         TrainConfig(adversary="wasserstein")
-    with pytest.raises(ValueError, match="trim_db must be > 0"):
+    with pytest.raises(UserError, match="trim_db must be > 0"):
         TrainConfig(trim_db=-40.0)
+    with pytest.raises(UserError, match="fp16 mixed precision needs a GPU"):
+        make_accelerator(TrainConfig(cpu=True, mixed_precision="fp16"))
 
 
 def test_one_process_can_train_in_float32_then_bf16_then_float32_again():
@@ -241,33 +239,33 @@ def test_dann_with_target_batchnorm_splits_every_training_batch_by_domain(monkey
     monkeypatch.setattr(SplitBatchNorm2d, "forward", recording)
     train, val, target = loaders(target=True)
     config = TrainConfig(epochs=1, lr=5e-3, cpu=True, crop_frames=FRAMES, target_batchnorm=True)
-    fit(crnn(adversarial=True), train, val, config, target_loader=target, progress=False)
+    model = crnn(adversarial=True, split_batchnorm=True)
+    fit(model, train, val, config, target_loader=target, progress=False)
     training = [(split, rows) for is_training, split, rows in seen if is_training]
     assert training and all(split == 8 and rows == 16 for split, rows in training)
     assert all(split is None for is_training, split, _ in seen if not is_training)
+    # a DANN built without split layers cannot honour target_batchnorm: said, not ignored
+    with pytest.raises(ValueError, match="split_batchnorm=True"):
+        fit(crnn(adversarial=True), train, val, config, target_loader=target, progress=False)
 
 
 def test_profile_table_covers_every_profile_and_family():
-    assert {(p, f) for p in ("tiny", "workshop", "full") for f in ("crnn", "w2v2")} == set(PROFILES)
+    families = ("crnn", "w2v2", "w2v2-frozen")
+    assert {(p, f) for p in ("tiny", "workshop", "full") for f in families} == set(PROFILES)
     assert profile_config("full", "crnn").crop_frames == 300
     assert profile_config("workshop", "crnn", epochs=3, seed=None).epochs == 3
     w2v2 = profile_config("full", "w2v2")
     assert (w2v2.encoder_lr, w2v2.lr, w2v2.weight_decay) == (2e-5, 3e-4, 0.01)
-    with pytest.raises(ValueError, match="no training profile"):
+    with pytest.raises(UserError, match="no training profile"):
         profile_config("huge")
     config = profile_config("tiny", "crnn", seed=3)
     assert TrainConfig.from_dict(config.to_dict() | {"unknown": 1}) == config
 
 
-def test_concat_inputs_pads_the_time_axis_and_epoch_seeds_differ():
-    a = (torch.ones(2, 1, 4, 5), torch.ones(2, 5, dtype=torch.bool))
-    b = (torch.ones(3, 1, 4, 8), torch.ones(3, 8, dtype=torch.bool))
-    x, mask = concat_inputs(a, b)
-    assert x.shape == (5, 1, 4, 8) and mask.shape == (5, 8)
-    assert not mask[:2, 5:].any() and mask[2:].all() and x[:2, ..., 5:].abs().sum() == 0
-    assert (
-        len({epoch_seed(0, e) for e in range(100)} | {epoch_seed(1, e) for e in range(100)}) == 200
-    )
+def test_every_epoch_of_every_seed_seeds_the_generators_differently():
+    seeds = {global_seed(seed, epoch) for seed in range(3) for epoch in range(100)}
+    assert len(seeds) == 300 and all(0 <= seed < 2**31 for seed in seeds)
+    assert global_seed(7, 3) == (7 * 1_000_003 + 3 * 7919) % (2**31 - 1)  # saved runs used these
 
 
 def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
@@ -280,8 +278,6 @@ def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
 
 
 def test_gradient_accumulation_steps_the_optimizer_every_nth_batch():
-    from serlib.train import make_accelerator, train_one_epoch
-
     for accumulation, expected_steps in ((1, 6), (2, 3), (3, 2)):
         config = TrainConfig(epochs=1, batch_size=8, grad_accumulation=accumulation, cpu=True)
         accelerator = make_accelerator(config)

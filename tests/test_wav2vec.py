@@ -1,6 +1,9 @@
 """The wav2vec2-family encoder: padding, layer mixing, frozen features, and offline loading.
 
-Everything runs on the tiny random config (no download, a few seconds on a CPU).
+Everything runs on the tiny random config (no download, a few seconds on a CPU). Covers
+``serlib.models.wav2vec`` (the encoder), ``serlib.models.pretrained`` (which checkpoint, found
+where, trained how), and the Wav2Vec2 parts of ``serlib.data`` (length-grouped batches, pooled-state
+datasets) and ``serlib.cache`` (pooled-state cache).
 """
 
 from __future__ import annotations
@@ -15,20 +18,26 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from serlib.models import wav2vec
-from serlib.models.wav2vec import (
+from serlib.data import LengthGroupedSampler
+from serlib.errors import UserError
+from serlib.models import pretrained
+from serlib.models.pretrained import (
     TINY_LABEL,
     EncoderNotAvailable,
+    choose_encoder,
+    choose_mode,
+    resolve_encoder,
+)
+from serlib.models.wav2vec import (
     LayerMixEncoder,
-    LengthGroupedSampler,
     SpeechEncoder,
     build_wav2vec_encoder,
-    choose_encoder,
     extract_pooled_states,
-    parameter_groups,
-    resolve_encoder,
+    frame_counts,
+    normalize_waveform,
     tiny_config,
 )
+from serlib.train import parameter_groups, profile_config
 
 SECOND = 16_000
 
@@ -37,7 +46,7 @@ SECOND = 16_000
 def one_thread_and_offline(monkeypatch):
     torch.set_num_threads(1)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv(wav2vec.ENCODER_ENV, raising=False)
+    monkeypatch.delenv(pretrained.ENCODER_ENV, raising=False)
 
 
 def tiny_backbone(seed: int = 0, kind: str = "wav2vec2", **overrides):
@@ -86,9 +95,11 @@ def test_feature_encoder_frozen_by_default_and_lr_groups():
     assert not any(p.requires_grad for p in encoder.backbone.feature_extractor.parameters())
     assert all(p.requires_grad for p in encoder.backbone.encoder.parameters())
     model = build_model("w2v2-dann", num_classes=4, encoder=encoder)
-    groups = parameter_groups(model)
-    assert [g["lr"] for g in groups] == [2e-5, 3e-4]
-    assert all(g["weight_decay"] == 0.01 for g in groups)
+    config = profile_config("full", "w2v2")
+    groups = parameter_groups(model, config)
+    assert [g["lr"] for g in groups] == [2e-5, 3e-4] and config.weight_decay == 0.01
+    backbone = {id(p) for p in encoder.backbone.parameters()}
+    assert all(id(p) in backbone for p in groups[0]["params"])  # the slow group is the backbone
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert sum(p.numel() for g in groups for p in g["params"]) == trainable
     assert model.head[0].in_features == 64 and model.head[0].out_features == 256
@@ -136,17 +147,44 @@ def test_group_norm_config_gets_no_attention_mask_but_pools_real_frames(monkeypa
     assert frame_mask.sum(dim=1).tolist() == [49, 19]  # 320x downsampling, receptive field 345
 
 
-def test_frames_are_counted_like_transformers():
+@pytest.mark.parametrize("kind", ["wav2vec2", "hubert", "wavlm"])
+def test_frame_counts_match_the_frames_the_model_makes(kind):
+    backbone = tiny_backbone(kind=kind)
+    for n in (345, 346, 665, 666, 9_999, SECOND):
+        with torch.no_grad():
+            made = backbone(torch.randn(1, n)).last_hidden_state.shape[1]
+        assert frame_counts(torch.tensor([n]), backbone.config).tolist() == [made], n
+
+
+def test_frames_are_counted_per_clip():
     encoder = SpeechEncoder(tiny_backbone())
     lengths = torch.tensor([SECOND, 9_999, 345])
-    expected = encoder.backbone._get_feat_extract_output_lengths(lengths)
     mask = torch.arange(SECOND)[None] < lengths[:, None]
-    assert encoder.frame_mask(mask, 60).sum(dim=1).tolist() == expected.tolist()
+    assert encoder.frame_mask(mask, 60).sum(dim=1).tolist() == [49, 31, 1]
     assert encoder.min_samples == 345
     with pytest.raises(ValueError, match=r"\[B, T\]"):
         encoder(torch.zeros(2, 1, 500))
     with pytest.raises(ValueError, match="right padding"):
         encoder(torch.zeros(1, 500), torch.arange(500)[None] > 10)
+
+
+def test_normalize_waveform_matches_the_transformers_feature_extractor():
+    from transformers import Wav2Vec2FeatureExtractor
+
+    lengths = [SECOND, 4_321, 16_001, 400]
+    generator = torch.Generator().manual_seed(7)
+    x = torch.zeros(len(lengths), max(lengths))
+    mask = torch.zeros_like(x, dtype=torch.bool)
+    for row, n in enumerate(lengths):
+        x[row, :n] = 0.3 * torch.randn(n, generator=generator) + 0.05 * row
+        x[row, n:] = 9.0  # whatever lies beyond the mask must not count
+        mask[row, :n] = True
+    expected = Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm(
+        [row.numpy().copy() for row in x], mask.int().numpy()
+    )
+    ours = normalize_waveform(x, mask)
+    np.testing.assert_allclose(ours.numpy(), np.stack(expected), atol=1e-5, rtol=0)
+    assert torch.all(ours[~mask] == 0)
 
 
 def test_very_short_clips_are_padded_not_fatal():
@@ -254,8 +292,7 @@ def test_length_grouped_sampler_keeps_the_epoch_and_cuts_padding():
 
 
 def test_waveform_loader_batches_similar_lengths(tmp_path):
-    from serlib.data import WaveformDataset
-    from serlib.models.wav2vec import clip_lengths, waveform_loader
+    from serlib.data import WaveformDataset, clip_lengths, waveform_loader
 
     seconds = [0.3, 2.0, 0.35, 1.9, 0.4, 2.1, 0.32, 1.95]
     dataset = WaveformDataset(write_clips(tmp_path, seconds), [0, 1] * 4, max_seconds=2.0)
@@ -336,15 +373,50 @@ def test_missing_checkpoints_fail_fast_with_a_one_line_how_to(tmp_path, monkeypa
     message = str(offline.value)
     assert "\n" not in message and "HF_HUB_OFFLINE" in message
     assert "--encoder" in message and "tiny" in message and "hf download" in message
-    # Network allowed but unreachable: one short probe, then the same advice.
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)  # the Makefile sets it
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    with pytest.raises(EncoderNotAvailable, match="not reachable.*--encoder"):
-        resolve_encoder("facebook/wav2vec2-base", cache_dir=tmp_path / "empty-cache")
+    assert "SERLIB_W2V2" in message
+    assert isinstance(offline.value, UserError)  # the command line answers it in one line
     assert time.perf_counter() - started < 5.0
     with pytest.raises(EncoderNotAvailable, match="non-empty"):
         resolve_encoder("  ")
+    with pytest.raises(EncoderNotAvailable, match="neither a folder nor a hub model id"):
+        resolve_encoder("not a model")
+
+
+def test_a_cached_snapshot_without_weights_is_not_a_checkpoint(tmp_path):
+    """An interrupted download leaves config.json alone in the cache: that is not usable."""
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    repo = tmp_path / "hub" / "models--someone--partial"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    tiny_config().save_pretrained(repo / "snapshots" / commit)
+    assert pretrained.cached_snapshot("someone/partial", tmp_path / "hub") is None
+    with pytest.raises(EncoderNotAvailable, match="HF_HUB_OFFLINE"):
+        resolve_encoder("someone/partial", cache_dir=tmp_path / "hub")
+
+
+def test_online_a_hub_model_is_left_to_from_pretrained_and_its_failure_explained(
+    tmp_path, monkeypatch
+):
+    """With the network allowed, resolving asks nobody (transformers downloads when loading);
+    a failed download ends in the same one-line advice as a missing checkpoint offline."""
+    from huggingface_hub import constants
+    from transformers import AutoModel
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)  # the Makefile sets it
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    source = resolve_encoder("someone/not-cached", cache_dir=tmp_path / "empty-cache")
+    assert (source.kind, source.location) == ("hub", "someone/not-cached")
+
+    def unreachable(*args, **kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files.\nCheck")
+
+    monkeypatch.setattr(AutoModel, "from_pretrained", unreachable)
+    with pytest.raises(EncoderNotAvailable, match="could not be downloaded") as failed:
+        build_wav2vec_encoder("someone/not-cached", cache_dir=tmp_path / "empty-cache")
+    message = str(failed.value)
+    assert "\n" not in message and "couldn't connect" in message and "--encoder" in message
 
 
 # ---------------------------------------------------------------- saving, modes, frozen runs
@@ -369,14 +441,18 @@ def test_fine_tuned_encoder_round_trips_through_its_description():
 
 
 def test_choose_mode(monkeypatch):
-    from serlib.models.wav2vec import choose_mode
-
+    monkeypatch.delenv("SERLIB_W2V2_MODE", raising=False)
+    # Without word of a GPU (the command line) the full profile is the GPU one.
     assert choose_mode(profile="full") == "finetune"
     assert choose_mode(profile="workshop") == choose_mode(profile="tiny") == "frozen"
+    # Told whether a GPU is there (the notebooks), the rule follows it, except in tiny.
+    assert choose_mode(profile="workshop", gpu=True) == "finetune"
+    assert choose_mode(profile="full", gpu=False) == "frozen"
+    assert choose_mode(profile="tiny", gpu=True) == "frozen"
     monkeypatch.setenv("SERLIB_W2V2_MODE", "finetune")
     assert choose_mode(profile="tiny") == "finetune"
     assert choose_mode("frozen", profile="full") == "frozen"
-    with pytest.raises(ValueError, match="frozen, finetune"):
+    with pytest.raises(UserError, match="SERLIB_W2V2_MODE.*frozen, finetune"):
         choose_mode("half")
 
 
@@ -396,8 +472,10 @@ def test_pooled_states_are_extracted_once_and_feed_a_dann_model(tmp_path, monkey
     import pandas as pd
 
     from serlib.audio import load_audio
+    from serlib.cache import load_pooled_states
+    from serlib.data import PooledStatesDataset
+    from serlib.inputs import FrozenInputs
     from serlib.models import build_model
-    from serlib.models.wav2vec import FrozenInputs, PooledStatesDataset, load_pooled_states
 
     monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "home"))
     paths = write_clips(tmp_path, [0.5, 1.2, 0.8])
@@ -415,7 +493,7 @@ def test_pooled_states_are_extracted_once_and_feed_a_dann_model(tmp_path, monkey
     assert other_seed.n_computed == 3  # different weights, different cache entries
 
     inputs = FrozenInputs.from_encoder(encoder)
-    kept, arrays, skipped = inputs.features(table)
+    kept, arrays, skipped = inputs.read(table)
     assert len(kept) == 3 and len(skipped) == 1 and "broken.wav" in skipped[0].path
     restored = FrozenInputs.from_dict(inputs.to_dict())
     assert restored == inputs and restored.to_dict()["encoder_label"] == TINY_LABEL
@@ -431,16 +509,14 @@ def test_pooled_states_are_extracted_once_and_feed_a_dann_model(tmp_path, monkey
     # A run whose encoder has changed since must not silently read other features.
     stale = FrozenInputs.from_dict({**inputs.to_dict(), "identity": "tiny:other"})
     with pytest.raises(ValueError, match="not the one this run was trained on"):
-        stale.features(table)
+        stale.read(table)
 
 
 def test_frozen_training_settings():
-    from serlib.models.wav2vec import frozen_train_config
-
-    config = frozen_train_config("workshop")
+    config = profile_config("workshop", "w2v2-frozen")
     assert config.encoder_lr is None and config.lr == 3e-4 and config.weight_decay == 0.01
     assert (config.epochs, config.batch_size) == (40, 32)
-    assert frozen_train_config("tiny", epochs=7, batch_size=None).epochs == 7
+    assert profile_config("tiny", "w2v2-frozen", epochs=7, batch_size=None).epochs == 7
 
 
 # ---------------------------------------------------------------- whole runs (train, evaluate, predict)

@@ -2,6 +2,10 @@
 
 >>> scan = load_corpus("ravdess", "path/to/RAVDESS")   # doctest: +SKIP
 >>> scan.table.groupby("emotion").size()                # doctest: +SKIP
+
+``load_corpus`` is the entry point the command line, the training runs and the notebooks share: it
+refuses (with a ``CorpusError``, a ``UserError``) a corpus with no usable clip, saying why. The
+loaders in ``LOADERS`` return a scan as it is, empty or not.
 """
 
 from __future__ import annotations
@@ -10,7 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from serlib.corpora import cremad, emodb, iemocap, ravdess, savee, tess
-from serlib.corpora.base import BASE_COLUMNS, CorpusError, CorpusScan, Skip
+from serlib.corpora.base import (
+    BASE_COLUMNS,
+    CorpusError,
+    CorpusScan,
+    Duplicate,
+    ParseFn,
+    Skip,
+    check_clips,
+)
+from serlib.corpora.diagnose import no_clip_error, skip_reasons
 
 LOADERS: dict[str, Callable[[str | Path], CorpusScan]] = {
     "iemocap": iemocap.scan,
@@ -22,6 +35,15 @@ LOADERS: dict[str, Callable[[str | Path], CorpusScan]] = {
 }
 CORPORA = tuple(LOADERS)
 
+NAME_PARSERS: dict[str, ParseFn] = {
+    "ravdess": ravdess.parse_name,
+    "emodb": emodb.parse_name,
+    "cremad": cremad.parse_name,
+    "tess": tess.parse_name,
+    "savee": savee.parse_name,
+}
+"""The file-name readers of the corpora whose names carry the labels (IEMOCAP's are in label files)."""
+
 
 def check_corpus_name(name: str) -> str:
     """Return ``name`` lower-cased if serlib has a loader for it, else raise a one-line CorpusError."""
@@ -31,9 +53,21 @@ def check_corpus_name(name: str) -> str:
     return key
 
 
-def load_corpus(name: str, root: str | Path) -> CorpusScan:
-    """Scan the corpus ``name`` stored under ``root`` into a table of utterances plus skipped files."""
-    return LOADERS[check_corpus_name(name)](root)
+def load_corpus(
+    name: str, root: str | Path, *, check_audio: bool = False, progress: bool = True
+) -> CorpusScan:
+    """Scan the corpus ``name`` stored under ``root`` into a table of utterances plus skipped files.
+
+    With ``check_audio`` every clip is decoded and the unusable ones (silent, clipped, NaN, too short)
+    are skipped, as training would skip them (``progress`` shows a bar). Raises a CorpusError naming
+    the commonest skip reasons and the likely fix when no clip is usable.
+    """
+    scan = LOADERS[check_corpus_name(name)](root)
+    if check_audio:
+        scan = check_clips(scan, progress)
+    if len(scan) == 0:
+        raise no_clip_error(scan, NAME_PARSERS)
+    return scan
 
 
 __all__ = [
@@ -41,8 +75,11 @@ __all__ = [
     "CORPORA",
     "CorpusError",
     "CorpusScan",
+    "Duplicate",
     "LOADERS",
+    "NAME_PARSERS",
     "Skip",
     "check_corpus_name",
     "load_corpus",
+    "skip_reasons",
 ]

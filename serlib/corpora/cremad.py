@@ -2,15 +2,20 @@
 
 91 actors (1001-1091); the actor's sex is in the corpus's ``VideoDemographics.csv``. When that file is
 next to ``AudioWAV`` it is read; otherwise the 43 female actor ids below (from the same file) are used.
+
+Speaker rule: the actor id at the start of the name, whatever the folder. The utterance key is the
+file name without its suffix, so a full clone's ``AudioMP3/`` (and ``.mp4`` copies) of clips found in
+``AudioWAV/`` are reported as alternative encodings, not as problems.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from functools import partial
 from pathlib import Path
 
-from serlib.corpora.base import CorpusScan, Skip, audio_candidates, check_root, make_table
+from serlib.corpora.base import CorpusScan, check_root, scan_names
 
 NAME = "cremad"
 EMOTIONS = {
@@ -28,6 +33,8 @@ FEMALE_ACTORS = frozenset(
     + [1060, 1061, 1063, 1072, 1073, 1074, 1075, 1076, 1078, 1079, 1082, 1084, 1089, 1091]
 )
 FILE_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
+EXTRA_COLUMNS = ["sentence", "intensity"]
+BUILT_IN_GENDERS = {actor: "F" if actor in FEMALE_ACTORS else "M" for actor in range(1001, 1092)}
 
 
 def read_demographics(root: Path) -> dict[int, str]:
@@ -39,10 +46,10 @@ def read_demographics(root: Path) -> dict[int, str]:
                     int(row["ActorID"]): "F" if row["Sex"].strip().lower() == "female" else "M"
                     for row in csv.DictReader(handle)
                 }
-    return {actor: "F" if actor in FEMALE_ACTORS else "M" for actor in range(1001, 1092)}
+    return dict(BUILT_IN_GENDERS)
 
 
-def parse_name(path: Path, genders: dict[int, str]) -> dict | str:
+def parse_name(path: Path, genders: dict[int, str] = BUILT_IN_GENDERS) -> dict | str:
     """The row for one CREMA-D file, or the reason its name cannot be used."""
     match = FILE_NAME.match(path.stem)
     if not match:
@@ -69,13 +76,5 @@ def parse_name(path: Path, genders: dict[int, str]) -> dict | str:
 def scan(root: str | Path) -> CorpusScan:
     """Scan a CREMA-D folder (the one holding ``AudioWAV/``, or ``AudioWAV/`` itself)."""
     root = check_root(root)
-    genders = read_demographics(root)
-    skipped: list[Skip] = []
-    rows = []
-    for path in audio_candidates(root, skipped):
-        row = parse_name(path, genders)
-        if isinstance(row, str):
-            skipped.append(Skip(str(path), row))
-        else:
-            rows.append(row)
-    return CorpusScan(NAME, str(root), make_table(rows, ["sentence", "intensity"]), skipped)
+    parse = partial(parse_name, genders=read_demographics(root))
+    return scan_names(NAME, root, parse, EXTRA_COLUMNS)

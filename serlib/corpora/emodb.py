@@ -2,6 +2,9 @@
 
 Characters 1-2 are the speaker (03, 08-16), 3-5 the text, 6 the emotion letter (German initials),
 7 the version. Speaker genders come from the corpus documentation.
+
+Speaker rule: characters 1-2 of the name, whatever the folder. The utterance key is the file name
+without its suffix.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from serlib.corpora.base import CorpusScan, Skip, audio_candidates, check_root, make_table
+from serlib.corpora.base import CorpusScan, check_root, scan_names
 
 NAME = "emodb"
 EMOTIONS = {
@@ -26,6 +29,7 @@ SPEAKER_GENDER = {
     "12": "M", "13": "F", "14": "F", "15": "M", "16": "F",
 }  # fmt: skip
 FILE_NAME = re.compile(r"^(\d\d)([ab]\d\d)([A-Z])([a-z])$")
+EXTRA_COLUMNS = ["text", "version"]
 
 
 def parse_name(path: Path) -> dict | str:
@@ -52,13 +56,4 @@ def parse_name(path: Path) -> dict | str:
 
 def scan(root: str | Path) -> CorpusScan:
     """Scan an EmoDB folder (the one holding ``wav/``, or ``wav/`` itself) into a table."""
-    root = check_root(root)
-    skipped: list[Skip] = []
-    rows = []
-    for path in audio_candidates(root, skipped):
-        row = parse_name(path)
-        if isinstance(row, str):
-            skipped.append(Skip(str(path), row))
-        else:
-            rows.append(row)
-    return CorpusScan(NAME, str(root), make_table(rows, ["text", "version"]), skipped)
+    return scan_names(NAME, check_root(root), parse_name, EXTRA_COLUMNS)

@@ -5,21 +5,30 @@ tab-separated line ``[start - end]  <utterance id>  <label>  [valence, activatio
 by the annotators' lines. Audio is ``SessionN/sentences/wav/<dialog>/<utterance id>.wav``. Each session
 has one female and one male speaker; the speaker of an utterance is the session plus the gender letter of
 the utterance id's last part (``Ses01F_impro01_M003`` is ``Ses01M``, whoever led the dialog).
+
+Speaker rule: from the utterance id alone, never from a folder. The utterance key is the id, so a
+``.flac`` beside its ``.wav`` (or a second copy of a dialog folder) is reported as a duplicate.
+Where the ``Session`` folders are not under the root, the folders one and two levels up and down are
+searched and the error names the one to use (a Kaggle copy unpacks as
+``IEMOCAP_full_release/IEMOCAP_full_release/``; a root may be a ``Session1`` folder).
 """
 
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 from serlib.corpora.base import (
     CorpusError,
     CorpusScan,
+    Parsed,
     Skip,
-    audio_candidates,
     check_root,
-    make_table,
+    finish_scan,
+    parse_folder,
 )
+from serlib.corpora.diagnose import folders_near
 
 NAME = "iemocap"
 RELEASE_FOLDER = "IEMOCAP_full_release"
@@ -30,16 +39,34 @@ UTTERANCE_LINE = re.compile(
 )
 UTTERANCE_ID = re.compile(r"^(Ses\d\d)[FM]_(\S+)_([FM])\d+$")
 SESSION_FOLDER = re.compile(r"^Session(\d+)$")
+EXTRA_COLUMNS = ["session", "dialog", "method", "utterance", "start", "end"]
+EXTRA_COLUMNS += ["valence", "activation", "dominance"]
+
+
+def session_folders(folder: Path) -> list[Path]:
+    """The ``SessionN`` folders directly in ``folder``, by session number (none if unreadable)."""
+    try:
+        found = [p for p in folder.iterdir() if SESSION_FOLDER.match(p.name) and p.is_dir()]
+    except OSError:
+        return []
+    return sorted(found, key=lambda p: int(SESSION_FOLDER.match(p.name).group(1)))
 
 
 def release_folder(root: Path) -> Path:
-    """The folder that holds ``Session1..5``: ``root`` itself or its ``IEMOCAP_full_release``."""
+    """The folder that holds ``Session1..5``: ``root`` itself or its ``IEMOCAP_full_release``.
+
+    Anywhere else near ``root`` it is not used, only named in the error: a scan should read the
+    folder the user gave, and say which one to give instead.
+    """
     for candidate in (root / RELEASE_FOLDER, root):
-        if any(SESSION_FOLDER.match(p.name) for p in candidate.glob("Session*") if p.is_dir()):
+        if session_folders(candidate):
             return candidate
-    raise CorpusError(
-        f"no IEMOCAP Session folders under {root} (expected {RELEASE_FOLDER}/Session1..5)"
-    )
+    found = next((f for f in folders_near(root) if session_folders(f)), None)
+    if found is None:
+        hint = f" (expected {RELEASE_FOLDER}/Session1..5)"
+    else:
+        hint = f"; found IEMOCAP sessions under {found}: use that as --root"
+    raise CorpusError(f"no IEMOCAP Session folders under {root}{hint}")
 
 
 def parse_evaluation(text: str) -> list[dict]:
@@ -105,36 +132,33 @@ def make_row(path: Path, label: dict) -> dict | str:
     }
 
 
+def parse_file(path: Path, labels: dict[str, dict]) -> dict | str:
+    """The row for one sentence wav, labelled by its session's EmoEvaluation files."""
+    label = labels.get(path.stem)
+    return make_row(path, label) if label else "no label for it in EmoEvaluation"
+
+
+def utterance_key(row: dict) -> str:
+    return row["utterance"]
+
+
 def scan(root: str | Path) -> CorpusScan:
     """Scan IEMOCAP (the ``IEMOCAP_full_release`` folder or its parent) into a table."""
     release = release_folder(check_root(root))
     skipped: list[Skip] = []
-    rows = []
-    sessions = sorted(
-        (p for p in release.iterdir() if p.is_dir() and SESSION_FOLDER.match(p.name)),
-        key=lambda p: int(SESSION_FOLDER.match(p.name).group(1)),
-    )
-    for session in sessions:
+    found = Parsed()
+    for session in session_folders(release):
         labels = read_labels(session, skipped)
         wav_folder = session / "sentences" / "wav"
-        seen = set()
+        part = Parsed()
         if wav_folder.is_dir():
-            first_skip = len(skipped)
-            for path in audio_candidates(wav_folder, skipped):
-                seen.add(path.stem)
-                label = labels.get(path.stem)
-                row = make_row(path, label) if label else "no label for it in EmoEvaluation"
-                if isinstance(row, str):
-                    skipped.append(Skip(str(path), row))
-                else:
-                    rows.append(row)
-            seen.update(Path(s.path).stem for s in skipped[first_skip:])
-        for utterance in sorted(set(labels) - seen):
+            part = parse_folder(wav_folder, partial(parse_file, labels=labels), skipped)
+        found.rows += part.rows
+        found.other_formats += part.other_formats
+        for utterance in sorted(set(labels) - part.seen):
             dialog = utterance.rsplit("_", 1)[0]
             expected = wav_folder / dialog / f"{utterance}.wav"
             skipped.append(
                 Skip(str(expected), "labelled in EmoEvaluation but the audio file is missing")
             )
-    extras = ["session", "dialog", "method", "utterance", "start", "end"]
-    extras += ["valence", "activation", "dominance"]
-    return CorpusScan(NAME, str(release), make_table(rows, extras), skipped)
+    return finish_scan(NAME, release, found, skipped, utterance_key, EXTRA_COLUMNS)

@@ -2,6 +2,11 @@
 
 The file name carries everything: modality, vocal channel, emotion, intensity, statement, repetition
 and actor; odd actors are male. Speech only: song recordings (vocal channel 02) are reported as skipped.
+
+Speaker rule: the actor comes from the name. A file inside an ``Actor_NN`` folder whose name gives
+another actor is skipped (one of the two is wrong and serlib cannot tell which); outside such a
+folder (a flat copy) the name alone decides. The utterance key is the file name without its suffix,
+so the Kaggle copy's second tree (``audio_speech_actors_01-24/``) is reported as duplicates.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from serlib.corpora.base import CorpusScan, Skip, audio_candidates, check_root, make_table
+from serlib.corpora.base import CorpusScan, check_root, scan_names
 
 NAME = "ravdess"
 EMOTIONS = {
@@ -26,6 +31,7 @@ INTENSITIES = {"01": "normal", "02": "strong"}
 STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 FILE_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 ACTOR_FOLDER = re.compile(r"^Actor_(\d\d)$", re.IGNORECASE)
+EXTRA_COLUMNS = ["intensity", "statement", "repetition"]
 
 
 def parse_name(path: Path) -> dict | str:
@@ -65,14 +71,4 @@ def parse_name(path: Path) -> dict | str:
 
 def scan(root: str | Path) -> CorpusScan:
     """Scan a RAVDESS folder (the one holding ``Actor_NN`` folders) into a table."""
-    root = check_root(root)
-    skipped: list[Skip] = []
-    rows = []
-    for path in audio_candidates(root, skipped):
-        row = parse_name(path)
-        if isinstance(row, str):
-            skipped.append(Skip(str(path), row))
-        else:
-            rows.append(row)
-    table = make_table(rows, ["intensity", "statement", "repetition"])
-    return CorpusScan(NAME, str(root), table, skipped)
+    return scan_names(NAME, check_root(root), parse_name, EXTRA_COLUMNS)

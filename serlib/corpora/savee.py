@@ -1,6 +1,12 @@
 """SAVEE: ``<DC|JE|JK|KL>_<code><NN>.wav`` or ``<speaker>/<code><NN>.wav`` (Haq & Jackson, 2009).
 
-Four male speakers; codes a anger, d disgust, f fear, h happiness, n neutral, sa sadness, su surprise.
+Four male speakers, 120 clips each (480); codes a anger, d disgust, f fear, h happiness, n neutral,
+sa sadness, su surprise.
+
+Speaker rule: in the flat layout (``ALL/DC_a01.wav``) the name's prefix; in the nested layout
+(``AudioData/DC/a01.wav``), where the name has no speaker, the folder. The utterance key is speaker,
+code and number, so a copy holding both layouts is reported as duplicates (the flat copy, nearer
+the root, is kept).
 """
 
 from __future__ import annotations
@@ -8,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from serlib.corpora.base import CorpusScan, Skip, audio_candidates, check_root, make_table
+from serlib.corpora.base import CorpusScan, check_root, scan_names
 
 NAME = "savee"
 SPEAKERS = ("DC", "JE", "JK", "KL")
@@ -23,6 +29,7 @@ EMOTIONS = {
 }
 FLAT_NAME = re.compile(r"^([A-Z]{2})_([a-z]{1,2})(\d\d)$")
 NESTED_NAME = re.compile(r"^([a-z]{1,2})(\d\d)$")
+EXTRA_COLUMNS = ["sentence"]
 
 
 def parse_name(path: Path) -> dict | str:
@@ -50,15 +57,11 @@ def parse_name(path: Path) -> dict | str:
     }
 
 
+def utterance_key(row: dict) -> str:
+    """Speaker, emotion and number: the same clip in the flat and the nested layout."""
+    return f"{row['speaker']}_{row['emotion']}{row['sentence']:02d}"
+
+
 def scan(root: str | Path) -> CorpusScan:
     """Scan a SAVEE folder (``AudioData/<speaker>/`` or flat ``<speaker>_<code><NN>.wav`` files)."""
-    root = check_root(root)
-    skipped: list[Skip] = []
-    rows = []
-    for path in audio_candidates(root, skipped):
-        row = parse_name(path)
-        if isinstance(row, str):
-            skipped.append(Skip(str(path), row))
-        else:
-            rows.append(row)
-    return CorpusScan(NAME, str(root), make_table(rows, ["sentence"]), skipped)
+    return scan_names(NAME, check_root(root), parse_name, EXTRA_COLUMNS, utterance_key)

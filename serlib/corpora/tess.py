@@ -1,8 +1,15 @@
 """TESS: ``<OAF|YAF>_<word>_<emotion>.wav`` (Dupuis & Pichora-Fuller, 2010).
 
 Two female speakers, an older (OAF) and a younger (YAF) one, saying "Say the word ..." with 200 target
-words in seven emotions; ``ps`` is pleasant surprise. Folder names vary between copies, so only the file
-name is parsed (case-insensitively).
+words in seven emotions (2,800 clips); ``ps`` is pleasant surprise. Names are parsed case-insensitively
+(the corpus has ``YAF_Date_Neutral``).
+
+Speaker rule: the name's prefix, ``OAF`` or ``YAF``, whatever the folder. The one exception is the
+corpus's own typo ``OAF_neutral/OA_bite_neutral.wav``: a prefix ``OA`` or ``YA`` (the F missing) is
+accepted when the file's folder names the speaker (``OAF_...`` for ``OA``, ``YAF_...`` for ``YA``),
+and the speaker is taken from the folder; elsewhere such a name is skipped. Folder names otherwise
+vary between copies and are not read. The utterance key is speaker, word and emotion, so TESS
+unpacked twice (the Kaggle archive's doubled folder) is reported as duplicates.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from serlib.corpora.base import CorpusScan, Skip, audio_candidates, check_root, make_table
+from serlib.corpora.base import CorpusScan, check_root, scan_names
 
 NAME = "tess"
 EMOTIONS = {
@@ -22,7 +29,20 @@ EMOTIONS = {
     "ps": "pleasant_surprise",
     "sad": "sad",
 }
-FILE_NAME = re.compile(r"^(OAF|YAF)_(.+)_([a-z]+)$", re.IGNORECASE)
+FILE_NAME = re.compile(r"^(OAF|YAF|OA|YA)_(.+)_([a-z]+)$", re.IGNORECASE)
+SPEAKER_FOLDER = re.compile(r"^(OAF|YAF)_", re.IGNORECASE)
+EXTRA_COLUMNS = ["word"]
+
+
+def speaker_of(prefix: str, path: Path) -> str | None:
+    """The speaker a name's prefix gives, or (prefix missing its F) the one the folder names."""
+    prefix = prefix.upper()
+    if prefix in ("OAF", "YAF"):
+        return prefix
+    folder = SPEAKER_FOLDER.match(path.parent.name)
+    if folder and folder.group(1).upper() == prefix + "F":
+        return prefix + "F"
+    return None
 
 
 def parse_name(path: Path) -> dict | str:
@@ -30,7 +50,10 @@ def parse_name(path: Path) -> dict | str:
     match = FILE_NAME.match(path.stem)
     if not match:
         return "name is not <OAF|YAF>_<word>_<emotion> (TESS pattern)"
-    speaker, word, emotion = match.group(1).upper(), match.group(2).lower(), match.group(3).lower()
+    prefix, word, emotion = match.group(1), match.group(2).lower(), match.group(3).lower()
+    speaker = speaker_of(prefix, path)
+    if speaker is None:
+        return f"speaker {prefix!r} is not OAF or YAF and the folder does not name one"
     if emotion not in EMOTIONS:
         return f"unknown emotion {emotion!r}"
     return {
@@ -44,15 +67,11 @@ def parse_name(path: Path) -> dict | str:
     }
 
 
+def utterance_key(row: dict) -> str:
+    """Speaker, word and emotion: what makes a TESS clip, however its file is spelled."""
+    return f"{row['speaker']}_{row['word']}_{row['emotion']}"
+
+
 def scan(root: str | Path) -> CorpusScan:
     """Scan a TESS folder (any nesting of its ``OAF_*``/``YAF_*`` folders)."""
-    root = check_root(root)
-    skipped: list[Skip] = []
-    rows = []
-    for path in audio_candidates(root, skipped):
-        row = parse_name(path)
-        if isinstance(row, str):
-            skipped.append(Skip(str(path), row))
-        else:
-            rows.append(row)
-    return CorpusScan(NAME, str(root), make_table(rows, ["word"]), skipped)
+    return scan_names(NAME, check_root(root), parse_name, EXTRA_COLUMNS, utterance_key)

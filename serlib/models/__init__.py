@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from serlib.errors import UserError
+from serlib.models.adabn import SplitBatchNorm2d
 from serlib.models.crnn import CRNNEncoder
 from serlib.models.dann import DANN, GradientReversal, confusion_loss, grl_coefficient
 from serlib.models.heads import EmotionClassifier, MLPHead, check_encoder, encoder_inputs
@@ -33,9 +35,9 @@ def is_adversarial_kind(kind: str) -> bool:
 
 
 def check_model_kind(kind: str) -> str:
-    """Return ``kind`` if it names a model, else raise a one-line ValueError."""
+    """Return ``kind`` if it names a model, else raise a one-line UserError."""
     if kind not in MODEL_KINDS:
-        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+        raise UserError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
     return kind
 
 
@@ -57,24 +59,30 @@ def build_model(
     n_mels: int = 128,
     encoder_name: str | None = None,
     encoder: nn.Module | None = None,
+    split_batchnorm: bool = False,
 ) -> nn.Module:
     """The model a ``--model`` name means: encoder + emotion head, plus a domain head for DANN.
 
     Pass ``encoder`` to reuse one already built (e.g. to load a checkpoint into the same shapes).
+    ``split_batchnorm`` (a ``dann`` trained with ``target_batchnorm``) swaps in batch norm that
+    normalises each domain's half of a training batch alone; the weights' names stay the same.
     """
     if num_classes < 2:
-        raise ValueError(f"need at least 2 classes, got {num_classes}")
+        raise UserError(f"need at least 2 classes, got {num_classes}; use a label scheme with more")
+    if split_batchnorm and kind != "dann":
+        raise UserError(
+            f"split_batchnorm needs the dann model (a CRNN with batch norm), got {kind!r}"
+        )
     encoder = (
         encoder
         if encoder is not None
         else build_encoder(kind, n_mels=n_mels, encoder_name=encoder_name)
     )
     emotion_hidden, domain_hidden = HEAD_SIZES[encoder_family(kind)]
-    if is_adversarial_kind(kind):
-        return DANN(
-            encoder, num_classes, emotion_hidden=emotion_hidden, domain_hidden=domain_hidden
-        )
-    return EmotionClassifier(encoder, num_classes, hidden=emotion_hidden)
+    if not is_adversarial_kind(kind):
+        return EmotionClassifier(encoder, num_classes, hidden=emotion_hidden)
+    model = DANN(encoder, num_classes, emotion_hidden=emotion_hidden, domain_hidden=domain_hidden)
+    return SplitBatchNorm2d.convert(model) if split_batchnorm else model
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

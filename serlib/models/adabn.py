@@ -14,6 +14,9 @@ dict (layer name -> running mean / var / count) and swapped in only while target
 A DANN can go one step further (domain-specific batch norm, after Chang et al. 2019, with shared
 scale and shift): in training each domain's half of a batch is normalised with its own statistics
 (``SplitBatchNorm2d``), so the encoder learns on inputs normalised the way it will see them at test.
+Models are built with plain ``nn.BatchNorm2d``; ``SplitBatchNorm2d.convert(model)`` swaps the split
+kind in for the runs that ask for it (``build_model(..., split_batchnorm=True)``), the way
+``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` swaps in synchronised batch norm.
 """
 
 from __future__ import annotations
@@ -42,6 +45,29 @@ class SplitBatchNorm2d(nn.BatchNorm2d):
 
     split: int | None = None
 
+    @classmethod
+    def convert(cls, module: nn.Module) -> nn.Module:
+        """``module`` with every ``nn.BatchNorm2d`` in it replaced by a ``SplitBatchNorm2d``.
+
+        The new layers take over the old ones' weights and statistics (the same tensors, so their
+        devices and any optimizer holding them stay valid), their settings and their train/eval
+        mode; each keeps its place and name, so the state dict's keys do not change.
+        """
+        if isinstance(module, nn.BatchNorm2d) and not isinstance(module, cls):
+            split = cls(
+                module.num_features,
+                eps=module.eps,
+                momentum=module.momentum,
+                affine=module.affine,
+                track_running_stats=module.track_running_stats,
+            )
+            for name in ("weight", "bias", *BUFFERS):
+                setattr(split, name, getattr(module, name))
+            return split.train(module.training)
+        for name, child in list(module.named_children()):
+            setattr(module, name, cls.convert(child))
+        return module
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and self.split):
             return super().forward(x)
@@ -60,7 +86,10 @@ def split_domains(model: nn.Module, n_source: int | None) -> Iterator[None]:
         return
     layers = [m for m in model.modules() if isinstance(m, SplitBatchNorm2d)]
     if not layers:
-        raise ValueError("the model has no SplitBatchNorm2d layers to split by domain")
+        raise ValueError(
+            "the model has no SplitBatchNorm2d layers to split by domain; build it with "
+            "build_model(..., split_batchnorm=True) or convert it with SplitBatchNorm2d.convert"
+        )
     for layer in layers:
         layer.split = n_source
     try:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from serlib.models.adabn import SplitBatchNorm2d
+from serlib.errors import UserError
 
 POOL = 2
 """Each conv block halves the mel axis and the time axis."""
@@ -32,7 +32,7 @@ class ConvBlock(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(
             nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
-            SplitBatchNorm2d(out_channels),  # nn.BatchNorm2d unless a DANN splits it by domain
+            nn.BatchNorm2d(out_channels),  # a DANN may split it by domain: models.adabn
             nn.ReLU(inplace=True),
             nn.MaxPool2d(POOL),
         )
@@ -52,7 +52,7 @@ class CRNNEncoder(nn.Module):
     """Log-mel [B, 1, n_mels, T] (+ frame mask [B, T]) -> utterance embedding [B, 256]."""
 
     input_keys = ("x", "mask")
-    """The batch entries ``forward`` takes, in order (see ``serlib.models.model_inputs``)."""
+    """The batch entries ``forward`` takes, in order (see ``serlib.models.heads.encoder_inputs``)."""
 
     def __init__(
         self,
@@ -63,7 +63,9 @@ class CRNNEncoder(nn.Module):
         super().__init__()
         self.downsample = POOL ** len(channels)
         if n_mels % self.downsample:
-            raise ValueError(f"n_mels={n_mels} must be divisible by {self.downsample}")
+            raise UserError(
+                f"n_mels={n_mels} must be divisible by {self.downsample} (each conv block halves it)"
+            )
         blocks, previous = [], 1
         for width in channels:
             blocks.append(ConvBlock(previous, width))

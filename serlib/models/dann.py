@@ -10,20 +10,31 @@ lets an emotion head trained on the source also work on the target.
 The coefficient starts at 0 (the domain head's early, random gradients would only add noise) and
 ramps up with training progress p in [0, 1] as 2 / (1 + exp(-10 p)) - 1, capped (the study used 0.7)
 so the adversary never overwhelms the emotion loss.
+
+One training step sends a joint batch through the model (``concat_inputs``: source rows first,
+then target rows), and ``DomainAdversarialLoss`` turns the model's outputs on it into the number the
+training loop minimises: the emotion loss on the source rows plus the weighted domain loss on all
+rows, and, for the "confusion" adversary, the term that pushes the encoder towards a 50/50 domain
+guess. The loop around it only adds hardware details (autocast, gradient accumulation, clipping);
+see ``serlib.train.train_one_epoch``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from serlib.models.heads import MLPHead, check_encoder, encoder_inputs
+from serlib.errors import UserError
+from serlib.models.heads import MLPHead, check_encoder
 
 DOMAIN_CLASSES = 2
 """Domain labels: 0 = source, 1 = target."""
+ADVERSARIES = ("reversal", "confusion")
+"""How the encoder is pushed to hide the domain: reversed gradients, or a 50/50 target."""
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -107,11 +118,129 @@ class DANN(nn.Module):
         }
 
 
+def pad_last_dim(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    """Right-pad the last (time) axis with zeros (False for masks) up to ``length``."""
+    missing = length - tensor.shape[-1]
+    if missing <= 0:
+        return tensor
+    return torch.cat([tensor, tensor.new_zeros(*tensor.shape[:-1], missing)], dim=-1)
+
+
+def concat_inputs(source: tuple, target: tuple) -> tuple:
+    """One joint batch from a source and a target batch's inputs: source rows first.
+
+    DANN sends both domains through the model in one forward pass, padding time axes to the longer
+    of the two: one pass keeps batch-norm statistics shared between the domains and is what
+    distributed data parallel expects.
+    """
+    joined = []
+    for a, b in zip(source, target, strict=True):
+        length = max(a.shape[-1], b.shape[-1])
+        joined.append(torch.cat([pad_last_dim(a, length), pad_last_dim(b, length)], dim=0))
+    return tuple(joined)
+
+
+def domain_labels(n_source: int, n_rows: int, device: torch.device | None = None) -> torch.Tensor:
+    """The domain of each row of a joint batch: 0 for the first ``n_source`` rows, 1 after."""
+    labels = torch.ones(n_rows, dtype=torch.long, device=device)
+    labels[:n_source] = 0
+    return labels
+
+
+@dataclass
+class LossParts:
+    """What one DANN step minimised, part by part (tensors, so nothing waits for the GPU)."""
+
+    total: torch.Tensor  # what backward() gets
+    emotion: torch.Tensor  # emotion cross-entropy on the source rows (class-weighted)
+    domain: torch.Tensor  # domain cross-entropy on all rows: trains the domain head
+    fooling: torch.Tensor | None  # confusion adversary only: distance from a 50/50 domain guess
+    domain_correct: torch.Tensor  # rows whose domain the head guessed right
+    domain_seen: int  # rows in the joint batch
+
+    @property
+    def domain_accuracy(self) -> float:
+        return self.domain_correct.item() / self.domain_seen
+
+
+@dataclass(frozen=True)
+class DomainAdversarialLoss:
+    """The DANN training loss, for a model's outputs on one joint batch ``[source rows; target rows]``.
+
+    Shapes, for ``n`` labelled source rows and ``m`` unlabelled target rows::
+
+        outputs["logits"]         [n + m, C]   only the first n rows have emotion labels
+        outputs["domain_logits"]  [n + m, 2]   domain labels: 0 for source rows, 1 for target rows
+        outputs["embedding"]      [n + m, D]   used by the confusion adversary
+        labels                    [n]          emotion classes of the source rows
+
+    ``adversary="reversal"`` (Ganin et al.): the model was run with the gradient-reversal
+    coefficient, so the domain cross-entropy trains the domain head and, reversed, the encoder::
+
+        total = emotion + weight * domain
+
+    ``adversary="confusion"`` (Tzeng et al.): the model was run with the reversal switched off
+    (coefficient 0, see ``reversal_coefficient``), so the domain cross-entropy trains the head
+    alone, and the encoder gets the bounded confusion loss, ramped like the reversal::
+
+        total = emotion + weight * domain + weight * coefficient * fooling
+    """
+
+    adversary: str = "reversal"
+    weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.adversary not in ADVERSARIES:
+            raise UserError(
+                f"adversary must be one of {', '.join(ADVERSARIES)}, got {self.adversary!r}"
+            )
+        if not self.weight >= 0:
+            raise UserError(f"weight (the domain_weight) must be >= 0, got {self.weight}")
+
+    def reversal_coefficient(self, coefficient: float) -> float:
+        """The coefficient to run the model's gradient reversal with (0 for confusion)."""
+        return 0.0 if self.adversary == "confusion" else coefficient
+
+    def __call__(
+        self,
+        outputs: dict[str, torch.Tensor],
+        labels: torch.Tensor,
+        coefficient: float,
+        *,
+        domain_head: nn.Module,
+        class_weights: torch.Tensor | None = None,
+    ) -> LossParts:
+        """The total loss and its parts; ``domain_head`` is the model's (the confusion term's)."""
+        n_source = labels.shape[0]
+        logits = outputs["logits"][:n_source].float()  # [n, C]: source rows only
+        domain_logits = outputs["domain_logits"].float()  # [n + m, 2]
+        domains = domain_labels(n_source, domain_logits.shape[0], labels.device)  # [n + m]
+        emotion = F.cross_entropy(logits, labels, weight=class_weights)
+        domain = F.cross_entropy(domain_logits, domains)
+        total = emotion + self.weight * domain
+        fooling = None
+        if self.adversary == "confusion":
+            fooling = confusion_loss(domain_head, outputs["embedding"])
+            total = total + self.weight * coefficient * fooling
+        return LossParts(
+            total=total,
+            emotion=emotion,
+            domain=domain,
+            fooling=fooling,
+            domain_correct=(domain_logits.argmax(dim=1) == domains).sum(),
+            domain_seen=len(domains),
+        )
+
+
 __all__ = [
+    "ADVERSARIES",
     "DANN",
     "DOMAIN_CLASSES",
+    "DomainAdversarialLoss",
     "GradientReversal",
+    "LossParts",
+    "concat_inputs",
     "confusion_loss",
-    "encoder_inputs",
+    "domain_labels",
     "grl_coefficient",
 ]

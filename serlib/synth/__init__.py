@@ -7,12 +7,13 @@ makes its own, in minutes, on a laptop:
 >>> root = generate_corpus("ravdess", "data/synth/ravdess", profile="tiny")   # doctest: +SKIP
 >>> samples, sample_rate, params = render_clip("angry", speaker="M")           # doctest: +SKIP
 
-**What it is.** Speech-like audio from a small formant synthesiser (``voice``): voiced syllables with
-harmonics and gliding formants, noise consonants, syllable rhythm and pauses. Emotions are rendered
-with the cues the literature documents (``cues``: F0 level, range and contour, loudness, speaking
-rate, spectral tilt, jitter, shimmer, breathiness), by speakers who differ in pitch, vocal-tract length
-and expressiveness (``speakers``), recorded in a room or a studio (``room``), written in the real
-IEMOCAP and RAVDESS layouts (``layouts``) so the ordinary corpus loaders read them.
+**What it is.** Speech-like audio from a small formant synthesiser (``voice``): voiced nonsense
+syllables (``syllables``) with harmonics and gliding formants, noise consonants, syllable rhythm and
+pauses. Emotions are rendered with the cues the literature documents (``cues``: F0 level, range and
+contour, loudness, speaking rate, spectral tilt, jitter, shimmer, breathiness), by speakers who
+differ in pitch, vocal-tract length and expressiveness (``speakers``), recorded in a room or a studio
+(``room``), written in the real IEMOCAP and RAVDESS layouts (``layouts``) so the ordinary corpus
+loaders read them.
 
 **Why two domains.** The IEMOCAP-like source and the RAVDESS-like target differ the way the real
 corpora do (``domains``): natural, weaker, more variable emotion vs acted and strong; a reverberant,

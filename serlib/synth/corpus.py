@@ -27,6 +27,7 @@ import numpy as np
 import soxr
 
 from serlib.config import check_profile
+from serlib.errors import UserError
 from serlib.synth import dsp, layouts
 from serlib.synth.cues import (
     EMOTION_CUES,
@@ -42,14 +43,8 @@ from serlib.synth.layouts import ClipSpec
 from serlib.synth.room import Recording, record
 from serlib.synth.room import vary as vary_recording
 from serlib.synth.speakers import Speaker, draw_speaker
-from serlib.synth.voice import (
-    NOMINAL_RATE,
-    STATEMENTS,
-    Phrase,
-    random_phrases,
-    render_speech,
-    syllables_for_duration,
-)
+from serlib.synth.syllables import STATEMENTS, Phrase, random_phrases, syllables_for_duration
+from serlib.synth.voice import NOMINAL_RATE, render_speech
 
 SYNTH_VERSION = "1"
 """The corpus format's version; ``generator_version`` adds a digest of the generator's code."""
@@ -68,11 +63,11 @@ _OTHER_EMOTIONS = ("fearful", "disgust", "surprised", "sad", "happy", "calm")
 _AMBIGUOUS_EMOTIONS = ("neutral", "happy", "excited", "angry", "sad", "frustrated")
 
 
-class OutputFolderError(FileExistsError, ValueError):
+class OutputFolderError(FileExistsError, UserError):
     """``out`` holds something that is not this layout's synthetic corpus; nothing was touched.
 
-    A FileExistsError, and also a ValueError so that callers treating bad input as ValueError
-    (the ``serlib`` command exits with status 2 on those) report it in one line.
+    A FileExistsError, and also a UserError, so the ``serlib`` command reports it in one line
+    with exit status 2.
     """
 
 
@@ -282,7 +277,7 @@ def render_clip(
     layout = layouts.check_layout(domain)
     setting = DOMAINS[layout]
     if emotion not in ("oth", "xxx"):
-        cue_profile(emotion)  # raises a clear ValueError for an unknown emotion
+        cue_profile(emotion)  # raises a clear UserError for an unknown emotion
     speakers = layouts.make_speakers(layout, seed)
     if speaker in ("F", "M"):
         voice = draw_speaker(speaker, speaker, setting.population, np.random.default_rng([seed, 7]))
@@ -292,13 +287,13 @@ def render_clip(
         setup_id = speaker[:5] if layout == "iemocap" else speaker
         setup = layouts.make_recordings(layout, seed)[setup_id]
     else:
-        raise ValueError(
+        raise UserError(
             f"unknown speaker {speaker!r}; use 'F', 'M' or one of {', '.join(sorted(speakers))}"
         )
     if statement is None and layout == "ravdess":
         statement = 1
     if statement is not None and statement not in STATEMENTS:
-        raise ValueError(f"statement must be 1 or 2, not {statement!r}")
+        raise UserError(f"statement must be 1 or 2, not {statement!r}")
     if intensity is None:
         intensity = setting.intensity_mean
     if statement is not None:

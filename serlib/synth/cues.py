@@ -39,6 +39,8 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from serlib.errors import UserError
+
 
 @dataclass(frozen=True)
 class EmotionCues:
@@ -255,7 +257,7 @@ def cue_profile(emotion: str) -> EmotionCues:
         known = sorted(EMOTION_CUES) + sorted(
             k for k in IEMOCAP_EMOTIONS if k not in ("oth", "xxx")
         )
-        raise ValueError(f"unknown emotion {emotion!r}; choose one of {', '.join(known)}")
+        raise UserError(f"unknown emotion {emotion!r}; choose one of {', '.join(known)}")
     return EMOTION_CUES[name]
 
 

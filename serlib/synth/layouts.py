@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from serlib.errors import UserError
 from serlib.synth.cues import RAVDESS_EMOTIONS
 from serlib.synth.domains import DOMAINS
 from serlib.synth.room import Recording
@@ -108,7 +109,7 @@ class ClipSpec:
 def check_layout(layout: str) -> str:
     """Return ``layout`` if serlib can synthesise it, else raise a one-line ValueError."""
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     return layout
 
 
@@ -194,7 +195,7 @@ def _assign_to_dialogs(
 def iemocap_plan(profile: str, seed: int) -> list[ClipSpec]:
     """The IEMOCAP-like plan: sessions -> dialogs (each led by F and by M) -> alternating turns."""
     if profile not in IEMOCAP_COUNTS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(IEMOCAP_COUNTS)}")
+        raise UserError(f"unknown profile {profile!r}; choose one of {', '.join(IEMOCAP_COUNTS)}")
     rng = stream(seed, "iemocap", PLAN_STREAM)
     per_session: list[list[str]] = [[] for _ in range(5)]
     for label, count in IEMOCAP_COUNTS[profile].items():
@@ -245,7 +246,7 @@ def ravdess_name(emotion: str, intensity: str, statement: int, repetition: int, 
 def ravdess_plan(profile: str, seed: int) -> list[ClipSpec]:
     """The RAVDESS-like plan: every actor x emotion x intensity x statement x repetition."""
     if profile not in RAVDESS_ACTORS:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(RAVDESS_ACTORS)}")
+        raise UserError(f"unknown profile {profile!r}; choose one of {', '.join(RAVDESS_ACTORS)}")
     specs: list[ClipSpec] = []
     for actor in range(1, RAVDESS_ACTORS[profile] + 1):
         if profile == "tiny":

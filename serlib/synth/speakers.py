@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from serlib.errors import UserError
+
 
 @dataclass(frozen=True)
 class Speaker:
@@ -70,7 +72,7 @@ def draw_speaker(
 ) -> Speaker:
     """Sample one speaker of ``gender`` from ``population``."""
     if gender not in ("F", "M"):
-        raise ValueError(f"gender must be 'F' or 'M', not {gender!r}")
+        raise UserError(f"gender must be 'F' or 'M', not {gender!r}")
     female = gender == "F"
     f0_mean, f0_spread = population.f0_female_hz if female else population.f0_male_hz
     return Speaker(

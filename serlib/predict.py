@@ -1,0 +1,102 @@
+"""Run a model over a loader and keep what it says: probabilities, labels, embeddings, the loss.
+
+``predict(model, loader)`` puts the model in eval mode, runs every batch in the loader's order and
+returns ``Predictions``: one row per utterance, joined back to its table by ``index``. The training
+loop calls it on the validation speakers after every epoch; evaluation, the notebooks' figures and
+``serlib predict`` call it on a trained model. With a training run's ``accelerator`` it runs in that
+run's precision and gathers the rows of every process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch import nn
+from tqdm.auto import tqdm
+
+from serlib.metrics import classification_report
+from serlib.models.heads import encoder_inputs
+
+
+@dataclass
+class Predictions:
+    """A model's outputs on a loader, in the loader's order (one row per utterance)."""
+
+    index: np.ndarray  # the batch's "index": the row of the utterance in its table
+    label: np.ndarray  # true class, or -1 where there is none
+    probabilities: np.ndarray  # [N, C]
+    embedding: np.ndarray | None = None  # [N, D] when asked for
+    loss: float = float("nan")  # mean cross-entropy where labels exist
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    def report(self, labels: list[str]) -> dict:
+        """UA, WA, macro-F1, confusion... over the utterances that have a label."""
+        known = self.label >= 0
+        return classification_report(self.label[known], self.pred[known], labels=labels)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    loader: Iterable,
+    accelerator: Accelerator | None = None,
+    *,
+    embeddings: bool = False,
+    progress: bool = False,
+) -> Predictions:
+    """Run a model over a loader in eval mode, in the loader's order.
+
+    With the ``accelerator`` of a training run it uses that run's precision and gathers the
+    outputs of every process; without one it simply runs on the model's own device.
+    """
+    core = accelerator.unwrap_model(model) if accelerator is not None else model
+    device = accelerator.device if accelerator is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {"index": [], "label": [], "probabilities": []}
+    if embeddings:
+        parts["embedding"] = []
+    for batch in tqdm(loader, desc="predict", leave=False, disable=not progress):
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        inputs = encoder_inputs(batch, core.input_keys)
+        if accelerator is not None:
+            with accelerator.autocast():
+                outputs = model(*inputs)
+        else:
+            outputs = model(*inputs)
+        logits = outputs["logits"].float()
+        size = logits.shape[0]
+        found = {
+            "index": batch.get("index", torch.full((size,), -1, device=device)),
+            "label": batch.get("label", torch.full((size,), -1, device=device)),
+            "probabilities": logits.softmax(dim=1),
+        }
+        if embeddings:
+            found["embedding"] = outputs["embedding"].float()
+        if accelerator is not None:
+            found = accelerator.gather_for_metrics(found)
+        for key, value in found.items():
+            parts[key].append(value.cpu())
+    model.train(was_training)
+    if not parts["index"]:
+        raise ValueError("cannot predict on an empty loader")
+    arrays = {key: torch.cat(values).numpy() for key, values in parts.items()}
+    labelled = arrays["label"] >= 0
+    loss = float("nan")
+    if labelled.any():
+        chosen = arrays["probabilities"][labelled, arrays["label"][labelled]]
+        loss = float(-np.log(np.clip(chosen, 1e-12, None)).mean())
+    return Predictions(
+        index=arrays["index"].astype(np.int64),
+        label=arrays["label"].astype(np.int64),
+        probabilities=arrays["probabilities"],
+        embedding=arrays.get("embedding"),
+        loss=loss,
+    )

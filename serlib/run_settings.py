@@ -1,0 +1,242 @@
+"""The settings of a run: what it is asked to do, the checks that refuse what does not fit, and
+its config.json.
+
+``serlib train`` and ``train_run`` take many options, and some only make sense together (DANN needs
+a target corpus; target statistics need log-mels). ``check_options`` and ``check_target_options``
+refuse a request that does not fit, with a message that names the option, before any corpus is
+scanned. ``RunSettings`` holds what was asked; ``run_config`` writes it, with what the run turned
+out to hold (inputs, model size, the speakers of every set), as the run folder's config.json: the
+one place that file is built. ``check_resumable`` compares a saved config.json with a new request,
+so ``--resume`` never continues a run with other settings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from serlib.config import check_profile, profile_from_env
+from serlib.errors import UserError
+from serlib.hardware import check_precision_device
+from serlib.inputs import Prepared
+from serlib.labels import scheme_labels
+from serlib.models import (
+    check_model_kind,
+    count_parameters,
+    encoder_family,
+    is_adversarial_kind,
+    pretrained,
+)
+from serlib.models.wav2vec import describe_speech_encoder
+from serlib.protocol import CorpusRef, Protocol, speakers_of
+from serlib.splits import SPLIT_SEED
+from serlib.train import TrainConfig, profile_config
+
+RUN_FORMAT = 1
+"""Version of the run-folder layout written in config.json."""
+
+RESUME_KEYS = ("model", "scheme", "profile", "seed", "source", "target", "oracle", "transductive")
+"""config.json entries a resumed run must share with the command that resumes it."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run is asked to do: the part of config.json that ``--resume`` checks again."""
+
+    model: str
+    scheme: str
+    labels: list[str]
+    profile: str
+    seed: int
+    source: CorpusRef
+    target: CorpusRef | None
+    train: TrainConfig
+    transductive: bool = False
+    encoder: str | None = None  # Wav2Vec2 models: the checkpoint's name or folder
+    w2v2_mode: str | None = None  # Wav2Vec2 models: "frozen" or "finetune"
+    fold: str | None = None  # cross-validation: the fold's name
+
+    @property
+    def oracle(self) -> bool:
+        """Source and target are one corpus: trained on target labels, an upper bound."""
+        return self.target is not None and self.target == self.source
+
+    @property
+    def encoder_label(self) -> str:
+        """What the run's encoder is, in words that say when it is not pretrained."""
+        if encoder_family(self.model) == "crnn":
+            return "CRNN (trained from scratch)"
+        return pretrained.encoder_label(self.encoder)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": RUN_FORMAT,
+            "model": self.model,
+            "scheme": self.scheme,
+            "labels": self.labels,
+            "profile": self.profile,
+            "seed": self.seed,
+            "source": self.source.to_dict(),
+            "target": self.target.to_dict() if self.target else None,
+            "oracle": self.oracle,
+            "transductive": self.transductive,
+            "fold": self.fold,
+            "encoder": self.encoder,
+            "encoder_label": self.encoder_label,
+            "w2v2_mode": self.w2v2_mode,
+            "train": self.train.to_dict(),
+        }
+
+
+def make_settings(
+    model: str,
+    source: str | CorpusRef,
+    *,
+    target: str | CorpusRef | None = None,
+    scheme: str = "4class",
+    profile: str | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    encoder: str | None = None,
+    transductive: bool = False,
+    w2v2_mode: str | None = None,
+    **overrides,
+) -> RunSettings:
+    """Check a request and fill in its defaults: profile, training settings, encoder, mode.
+
+    Whatever can be refused without reading a corpus is refused here, so a mistake costs nothing:
+    unknown names, options that do not fit the model, a checkpoint that is not available.
+    """
+    kind = check_model_kind(model)
+    family = encoder_family(kind)
+    profile = check_profile(profile) if profile else profile_from_env()
+    source_ref = CorpusRef.parse(source)
+    target_ref = CorpusRef.parse(target) if target is not None else None
+    check_options(kind, source_ref, target_ref, transductive, overrides)
+    w2v2_mode = pretrained.choose_mode(w2v2_mode, profile) if family == "w2v2" else None
+    row = "w2v2-frozen" if w2v2_mode == "frozen" else family  # the row of the profile table
+    config = profile_config(profile, row, epochs=epochs, seed=seed, **overrides)
+    check_precision_device(config)
+    check_target_options(kind, config, source_ref, target_ref)
+    if family == "w2v2":
+        encoder = pretrained.choose_encoder(encoder, profile)
+        pretrained.resolve_encoder(encoder)  # an unavailable checkpoint fails now, not mid-run
+    return RunSettings(
+        model=kind,
+        scheme=scheme,
+        labels=scheme_labels(scheme, source_ref.name),
+        profile=profile,
+        seed=seed,
+        source=source_ref,
+        target=target_ref,
+        train=config,
+        transductive=transductive,
+        encoder=encoder if family == "w2v2" else None,
+        w2v2_mode=w2v2_mode,
+    )
+
+
+def run_config(
+    settings: RunSettings, protocol: Protocol, prepared: Prepared, net: nn.Module
+) -> dict:
+    """config.json: the settings, then what the run holds (inputs, model size, speakers per set)."""
+    return settings.to_dict() | {
+        "parameters": count_parameters(net),
+        "inputs": prepared.inputs.to_dict(),
+        "encoder_config": encoder_config(net),
+        "split_seed": SPLIT_SEED,
+        "splits": {name: speakers_of(t) for name, t in prepared.tables.items()},
+        "counts": {name: int(len(t)) for name, t in prepared.tables.items()},
+        "protocol": protocol.descriptions,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in prepared.skipped],
+    }
+
+
+def encoder_config(net: nn.Module) -> dict | None:
+    """A fine-tuned Wav2Vec2 encoder's transformers config and settings (to rebuild it without
+    downloading), else None."""
+    if getattr(net.encoder, "backbone", None) is None:
+        return None
+    return describe_speech_encoder(net.encoder)
+
+
+def uses_split_batchnorm(kind: str, target_batchnorm: bool) -> bool:
+    """A DANN with target batch norm normalises each domain with its own statistics in training
+    (swapping statistics into a DANN trained on mixed batches afterwards was erratic,
+    benchmarks/RESULTS_dann_variants.md)."""
+    return kind == "dann" and target_batchnorm
+
+
+def check_resumable(run_dir: Path, settings: RunSettings, resume: bool) -> None:
+    """Refuse to overwrite another run, and to resume a run with different settings."""
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        return
+    if not resume:
+        raise UserError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    if isinstance(saved.get("train"), dict):  # settings added since the run read as their defaults
+        saved["train"] = TrainConfig.from_dict(saved["train"]).to_dict()
+    asked = settings.to_dict()
+    for key in (*RESUME_KEYS, "train"):
+        if saved.get(key) != asked.get(key):
+            raise UserError(
+                f"cannot resume {run_dir}: its {key} is {saved.get(key)!r}, "
+                f"this command asks for {asked.get(key)!r}"
+            )
+
+
+def check_options(
+    kind: str, source: CorpusRef, target: CorpusRef | None, transductive: bool, overrides: dict
+) -> None:
+    """Options that do not fit the model or the corpora, refused before any scanning."""
+    adversarial = is_adversarial_kind(kind)
+    if adversarial and target is None:
+        raise UserError(f"--model {kind} adapts to a target corpus: give --target NAME:DIR")
+    if adversarial and target == source:
+        raise UserError("DANN needs a target corpus different from the source")
+    if transductive and not adversarial:
+        raise UserError("transductive applies to DANN models only")
+    if overrides.get("adversary", "reversal") != "reversal" and not adversarial:
+        raise UserError("adversary applies to DANN models only")
+    if overrides.get("domain_weight") is not None and not adversarial:
+        raise UserError("domain weight applies to DANN models only")
+
+
+def check_target_options(
+    kind: str, config: TrainConfig, source: CorpusRef, target: CorpusRef | None
+) -> None:
+    """Target statistics need CRNN log-mels standardised globally; target batch norm needs
+    batch-norm layers (the CRNN family); trimming needs log-mels; both of the first two need a
+    target corpus other than the source."""
+    family, separate_target = encoder_family(kind), target is not None and target != source
+    if config.target_statistics:
+        if family != "crnn" or config.normalisation != "global":
+            raise UserError("target statistics apply to CRNN models with global normalisation only")
+        if not separate_target:
+            raise UserError("target statistics need a --target corpus different from the source")
+    if config.target_batchnorm:
+        if family != "crnn":
+            raise UserError("target batch norm applies to the crnn and dann models only")
+        if not separate_target:
+            raise UserError("target batch norm needs a --target corpus different from the source")
+    if config.trim_db is not None and family != "crnn":
+        raise UserError("trimming silence applies to CRNN models (log-mel inputs) only")
+
+
+def target_statistics_used(config: TrainConfig) -> str | None:
+    """What the run estimates from the unlabelled target adaptation audio, in words (or None)."""
+    used = [
+        words
+        for words, asked in (
+            ("input statistics", config.target_statistics),
+            ("batch-norm statistics", config.target_batchnorm),
+        )
+        if asked
+    ]
+    return " and ".join(used) or None
