@@ -2,21 +2,23 @@
 
 Issue 2 asked that scanning 10,000 files takes under 10 s on 2 cores, issue 18 under 2 s for the
 whole ``serlib scan`` command (without ``--check-audio``), and that the ``--check-audio`` throughput
-be reported. This script writes N tiny RAVDESS-named WAV files (one file encoded once, its bytes
+be reported. This script writes N tiny CREMA-D-named WAV files (one file encoded once, its bytes
 copied), then times, in the same run:
 
-1. ``load_corpus("ravdess", folder)``: file names plus the first 64 bytes of each file;
-2. ``serlib scan --corpus ravdess --root FOLDER --json`` as a fresh process (imports included),
+1. ``load_corpus("cremad", folder)``: file names plus the first 64 bytes of each file;
+2. ``serlib scan --corpus cremad --root FOLDER --json`` as a fresh process (imports included),
    beside a fresh process that only imports what the scan imports (its fixed start-up cost);
 3. the obvious alternative loader: the same scan with ``soundfile.info`` (libsndfile opens and
    parses each file) in place of the 64-byte check, and ``soundfile.info`` alone on every file;
 4. reading all the audio of every file with ``soundfile.read``;
-5. ``load_corpus("ravdess", folder, check_audio=True)``: the scan plus decoding every clip and
+5. ``load_corpus("cremad", folder, check_audio=True)``: the scan plus decoding every clip and
    checking it for silence, clipping, NaN and length (what ``serlib scan --check-audio`` does).
 
-RAVDESS has 24 actors x 60 speech files, so larger corpora are made of copies of that layout in
-``copy_NN/Actor_NN/`` folders (the loader walks folders recursively). The files are freshly written,
-so they are in the page cache: this measures the scan's own cost, not the disk's.
+The files are CREMA-D's ``AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav`` (16 kHz), each name a
+distinct utterance: 91 actors x 12 sentences x 6 emotions x 4 levels allow 26,208. (RAVDESS, used
+until issue 18, has only 1,440 distinct speech names; copies of them are now counted once, as
+duplicates.) The files are freshly written, so they are in the page cache: this measures the scan's
+own cost, not the disk's.
 
 Run: ``.venv/bin/python benchmarks/bench_scan.py [--files 10000] [--repeat 3]``; results are
 recorded in ``benchmarks/RESULTS_scan.md``.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import platform
@@ -45,24 +48,27 @@ import soundfile as sf
 from serlib.config import serlib_home
 from serlib.corpora import CorpusScan, base, load_corpus
 
-SAMPLE_RATE = 48000
+SAMPLE_RATE = 16000
 SECONDS = 0.05
-SPEECH_STEMS_PER_ACTOR = 60
+CORPUS = "cremad"
+SENTENCES = ("DFA", "IEO", "IOM", "ITH", "ITS", "IWL", "IWW", "MTI", "TAI", "TIE", "TSI", "WSI")
+EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
+LEVELS = ("LO", "MD", "HI", "XX")
 
 
-def ravdess_stems(actor: int) -> list[str]:
-    """The 60 speech recordings of one RAVDESS actor (neutral has no strong intensity)."""
-    return [
-        f"03-01-{emotion:02d}-{intensity:02d}-{statement:02d}-{repetition:02d}-{actor:02d}"
-        for emotion in range(1, 9)
-        for intensity in ((1,) if emotion == 1 else (1, 2))
-        for statement in (1, 2)
-        for repetition in (1, 2)
+def cremad_stems(n_files: int) -> list[str]:
+    """``n_files`` distinct CREMA-D names, every actor and emotion represented early on."""
+    combinations = itertools.product(LEVELS, SENTENCES, EMOTIONS, range(1001, 1092))
+    stems = [
+        f"{actor}_{sentence}_{emotion}_{level}" for level, sentence, emotion, actor in combinations
     ]
+    if n_files > len(stems):
+        raise ValueError(f"at most {len(stems)} distinct CREMA-D names, asked for {n_files}")
+    return stems[:n_files]
 
 
 def tiny_wav(seconds: float = SECONDS) -> bytes:
-    """A 48 kHz 16-bit tone, encoded once; every benchmark file is a copy of these bytes."""
+    """A 16 kHz 16-bit tone, encoded once; every benchmark file is a copy of these bytes."""
     time_axis = np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE
     samples = (0.3 * np.sin(2 * np.pi * 220 * time_axis)).astype(np.float32)
     buffer = io.BytesIO()
@@ -71,21 +77,13 @@ def tiny_wav(seconds: float = SECONDS) -> bytes:
 
 
 def write_corpus(root: Path, n_files: int, seconds: float = SECONDS) -> list[Path]:
-    """Write ``n_files`` valid RAVDESS-named WAVs under ``root`` and return their paths."""
+    """Write ``n_files`` valid CREMA-D-named WAVs under ``root / "AudioWAV"``; return their paths."""
     payload = tiny_wav(seconds)
-    paths: list[Path] = []
-    copy = 0
-    while len(paths) < n_files:
-        for actor in range(1, 25):
-            folder = root / f"copy_{copy:02d}" / f"Actor_{actor:02d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for stem in ravdess_stems(actor)[: n_files - len(paths)]:
-                path = folder / f"{stem}.wav"
-                path.write_bytes(payload)
-                paths.append(path)
-            if len(paths) == n_files:
-                break
-        copy += 1
+    folder = root / "AudioWAV"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{stem}.wav" for stem in cremad_stems(n_files)]
+    for path in paths:
+        path.write_bytes(payload)
     return paths
 
 
@@ -121,7 +119,7 @@ def info_problem(path: str | Path) -> str | None:
 def load_corpus_with_soundfile_info(root: Path) -> CorpusScan:
     """``load_corpus`` as it would be if it checked each file with soundfile.info."""
     with mock.patch.object(base, "sniff_problem", info_problem):
-        return load_corpus("ravdess", root)
+        return load_corpus(CORPUS, root)
 
 
 def info_all(paths: list[Path]) -> int:
@@ -144,7 +142,9 @@ def describe(name: str, seconds: list[float], n_files: int, reference: float | N
     return line
 
 
-def benchmark(root: Path, n_files: int, repeat: int, with_cli: bool, seconds: float) -> dict:
+def benchmark(
+    root: Path, n_files: int, repeat: int, with_cli: bool, seconds: float, with_check: bool = True
+) -> dict:
     """Write the corpus under ``root``, time every way of scanning it, and print the results."""
     start = time.perf_counter()
     paths = write_corpus(root, n_files, seconds)
@@ -152,7 +152,7 @@ def benchmark(root: Path, n_files: int, repeat: int, with_cli: bool, seconds: fl
     print(f"wrote {n_files} files of {paths[0].stat().st_size} bytes in {write_seconds:.2f} s")
 
     results: dict = {"files": n_files}
-    scan_seconds, scan = timed(lambda: load_corpus("ravdess", root), repeat)
+    scan_seconds, scan = timed(lambda: load_corpus(CORPUS, root), repeat)
     if len(scan) != n_files or scan.skipped:
         raise RuntimeError(f"load_corpus found {len(scan)} files, skipped {len(scan.skipped)}")
     results["load_corpus_n"] = len(scan)
@@ -161,7 +161,7 @@ def benchmark(root: Path, n_files: int, repeat: int, with_cli: bool, seconds: fl
     print(describe("load_corpus (names + 64 bytes)", scan_seconds, n_files, None))
 
     if with_cli:
-        arguments = ["scan", "--corpus", "ravdess", "--root", str(root), "--json"]
+        arguments = ["scan", "--corpus", CORPUS, "--root", str(root), "--json"]
         cli_seconds, stdout = timed(lambda: run_python(["-m", "serlib", *arguments]), repeat)
         results["cli_n"] = json.loads(stdout)["n"]
         if results["cli_n"] != n_files:
@@ -184,9 +184,11 @@ def benchmark(root: Path, n_files: int, repeat: int, with_cli: bool, seconds: fl
     results["soundfile_read_s"] = read_seconds
     print(describe("soundfile.info on every file", info_seconds, n_files, reference))
     print(describe("soundfile.read on every file", read_seconds, n_files, reference))
+    if not with_check:
+        return results
 
     def checked_scan() -> CorpusScan:
-        return load_corpus("ravdess", root, check_audio=True, progress=False)
+        return load_corpus(CORPUS, root, check_audio=True, progress=False)
 
     check_seconds, checked = timed(checked_scan, repeat)
     if len(checked) != n_files:
@@ -205,18 +207,23 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--folder", help="write here (kept); default: a temporary folder")
     parser.add_argument("--seconds", type=float, default=SECONDS, help="length of each file")
     parser.add_argument("--no-cli", action="store_true", help="skip the command-line runs")
+    parser.add_argument(
+        "--no-check-audio",
+        action="store_true",
+        help="skip the check_audio scan (for serlib versions before issue 18, which lack it)",
+    )
     args = parser.parse_args(argv)
     if args.files < 1 or args.repeat < 1 or args.seconds <= 0:
         parser.error("--files and --repeat must be at least 1 and --seconds positive")
 
     print(f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    options = (args.files, args.repeat, not args.no_cli, args.seconds, not args.no_check_audio)
     if args.folder:
-        root = Path(args.folder) / "RAVDESS"
-        return benchmark(root, args.files, args.repeat, not args.no_cli, args.seconds)
+        return benchmark(Path(args.folder) / "CREMA-D", *options)
     serlib_home().mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench_scan_", dir=serlib_home()))
     try:
-        return benchmark(folder / "RAVDESS", args.files, args.repeat, not args.no_cli, args.seconds)
+        return benchmark(folder / "CREMA-D", *options)
     finally:
         shutil.rmtree(folder)
 

@@ -24,9 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from serlib.inputs import MelInputs, log_mels
 from serlib.models.adabn import estimate_batchnorm_statistics, load_batchnorm_statistics
-from serlib.runs import CorpusRef, LoadedRun, batch_loader, labelled_table, load_run, log_mels
-from serlib.train import predict
+from serlib.predict import predict
+from serlib.protocol import CorpusRef, labelled_table
+from serlib.runs import LoadedRun, load_run
 
 
 def speakers_table(run: LoadedRun, corpus: str, speakers: list[str]) -> pd.DataFrame:
@@ -42,21 +44,21 @@ def reestimate_batchnorm(run: LoadedRun, table: pd.DataFrame, target: bool, seed
     _, arrays, _ = log_mels(table, run.inputs.frontend, progress=False)
     unlabelled = np.zeros(len(arrays), dtype=np.int64)  # the labels are never read
     dataset = run.inputs.dataset(arrays, unlabelled, train=True, seed=seed, target=target)
-    batches = batch_loader(dataset, int(run.config["train"]["batch_size"]), shuffle=True)
+    batches = run.inputs.loader(dataset, int(run.config["train"]["batch_size"]), shuffle=True)
     statistics = estimate_batchnorm_statistics(run.model, batches, run.model.input_keys)
     load_batchnorm_statistics(run.model, statistics)
 
 
 def score_ua(run: LoadedRun, table: pd.DataFrame, target: bool) -> float:
     dataset, _, _ = run.dataset(table, target=target)
-    loader = batch_loader(dataset, int(run.config["train"]["batch_size"]), shuffle=False)
+    loader = run.inputs.loader(dataset, int(run.config["train"]["batch_size"]), shuffle=False)
     return predict(run.model, loader).report(run.labels)["ua"]
 
 
 def probe(run_dir: Path, seed: int) -> str:
     run = load_run(run_dir)
     splits = run.config["splits"]
-    if not run.config.get("target") or run.inputs is None:
+    if not run.config.get("target") or not isinstance(run.inputs, MelInputs):
         return f"{run_dir}: skipped (needs a log-mel run with a target corpus)"
     adapt = sorted(set(splits["target_all"]) - set(splits["target_test"]))
     saved = json.loads((run_dir / "metrics.json").read_text())

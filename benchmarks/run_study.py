@@ -12,7 +12,7 @@ interrupted study picks up where it stopped (finished runs are read back, unfini
 
 Each writes ``benchmarks/RESULTS_study_<experiment>.md`` (with ``--write``) and prints it.
 
-Protocol (see serlib.runs): the source is split by speaker (IEMOCAP-like: sessions 1-3 / 4 / 5);
+Protocol (see serlib.protocol): the source is split by speaker (IEMOCAP-like: sessions 1-3 / 4 / 5);
 the target speakers are cut in half, *adaptation* speakers (DANN sees their audio, never their
 labels) and *test* speakers (every target-test number below). The oracle trains on the labelled
 adaptation speakers: an upper bound that uses target labels. "target all" for DANN includes the

@@ -18,8 +18,13 @@ from pathlib import Path
 import librosa
 import numpy as np
 import pandas as pd
+import torch
 
 from serlib.audio import AudioError, load_audio, probe_audio
+from serlib.data import make_loader
+from serlib.errors import UserError
+from serlib.predict import predict
+from serlib.runs import load_run
 
 CUE_SAMPLE_RATE = 16_000
 """All cues are measured at 16 kHz, so a 48 kHz corpus and a 16 kHz corpus are comparable."""
@@ -63,7 +68,7 @@ def acoustic_cues(waveform: np.ndarray, sample_rate: int = CUE_SAMPLE_RATE) -> d
     """
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 1 or waveform.size < 2048:
-        raise ValueError(f"need a mono clip of at least 2048 samples, got shape {waveform.shape}")
+        raise UserError(f"need a mono clip of at least 2048 samples, got shape {waveform.shape}")
     f0, voiced, _ = librosa.pyin(
         waveform,
         fmin=F0_RANGE_HZ[0],
@@ -97,10 +102,10 @@ def sample_per_class(
 ) -> pd.DataFrame:
     """At most ``per_class`` rows of every group (e.g. every corpus and label), seeded."""
     if per_class < 1:
-        raise ValueError(f"per_class must be at least 1, got {per_class}")
+        raise UserError(f"per_class must be at least 1, got {per_class}")
     missing = [column for column in by if column not in table.columns]
     if missing:
-        raise ValueError(f"table has no column(s) {missing}")
+        raise UserError(f"table has no column(s) {missing}")
     parts = [
         rows.sample(n=min(per_class, len(rows)), random_state=seed)
         for _, rows in table.groupby(list(by), sort=True)
@@ -153,7 +158,7 @@ def project_2d(embeddings: np.ndarray, seed: int = 0, perplexity: float = 30.0) 
 
     embeddings = np.asarray(embeddings, dtype=np.float64)
     if embeddings.ndim != 2 or len(embeddings) < 5:
-        raise ValueError(f"need at least 5 embeddings [N, D], got shape {embeddings.shape}")
+        raise UserError(f"need at least 5 embeddings [N, D], got shape {embeddings.shape}")
     if not np.isfinite(embeddings).all():
         raise ValueError("embeddings contain NaN or infinity")
     scaled = StandardScaler().fit_transform(embeddings)
@@ -193,7 +198,7 @@ def read_predictions(run: str | Path, set_name: str) -> pd.DataFrame:
     """A run folder's ``predictions/<set>.csv`` (path, speaker, label, pred, prob_<class>)."""
     path = Path(run) / "predictions" / f"{set_name}.csv"
     if not path.is_file():
-        raise ValueError(
+        raise UserError(
             f"{run}: no predictions for {set_name!r} (train and evaluate the run first)"
         )
     return pd.read_csv(path, dtype={"path": str, "speaker": str, "label": str, "pred": str})
@@ -211,12 +216,6 @@ def run_embeddings(
     run's test speakers), at most ``max_per_set`` per set, drawn with ``seed``. The table has
     ``set, domain, path, speaker, label`` with ``domain`` "source" or "target" from the set name.
     """
-    import torch
-
-    from serlib.data import make_loader
-    from serlib.runs import load_run
-    from serlib.train import predict
-
     loaded = load_run(run)
     vectors, tables = [], []
     for set_name in sets:

@@ -35,8 +35,11 @@ REASONS_SHOWN = 10
 
 
 def scan_report(corpus: str, root: str, scheme: str | None, check_audio: bool = False) -> dict:
-    """The scan summary (the JSON the README documents), plus genders, what the scheme dropped,
-    the duplicates and alternative encodings, and the skip counts per reason.
+    """The scan summary that ``serlib scan --json`` prints.
+
+    Scripts rely on ``corpus``, ``root``, ``n``, ``per_label`` ({label: n}), ``speakers`` and
+    ``skipped`` ([{"path", "reason"}]); beside them: genders, what the scheme dropped, the
+    duplicates and alternative encodings, and the skip counts per reason.
 
     Raises a UserError when no clip is usable or when ``scheme`` leaves a class without clips.
     """

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from serlib.errors import UserError
+
 PROFILES = ("tiny", "workshop", "full")
 """tiny: tests, seconds; workshop: a 2-core laptop, minutes; full: a GPU and the study's settings."""
 
@@ -34,9 +36,9 @@ def serlib_home() -> Path:
 
 
 def check_profile(name: str) -> str:
-    """Return ``name`` if it is a known profile, else raise a one-line ValueError."""
+    """Return ``name`` if it is a known profile, else raise a one-line UserError."""
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     return name
 
 

@@ -2,12 +2,12 @@
 its config.json.
 
 ``serlib train`` and ``train_run`` take many options, and some only make sense together (DANN needs
-a target corpus; target statistics need log-mels). ``check_options`` and ``check_target_options``
-refuse a request that does not fit, with a message that names the option, before any corpus is
-scanned. ``RunSettings`` holds what was asked; ``run_config`` writes it, with what the run turned
-out to hold (inputs, model size, the speakers of every set), as the run folder's config.json: the
-one place that file is built. ``check_resumable`` compares a saved config.json with a new request,
-so ``--resume`` never continues a run with other settings.
+a target corpus; target statistics need log-mels). ``make_settings`` fills in the defaults (profile,
+training settings, encoder, frozen or fine-tuned) and refuses a request that does not fit, with a
+message that names the option, before any corpus is scanned. ``RunSettings`` holds the result;
+``run_config`` writes it, with what the run turned out to hold (inputs, model size, the speakers of
+every set), as the run folder's config.json: the one place that file is built. ``check_resumable``
+compares a saved config.json with a new request, so ``--resume`` never continues other settings.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""``serlib scan``: the JSON the README documents, exit 0 on messy folders, exit 2 with one line on bad
-input."""
+"""The ``serlib`` command: scan's JSON (keys documented in ``serlib.cli.scan_report``), exit 0 on messy
+folders, exit 2 with one line on bad input, and a traceback (not exit 2) for a bug."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from tone_corpora import tone_clip, write_emodb, write_ravdess
 from serlib.checkpoints import load_state
 from serlib.cli import main
 from serlib.features import FrontendConfig, MelStats, log_mel, trim_silence
-from serlib.inputs import log_mels
+from serlib.inputs import MelInputs, WaveInputs, inputs_from_dict, log_mels
 from serlib.protocol import CorpusRef, labelled_table, split_target
 from serlib.runs import cross_validate, evaluate_run, load_run, predict_files, train_run
 
@@ -441,3 +441,15 @@ def test_cross_validation_tests_every_speaker_once(corpora, home, tmp_path):
     uas = [fold["ua"] for fold in summary["folds"].values()]
     assert summary["ua_mean"] == pytest.approx(np.mean(uas))
     assert json.loads((tmp_path / "cv" / "summary.json").read_text()) == summary
+
+
+def test_every_kind_of_inputs_reads_back_from_its_config_entry():
+    mel = MelInputs(
+        FrontendConfig(), MelStats(np.zeros(128), np.ones(128)), "global", 32, None, 40.0
+    )
+    for inputs in (mel, WaveInputs(crop_seconds=3.0)):
+        restored = inputs_from_dict(json.loads(json.dumps(inputs.to_dict())))
+        assert type(restored) is type(inputs) and restored.to_dict() == inputs.to_dict()
+    assert inputs_from_dict({"kind": "waveform"}) == WaveInputs()  # run folders older than its crop
+    with pytest.raises(ValueError, match="unknown inputs kind 'mfcc'"):
+        inputs_from_dict({"kind": "mfcc"})

@@ -14,6 +14,7 @@ from serlib.models.adabn import SplitBatchNorm2d
 from serlib.models.crnn import CRNNEncoder
 from serlib.models.dann import DANN, GradientReversal, confusion_loss, grl_coefficient
 from serlib.models.heads import EmotionClassifier, MLPHead, check_encoder, encoder_inputs
+from serlib.models.wav2vec import build_wav2vec_encoder
 
 MODEL_KINDS = ("crnn", "dann", "w2v2", "w2v2-dann")
 """The ``--model`` names: an encoder family, optionally with ``dann`` adaptation."""
@@ -47,8 +48,6 @@ def build_encoder(
     """A fresh encoder for a ``--model`` name (Wav2Vec2 loads ``encoder_name``'s weights)."""
     if encoder_family(kind) == "crnn":
         return CRNNEncoder(n_mels=n_mels)
-    from serlib.models.wav2vec import build_wav2vec_encoder  # transformers is slow to import
-
     return build_wav2vec_encoder(encoder_name, seed=seed)
 
 
