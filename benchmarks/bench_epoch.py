@@ -40,10 +40,11 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from serlib.cache import load_features
-from serlib.data import EpochSampler, FeatureDataset, collate_features, make_loader
+from serlib.data import FeatureDataset, collate_features
 from serlib.epochs import set_loader_epoch
 from serlib.features import FrontendConfig, MelStats, normalise_utterance
 from serlib.models import build_model, encoder_inputs
+from serlib.sampling import EpochSampler, make_loader
 
 N_CLASSES = 4
 

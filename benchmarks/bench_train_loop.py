@@ -25,8 +25,9 @@ import torch
 from accelerate.state import AcceleratorState
 from torch.utils.data import DataLoader, Dataset
 
+from serlib.config import TrainConfig
 from serlib.models import build_model
-from serlib.train import TrainConfig, fit
+from serlib.train import fit
 
 CLASSES = 4
 
@@ -68,7 +69,6 @@ def run_setting(model_kind: str, device: str, precision: str, args) -> dict:
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
-        crop_frames=args.frames,
         cpu=device == "cpu",
         mixed_precision=precision,
         patience=args.epochs,

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from serlib.config import profile_settings  # noqa: E402
 from serlib.models import build_model  # noqa: E402
 from serlib.models.wav2vec import (  # noqa: E402
     SAMPLE_RATE,
@@ -40,7 +41,7 @@ from serlib.models.wav2vec import (  # noqa: E402
     enable_gradient_checkpointing,
     tiny_config,
 )
-from serlib.train import parameter_groups, profile_config  # noqa: E402
+from serlib.train import parameter_groups  # noqa: E402
 
 T4_USABLE_GIB = 15.0
 """A Colab T4 has 16 GB, of which about 15 GiB are free for tensors."""
@@ -107,7 +108,9 @@ def train_step(model, optimizer, scaler, waves, mask, labels, dtype) -> None:
 def run_case(case: Case, config, device: torch.device, warmup: int, steps: int) -> dict:
     """Time ``steps`` training steps after ``warmup`` ones; return throughput and peak memory."""
     model = build(config, case.checkpointing, device, seed=0)
-    settings = profile_config("full", "w2v2")  # encoder lr 2e-5, heads 3e-4, weight decay 0.01
+    settings = profile_settings(
+        "full", "w2v2"
+    ).train  # encoder lr 2e-5, heads 3e-4, weight decay 0.01
     optimizer = torch.optim.AdamW(
         parameter_groups(model, settings), weight_decay=settings.weight_decay
     )

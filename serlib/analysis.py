@@ -21,10 +21,10 @@ import pandas as pd
 import torch
 
 from serlib.audio import AudioError, load_audio, probe_audio
-from serlib.data import make_loader
 from serlib.errors import UserError
 from serlib.predict import predict
 from serlib.runs import load_run
+from serlib.sampling import make_loader
 
 CUE_SAMPLE_RATE = 16_000
 """All cues are measured at 16 kHz, so a 48 kHz corpus and a 16 kHz corpus are comparable."""

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from serlib import __version__
-from serlib.config import PROFILES, TRIM_DB
+from serlib.config import PROFILE_NAMES, TRIM_DB
 from serlib.corpora import load_corpus, skip_reasons
 from serlib.errors import UserError
 from serlib.labels import apply_scheme, check_scheme, dropped_counts, require_classes, scheme_labels
@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth = commands.add_parser("synth", help="write the built-in synthetic corpus")
     synth.add_argument("--layout", required=True, choices=["iemocap", "ravdess"])
     synth.add_argument("--out", required=True, help="the folder to write")
-    synth.add_argument("--profile", default="workshop", choices=PROFILES)
+    synth.add_argument("--profile", default="workshop", choices=PROFILE_NAMES)
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=run_synth)
 
@@ -279,7 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, metavar="RUN_DIR", help="the run folder")
     train.add_argument("--scheme", default="4class")
     train.add_argument(
-        "--profile", default=None, choices=PROFILES, help="default: $SERLIB_PROFILE or workshop"
+        "--profile",
+        default=None,
+        choices=PROFILE_NAMES,
+        help="default: $SERLIB_PROFILE or workshop",
     )
     train.add_argument("--epochs", type=int, help="override the profile's number of epochs")
     train.add_argument("--seed", type=int, default=0)

@@ -1,23 +1,45 @@
-"""Where serlib keeps its runtime data, and which profile it runs in.
+"""The one home of serlib's settings: where runtime data lives, the profiles, and every training
+and input setting of a run.
 
 Everything serlib writes at run time (synthetic corpora, feature caches, run folders) lives under one
 folder, ``serlib_home()``, so that a course checkout stays clean and a user can move the heavy data
 elsewhere with one environment variable.
+
+A run's settings come in two parts, kept apart because different code reads them:
+
+- ``TrainConfig``: the optimiser and the training loop (``serlib.train.fit`` reads only this);
+- ``InputConfig``: what the model reads (crop, normalisation, trimming, target statistics,
+  SpecAugment; ``serlib.inputs`` reads only this).
+
+``PROFILES`` is the profile table: for each profile name (tiny / workshop / full) and encoder row
+(crnn, w2v2, w2v2-frozen) the two parts. ``profile_settings`` looks a row up and applies overrides.
+This module imports nothing heavy, so the command line can read it before torch is loaded.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from serlib.errors import UserError
 
-PROFILES = ("tiny", "workshop", "full")
+PROFILE_NAMES = ("tiny", "workshop", "full")
 """tiny: tests, seconds; workshop: a 2-core laptop, minutes; full: a GPU and the study's settings."""
 
 TRIM_DB = 40.0
 """``serlib train --trim-silence`` without a value: frames this many dB below a clip's loudest are
 silence (``serlib.features.trim_silence``)."""
+
+MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
+"""``auto`` = bf16 on a GPU that has it, else fp16 on a GPU, else none on a CPU."""
+
+ADVERSARIES = ("reversal", "confusion")
+"""How a DANN's encoder is pushed to hide the domain (see ``serlib.models.dann``)."""
+
+NORMALISATIONS = ("global", "utterance", "none")
+"""How log-mels are standardised: with the source training statistics, per clip, or not at all."""
 
 DATASET_ENV = {
     "iemocap": "SERLIB_IEMOCAP_DIR",
@@ -37,8 +59,8 @@ def serlib_home() -> Path:
 
 def check_profile(name: str) -> str:
     """Return ``name`` if it is a known profile, else raise a one-line UserError."""
-    if name not in PROFILES:
-        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    if name not in PROFILE_NAMES:
+        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}")
     return name
 
 
@@ -51,3 +73,162 @@ def dataset_root(corpus: str) -> Path | None:
     """The real corpus folder from its environment variable, or None (use the synthetic corpus)."""
     value = os.environ.get(DATASET_ENV[corpus], "").strip()
     return Path(value).expanduser() if value else None
+
+
+def check_positive(settings: object, names: tuple[str, ...]) -> None:
+    """Each named setting must be > 0; the message names the setting and the value given."""
+    for name in names:
+        if not getattr(settings, name) > 0:
+            raise UserError(f"{name} must be > 0, got {getattr(settings, name)}")
+
+
+def known_fields(cls: type, values: Mapping) -> dict:
+    """The entries of ``values`` that ``cls`` has fields for (older or newer config.json files)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in values.items() if k in names}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimiser and the training loop of one run (config.json's ``train``)."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3  # the heads' learning rate, and the encoder's unless encoder_lr is set
+    encoder_lr: float | None = None
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    patience: int = 10  # early stopping: epochs without a better validation UA
+    plateau_patience: int = 5  # ReduceLROnPlateau on validation UA ...
+    plateau_factor: float = 0.7  # ... multiplies the learning rates by this
+    grl_cap: float = 0.7  # DANN: the largest gradient-reversal coefficient
+    domain_weight: float = 0.5  # DANN: weight of the domain loss beside the emotion loss
+    adversary: str = "reversal"  # DANN: "reversal" (the study's gradient reversal) or
+    # "confusion" (the encoder pushes the domain head towards 50/50; bounded, see models.dann)
+    target_batchnorm: bool = False  # CRNN/DANN: score target clips with batch-norm statistics of
+    # the target adaptation speakers (AdaBN, after training); a DANN also normalises each domain's
+    # half of a training batch with its own statistics (domain-specific batch norm)
+    seed: int = 0
+    mixed_precision: str = "auto"
+    cpu: bool = False  # True forces the CPU even where a GPU is visible
+    num_workers: int = 0
+    grad_accumulation: int = 1  # optimizer step every N batches (a larger batch in little memory)
+
+    def __post_init__(self) -> None:
+        check_positive(self, ("epochs", "batch_size", "lr", "patience", "grad_accumulation"))
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise UserError(
+                f"mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
+                f"got {self.mixed_precision!r}"
+            )
+        if self.adversary not in ADVERSARIES:
+            raise UserError(
+                f"adversary must be one of {', '.join(ADVERSARIES)}, got {self.adversary!r}"
+            )
+        for name in ("domain_weight", "grl_cap"):
+            if not getattr(self, name) >= 0:
+                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.plateau_factor < 1:
+            raise UserError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> TrainConfig:
+        """Rebuild from ``to_dict``'s output, ignoring keys this version does not know."""
+        return cls(**known_fields(cls, values))
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """What the model reads and how it is prepared (config.json's ``input_settings``)."""
+
+    crop_frames: int = 300  # CRNN: training crop, in log-mel frames (~4.8 s at hop 256)
+    crop_seconds: float = 6.0  # Wav2Vec2: training crop, in seconds of audio
+    normalisation: str = "global"  # CRNN log-mels: one of NORMALISATIONS
+    trim_db: float | None = None  # CRNN: drop each clip's leading and trailing frames this many dB
+    # below its loudest (corpora differ in the silence around a clip); None keeps every frame
+    target_statistics: bool = False  # CRNN, global: standardise target log-mels with the target
+    # adaptation speakers' own mean/std (unlabelled audio) instead of the source's
+    spec_augment: bool = False  # CRNN: mask random mel bands and time spans of training batches
+
+    def __post_init__(self) -> None:
+        check_positive(self, ("crop_frames", "crop_seconds"))
+        if self.normalisation not in NORMALISATIONS:
+            raise UserError(
+                f"normalisation must be one of {', '.join(NORMALISATIONS)}, "
+                f"got {self.normalisation!r}"
+            )
+        if self.trim_db is not None and not self.trim_db > 0:
+            raise UserError(f"trim_db must be > 0 or None, got {self.trim_db}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> InputConfig:
+        """Rebuild from ``to_dict``'s output, ignoring keys this version does not know."""
+        return cls(**known_fields(cls, values))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One row of the profile table: how to train, and what the model reads."""
+
+    train: TrainConfig
+    inputs: InputConfig
+
+
+def row(epochs: int, batch_size: int, patience: int = 10, *, inputs: dict, **train) -> Profile:
+    """A profile-table row, written the way the table reads best."""
+    loop = TrainConfig(epochs=epochs, batch_size=batch_size, patience=patience, **train)
+    return Profile(loop, InputConfig(**inputs))
+
+
+W2V2_OPTIMISER = {"lr": 3e-4, "encoder_lr": 2e-5, "weight_decay": 0.01}
+"""Fine-tuning a pretrained encoder: it moves slowly (2e-5) or forgets; the fresh heads move fast."""
+FROZEN_OPTIMISER = {"lr": 3e-4, "weight_decay": 0.01}
+"""Frozen features: everything that trains is new, so all of it takes the heads' rate."""
+
+# The profile table. Rows: "crnn" serves crnn and dann; "w2v2" serves w2v2 and w2v2-dann
+# fine-tuned; "w2v2-frozen" serves them on cached frozen features (an epoch costs milliseconds, so it
+# can afford many). workshop: a 2-core laptop trains the CRNN in a few minutes (shorter crops, fewer
+# epochs); full: the study's settings (300-frame crops, long training, early stopping on source UA).
+PROFILES: dict[tuple[str, str], Profile] = {
+    ("tiny", "crnn"): row(2, 8, 5, inputs={"crop_frames": 32}),
+    ("workshop", "crnn"): row(8, 32, 4, inputs={"crop_frames": 128}),
+    ("full", "crnn"): row(60, 32, 12, inputs={"crop_frames": 300}),
+    ("tiny", "w2v2"): row(2, 4, inputs={"crop_seconds": 1.0}, **W2V2_OPTIMISER),
+    ("workshop", "w2v2"): row(4, 8, inputs={"crop_seconds": 3.0}, **W2V2_OPTIMISER),
+    ("full", "w2v2"): row(20, 8, inputs={"crop_seconds": 6.0}, **W2V2_OPTIMISER),
+    ("tiny", "w2v2-frozen"): row(3, 16, 3, inputs={"crop_seconds": 1.0}, **FROZEN_OPTIMISER),
+    ("workshop", "w2v2-frozen"): row(40, 32, 10, inputs={"crop_seconds": 3.0}, **FROZEN_OPTIMISER),
+    ("full", "w2v2-frozen"): row(60, 32, 12, inputs={"crop_seconds": 6.0}, **FROZEN_OPTIMISER),
+}
+
+
+def profile_settings(profile: str, encoder_row: str = "crnn", **overrides) -> Profile:
+    """The profile table's row for ``profile`` and an encoder row, with ``overrides`` applied.
+
+    Each override goes to the part that has a setting of that name; None means "keep the
+    profile's value" (so command-line options that were not given change nothing).
+    """
+    key = (profile, encoder_row)
+    if key not in PROFILES:
+        known = ", ".join(sorted({f"{p}/{r}" for p, r in PROFILES}))
+        raise UserError(f"no profile {profile!r} for {encoder_row!r}; known: {known}")
+    found = PROFILES[key]
+    given = {k: v for k, v in overrides.items() if v is not None}
+    train_names = {f.name for f in fields(TrainConfig)}
+    input_names = {f.name for f in fields(InputConfig)}
+    unknown = sorted(set(given) - train_names - input_names)
+    if unknown:
+        raise UserError(
+            f"unknown setting {', '.join(unknown)}; training settings: "
+            f"{', '.join(sorted(train_names))}; input settings: {', '.join(sorted(input_names))}"
+        )
+    return Profile(
+        replace(found.train, **{k: v for k, v in given.items() if k in train_names}),
+        replace(found.inputs, **{k: v for k, v in given.items() if k in input_names}),
+    )

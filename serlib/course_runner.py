@@ -26,7 +26,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from serlib.config import PROFILES, check_profile, serlib_home
+from serlib.config import PROFILE_NAMES, check_profile, serlib_home
 from serlib.course import (
     FIGURES_ENV,
     NOTEBOOKS,
@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the five course notebooks in order, then print the results table.",
     )
     parser.add_argument(
-        "--profile", default=os.environ.get("SERLIB_PROFILE", "workshop"), choices=PROFILES
+        "--profile", default=os.environ.get("SERLIB_PROFILE", "workshop"), choices=PROFILE_NAMES
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", help="comma-separated notebook prefixes, e.g. 01,02")

@@ -5,7 +5,7 @@ Nothing random in an epoch depends on what ran before it:
 - the process-wide generators (Python, numpy, torch: dropout masks, SpecAugment's masks) are seeded
   at the start of epoch ``e`` with ``global_seed(seed, e)``;
 - each loader pass draws its order and random crops from its own generator, seeded with
-  ``serlib.data.epoch_seed`` from the pass number that ``set_loader_epoch`` gives it;
+  ``epoch_seed`` (below) from the pass number that ``set_loader_epoch`` gives it;
 - a DANN's target loader restarts whenever it runs out (``target_batches``), and each restart is a
   pass with its own number, so its order is fixed too.
 
@@ -16,6 +16,8 @@ random-generator state needs to be saved in a checkpoint.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+
+import numpy as np
 
 TARGET_PASSES_PER_EPOCH = 100_000
 """Target pass k of epoch e is numbered e * 100000 + k, so each pass gets its own fixed order."""
@@ -54,3 +56,9 @@ def target_batches(loader: Iterable, epoch: int) -> Iterator:
         if empty:
             raise ValueError("the target loader yields no batches")
     raise RuntimeError("the target loader was restarted too often within one epoch")
+
+
+def epoch_seed(seed: int, epoch: int, cycle: int = 0, stream: int = 0) -> int:
+    """A 63-bit seed that depends only on its arguments (mixes them with numpy's SeedSequence)."""
+    state = np.random.SeedSequence([seed, epoch, cycle, stream]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1]))

@@ -17,12 +17,9 @@ from accelerate.state import AcceleratorState
 
 from serlib.errors import UserError
 
-MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
-"""``auto`` = bf16 on a GPU that has it, else fp16 on a GPU, else none on a CPU."""
-
 
 class HardwareSettings(Protocol):
-    """The settings of a ``serlib.train.TrainConfig`` that decide the hardware set-up."""
+    """The settings of a ``serlib.config.TrainConfig`` that decide the hardware set-up."""
 
     cpu: bool  # True forces the CPU even where a GPU is visible
     mixed_precision: str  # one of MIXED_PRECISION

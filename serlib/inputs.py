@@ -37,14 +37,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from serlib.audio import AudioError, load_audio, probe_audio
 from serlib.cache import POOLED_CACHE_KIND, load_features, load_pooled_states
+from serlib.config import InputConfig
 from serlib.corpora.base import Skip
 from serlib.data import (
     FeatureDataset,
     PooledStatesDataset,
     WaveformDataset,
     encode_labels,
-    make_loader,
-    waveform_loader,
 )
 from serlib.errors import UserError
 from serlib.features import FrontendConfig, MelStats, log_mel, trim_silence
@@ -57,7 +56,7 @@ from serlib.models.wav2vec import (
     rebuild_speech_encoder,
 )
 from serlib.protocol import Protocol
-from serlib.train import TrainConfig
+from serlib.sampling import make_loader, waveform_loader
 
 Labels = Sequence[int] | np.ndarray | None
 """Class ids, one per clip, or None for unlabelled clips (the target adaptation audio)."""
@@ -91,7 +90,7 @@ class Inputs(typing.Protocol):
         """Model-ready items; ``target``: the clips come from the run's target corpus."""
 
     def loader(self, dataset: Dataset, batch_size: int, **options) -> DataLoader:
-        """Batches of ``dataset``; ``options`` are ``serlib.data.make_loader``'s."""
+        """Batches of ``dataset``; ``options`` are ``serlib.sampling.make_loader``'s."""
 
     def model_options(self, encoder_config: dict | None = None) -> dict:
         """Keyword arguments of ``build_model`` for these inputs (``encoder_config``: a saved run's)."""
@@ -358,7 +357,7 @@ class WaveInputs:
         )
 
     def loader(self, dataset: Dataset, batch_size: int, **options) -> DataLoader:
-        """Batches of clips of similar length (``serlib.data.waveform_loader``)."""
+        """Batches of clips of similar length (``serlib.sampling.waveform_loader``)."""
         return waveform_loader(dataset, batch_size, **options)
 
     def model_options(self, encoder_config: dict | None = None) -> dict:
@@ -457,9 +456,12 @@ def make_datasets(
 
 
 def prepare_mel_sets(
-    protocol: Protocol, labels: list[str], config: TrainConfig, progress: bool
+    protocol: Protocol, labels: list[str], config: InputConfig, seed: int, progress: bool
 ) -> Prepared:
-    """Log-mel datasets for every set; normalisation fitted on the source training speakers."""
+    """Log-mel datasets for every set; normalisation fitted on the source training speakers.
+
+    ``seed`` is the run's: the random training crops of every epoch derive from it.
+    """
     inputs = MelInputs(  # statistics, if any, are fitted below on the clips as the run reads them
         FrontendConfig(), None, config.normalisation, config.crop_frames, trim_db=config.trim_db
     )
@@ -468,7 +470,7 @@ def prepare_mel_sets(
         inputs.stats = MelStats.fit(inputs.trim(items["source_train"]))
         if config.target_statistics and "target_adapt" in items:  # audio only: no label is read
             inputs.target_stats = MelStats.fit(inputs.trim(items["target_adapt"]))
-    datasets = make_datasets(tables, items, labels, inputs, config.seed)
+    datasets = make_datasets(tables, items, labels, inputs, seed)
     return Prepared(tables, datasets, inputs, skipped)
 
 
@@ -482,9 +484,11 @@ def prepare_pooled_sets(
     return Prepared(tables, datasets, inputs, skipped)
 
 
-def prepare_wave_sets(protocol: Protocol, labels: list[str], config: TrainConfig) -> Prepared:
+def prepare_wave_sets(
+    protocol: Protocol, labels: list[str], config: InputConfig, seed: int
+) -> Prepared:
     """Waveform datasets for fine-tuning Wav2Vec2 (decoded on access, cropped in training)."""
     inputs = WaveInputs(config.crop_seconds)
     tables, items, skipped = read_sets(protocol, inputs, progress=False)
-    datasets = make_datasets(tables, items, labels, inputs, config.seed)
+    datasets = make_datasets(tables, items, labels, inputs, seed)
     return Prepared(tables, datasets, inputs, skipped)

@@ -18,7 +18,14 @@ from pathlib import Path
 
 from torch import nn
 
-from serlib.config import check_profile, profile_from_env
+from serlib.config import (
+    InputConfig,
+    Profile,
+    TrainConfig,
+    check_profile,
+    profile_from_env,
+    profile_settings,
+)
 from serlib.errors import UserError
 from serlib.hardware import check_precision_device
 from serlib.inputs import Prepared
@@ -33,10 +40,12 @@ from serlib.models import (
 from serlib.models.wav2vec import describe_speech_encoder
 from serlib.protocol import CorpusRef, Protocol, speakers_of
 from serlib.splits import SPLIT_SEED
-from serlib.train import TrainConfig, profile_config
 
-RUN_FORMAT = 1
-"""Version of the run-folder layout written in config.json."""
+RUN_FORMAT = 2
+"""Version of the run-folder layout written in config.json (2: input settings apart from ``train``)."""
+
+READABLE_FORMATS = (1, 2)
+"""Run folders this version loads: format 1 differs only in keeping input settings in ``train``."""
 
 RESUME_KEYS = ("model", "scheme", "profile", "seed", "source", "target", "oracle", "transductive")
 """config.json entries a resumed run must share with the command that resumes it."""
@@ -54,6 +63,7 @@ class RunSettings:
     source: CorpusRef
     target: CorpusRef | None
     train: TrainConfig
+    inputs: InputConfig
     transductive: bool = False
     encoder: str | None = None  # Wav2Vec2 models: the checkpoint's name or folder
     w2v2_mode: str | None = None  # Wav2Vec2 models: "frozen" or "finetune"
@@ -88,6 +98,7 @@ class RunSettings:
             "encoder_label": self.encoder_label,
             "w2v2_mode": self.w2v2_mode,
             "train": self.train.to_dict(),
+            "input_settings": self.inputs.to_dict(),
         }
 
 
@@ -118,9 +129,9 @@ def make_settings(
     check_options(kind, source_ref, target_ref, transductive, overrides)
     w2v2_mode = pretrained.choose_mode(w2v2_mode, profile) if family == "w2v2" else None
     row = "w2v2-frozen" if w2v2_mode == "frozen" else family  # the row of the profile table
-    config = profile_config(profile, row, epochs=epochs, seed=seed, **overrides)
-    check_precision_device(config)
-    check_target_options(kind, config, source_ref, target_ref)
+    chosen = profile_settings(profile, row, epochs=epochs, seed=seed, **overrides)
+    check_precision_device(chosen.train)
+    check_target_options(kind, chosen, source_ref, target_ref)
     if family == "w2v2":
         encoder = pretrained.choose_encoder(encoder, profile)
         pretrained.resolve_encoder(encoder)  # an unavailable checkpoint fails now, not mid-run
@@ -132,7 +143,8 @@ def make_settings(
         seed=seed,
         source=source_ref,
         target=target_ref,
-        train=config,
+        train=chosen.train,
+        inputs=chosen.inputs,
         transductive=transductive,
         encoder=encoder if family == "w2v2" else None,
         w2v2_mode=w2v2_mode,
@@ -180,10 +192,14 @@ def check_resumable(run_dir: Path, settings: RunSettings, resume: bool) -> None:
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
         )
     saved = json.loads(saved_path.read_text(encoding="utf-8"))
-    if isinstance(saved.get("train"), dict):  # settings added since the run read as their defaults
+    if isinstance(saved.get("train"), dict):  # settings added since the run read as their defaults;
+        # format 1 kept the input settings inside "train"
+        saved["input_settings"] = InputConfig.from_dict(
+            saved.get("input_settings", saved["train"])
+        ).to_dict()
         saved["train"] = TrainConfig.from_dict(saved["train"]).to_dict()
     asked = settings.to_dict()
-    for key in (*RESUME_KEYS, "train"):
+    for key in (*RESUME_KEYS, "train", "input_settings"):
         if saved.get(key) != asked.get(key):
             raise UserError(
                 f"cannot resume {run_dir}: its {key} is {saved.get(key)!r}, "
@@ -209,33 +225,34 @@ def check_options(
 
 
 def check_target_options(
-    kind: str, config: TrainConfig, source: CorpusRef, target: CorpusRef | None
+    kind: str, settings: Profile, source: CorpusRef, target: CorpusRef | None
 ) -> None:
     """Target statistics need CRNN log-mels standardised globally; target batch norm needs
     batch-norm layers (the CRNN family); trimming needs log-mels; both of the first two need a
     target corpus other than the source."""
     family, separate_target = encoder_family(kind), target is not None and target != source
-    if config.target_statistics:
-        if family != "crnn" or config.normalisation != "global":
+    inputs, train = settings.inputs, settings.train
+    if inputs.target_statistics:
+        if family != "crnn" or inputs.normalisation != "global":
             raise UserError("target statistics apply to CRNN models with global normalisation only")
         if not separate_target:
             raise UserError("target statistics need a --target corpus different from the source")
-    if config.target_batchnorm:
+    if train.target_batchnorm:
         if family != "crnn":
             raise UserError("target batch norm applies to the crnn and dann models only")
         if not separate_target:
             raise UserError("target batch norm needs a --target corpus different from the source")
-    if config.trim_db is not None and family != "crnn":
+    if inputs.trim_db is not None and family != "crnn":
         raise UserError("trimming silence applies to CRNN models (log-mel inputs) only")
 
 
-def target_statistics_used(config: TrainConfig) -> str | None:
+def target_statistics_used(settings: RunSettings) -> str | None:
     """What the run estimates from the unlabelled target adaptation audio, in words (or None)."""
     used = [
         words
         for words, asked in (
-            ("input statistics", config.target_statistics),
-            ("batch-norm statistics", config.target_batchnorm),
+            ("input statistics", settings.inputs.target_statistics),
+            ("batch-norm statistics", settings.train.target_batchnorm),
         )
         if asked
     ]

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 
 from serlib.augment import SpecAugment
 from serlib.checkpoints import load_weights, save_weights, write_json_atomic, write_text_atomic
+from serlib.config import InputConfig, TrainConfig
 from serlib.corpora.base import Skip
 from serlib.data import encode_labels
 from serlib.errors import UserError
@@ -64,6 +65,7 @@ from serlib.protocol import (
     speakers_of,
 )
 from serlib.run_settings import (
+    READABLE_FORMATS,
     RUN_FORMAT,
     RunSettings,
     check_resumable,
@@ -73,7 +75,7 @@ from serlib.run_settings import (
     uses_split_batchnorm,
 )
 from serlib.splits import SPLIT_SEED, speaker_folds
-from serlib.train import TrainConfig, fit
+from serlib.train import fit
 
 TARGET_BATCHNORM_FILE = "target_batchnorm.safetensors"
 """AdaBN runs: the batch-norm statistics of the target adaptation speakers, used for target clips."""
@@ -114,7 +116,8 @@ def train_run(
 ) -> RunResult:
     """Train ``model`` on ``source`` (adapting to ``target`` for DANN) into the run folder ``out``.
 
-    ``overrides`` replace entries of the profile's ``TrainConfig`` (e.g. ``batch_size=16``).
+    ``overrides`` replace entries of the profile's ``TrainConfig`` or ``InputConfig`` (e.g.
+    ``batch_size=16``, ``crop_frames=200``).
     ``w2v2_mode`` (Wav2Vec2 models): ``frozen`` trains heads on cached hidden states, ``finetune``
     the whole encoder; default ``serlib.models.pretrained.choose_mode``'s rule.
     """
@@ -140,19 +143,19 @@ def train_run(
         settings.labels,
         adversarial=is_adversarial_kind(settings.model),
         transductive=transductive,
-        target_statistics=target_statistics_used(settings.train),
+        target_statistics=target_statistics_used(settings),
     )
     return run_protocol(run_dir, settings, protocol, resume=resume, progress=progress)
 
 
 def prepare_inputs(settings: RunSettings, protocol: Protocol, progress: bool) -> Prepared:
     """The inputs the model reads: log-mels (CRNN), pooled states (frozen) or waveforms."""
-    labels, config = settings.labels, settings.train
+    labels, inputs = settings.labels, settings.inputs
     if encoder_family(settings.model) == "crnn":
-        return prepare_mel_sets(protocol, labels, config, progress)
+        return prepare_mel_sets(protocol, labels, inputs, settings.seed, progress)
     if settings.w2v2_mode == "frozen":
         return prepare_pooled_sets(protocol, labels, settings.encoder, progress)
-    return prepare_wave_sets(protocol, labels, config)
+    return prepare_wave_sets(protocol, labels, inputs, settings.seed)
 
 
 def run_protocol(
@@ -189,7 +192,7 @@ def run_protocol(
         run_dir=run_dir,
         resume=resume,
         accelerator=accelerator,
-        augment=spec_augment(config) if encoder_family(kind) == "crnn" else None,
+        augment=spec_augment(settings.inputs) if encoder_family(kind) == "crnn" else None,
         progress=progress,
     )
     target_batchnorm = None
@@ -218,9 +221,9 @@ def run_protocol(
     return RunResult(run_dir, metrics, result.history, result.model)
 
 
-def spec_augment(config: TrainConfig) -> Callable[[dict], dict] | None:
-    """SpecAugment on training log-mel batches when the config asks for it (within the real frames)."""
-    if not config.spec_augment:
+def spec_augment(inputs: InputConfig) -> Callable[[dict], dict] | None:
+    """SpecAugment on training log-mel batches when the settings ask for it (in the real frames)."""
+    if not inputs.spec_augment:
         return None
     masker = SpecAugment()
 
@@ -402,7 +405,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     if not weights_path.is_file():
         raise FileNotFoundError(f"{run_dir}: no model.safetensors yet (train or --resume the run)")
     config = json.loads(config_path.read_text(encoding="utf-8"))
-    if config.get("format") != RUN_FORMAT:
+    if config.get("format") not in READABLE_FORMATS:
         raise UserError(
             f"{run_dir}: run format {config.get('format')!r}, expected {RUN_FORMAT}; "
             "train the run again with this version of serlib"

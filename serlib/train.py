@@ -14,7 +14,7 @@ state, see ``serlib.checkpoints``). ``resume=True`` continues from the last comp
 finishes with exactly the metrics an uninterrupted run would have had, because every epoch is a pure
 function of (seed, epoch) (``serlib.epochs``).
 
-The profile table (``PROFILES``) holds the settings for the tiny / workshop / full profiles.
+Its settings are a ``serlib.config.TrainConfig`` (the optimiser and the loop, nothing about inputs).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import csv
 import io
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -41,12 +41,11 @@ from serlib.checkpoints import (
     save_weights,
     write_text_atomic,
 )
+from serlib.config import TrainConfig
 from serlib.epochs import global_seed, set_loader_epoch, target_batches
-from serlib.errors import UserError
-from serlib.hardware import MIXED_PRECISION, make_accelerator
+from serlib.hardware import make_accelerator
 from serlib.models.adabn import split_domains
 from serlib.models.dann import (
-    ADVERSARIES,
     DomainAdversarialLoss,
     LossParts,
     concat_inputs,
@@ -54,117 +53,6 @@ from serlib.models.dann import (
 )
 from serlib.models.heads import encoder_inputs
 from serlib.predict import predict
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of one training run (saved into the run folder's config.json)."""
-
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3  # the heads' learning rate, and the encoder's unless encoder_lr is set
-    encoder_lr: float | None = None
-    weight_decay: float = 1e-4
-    grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
-    patience: int = 10  # early stopping: epochs without a better validation UA
-    plateau_patience: int = 5  # ReduceLROnPlateau on validation UA ...
-    plateau_factor: float = 0.7  # ... multiplies the learning rates by this
-    grl_cap: float = 0.7  # DANN: the largest gradient-reversal coefficient
-    domain_weight: float = 0.5  # DANN: weight of the domain loss beside the emotion loss
-    adversary: str = "reversal"  # DANN: "reversal" (the study's gradient reversal) or
-    # "confusion" (the encoder pushes the domain head towards 50/50; bounded, see models.dann)
-    crop_frames: int = 300  # CRNN: training crop, in log-mel frames (~4.8 s at hop 256)
-    crop_seconds: float = 6.0  # Wav2Vec2: training crop, in seconds of audio
-    normalisation: str = "global"  # CRNN log-mels: "global" (source training stats), "utterance"
-    trim_db: float | None = None  # CRNN: drop each clip's leading and trailing frames this many dB
-    # below its loudest (corpora differ in the silence around a clip); None keeps every frame
-    target_statistics: bool = False  # CRNN, global: standardise target log-mels with the target
-    # adaptation speakers' own mean/std (unlabelled audio) instead of the source's
-    target_batchnorm: bool = False  # CRNN/DANN: score target clips with batch-norm statistics of
-    # the target adaptation speakers (AdaBN, after training); a DANN also normalises each domain's
-    # half of a training batch with its own statistics (domain-specific batch norm)
-    spec_augment: bool = False  # CRNN: mask random mel bands and time spans of training batches
-    seed: int = 0
-    mixed_precision: str = "auto"
-    cpu: bool = False  # True forces the CPU even where a GPU is visible
-    num_workers: int = 0
-    grad_accumulation: int = 1  # optimizer step every N batches (a larger batch in little memory)
-
-    def __post_init__(self) -> None:
-        positive = ("epochs", "batch_size", "lr", "crop_frames", "crop_seconds", "patience")
-        positive += ("grad_accumulation",)
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise UserError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise UserError(
-                f"mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
-                f"got {self.mixed_precision!r}"
-            )
-        if self.normalisation not in ("global", "utterance", "none"):
-            raise UserError(
-                f"normalisation must be global, utterance or none, got {self.normalisation!r}"
-            )
-        if self.adversary not in ADVERSARIES:
-            raise UserError(
-                f"adversary must be one of {', '.join(ADVERSARIES)}, got {self.adversary!r}"
-            )
-        for name in ("domain_weight", "grl_cap"):
-            if not getattr(self, name) >= 0:
-                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.trim_db is not None and not self.trim_db > 0:
-            raise UserError(f"trim_db must be > 0 or None, got {self.trim_db}")
-        if not 0 < self.plateau_factor < 1:
-            raise UserError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping) -> TrainConfig:
-        """Rebuild from ``to_dict``'s output, ignoring keys this version does not know."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
-
-
-# The profile table. "crnn" settings serve crnn and dann, "w2v2" serve w2v2 and w2v2-dann.
-# workshop: a 2-core laptop CPU trains the CRNN in a few minutes (shorter crops, fewer epochs);
-# full: the study's settings (300-frame crops, long training, early stopping on source UA).
-PROFILES: dict[tuple[str, str], TrainConfig] = {
-    ("tiny", "crnn"): TrainConfig(epochs=2, batch_size=8, crop_frames=32, patience=5),
-    ("workshop", "crnn"): TrainConfig(epochs=8, batch_size=32, crop_frames=128, patience=4),
-    ("full", "crnn"): TrainConfig(epochs=60, batch_size=32, crop_frames=300, patience=12),
-    ("tiny", "w2v2"): TrainConfig(
-        epochs=2, batch_size=4, lr=3e-4, encoder_lr=2e-5, weight_decay=0.01, crop_seconds=1.0
-    ),
-    ("workshop", "w2v2"): TrainConfig(
-        epochs=4, batch_size=8, lr=3e-4, encoder_lr=2e-5, weight_decay=0.01, crop_seconds=3.0
-    ),
-    ("full", "w2v2"): TrainConfig(
-        epochs=20, batch_size=8, lr=3e-4, encoder_lr=2e-5, weight_decay=0.01, crop_seconds=6.0
-    ),
-    # Frozen Wav2Vec2 features (w2v2 and w2v2-dann, mode "frozen"): only the heads and the layer
-    # mix train, on cached vectors; an epoch costs milliseconds, so it can afford many. Everything
-    # that trains is new, so all of it takes the heads' rate (no encoder_lr).
-    ("tiny", "w2v2-frozen"): TrainConfig(
-        epochs=3, batch_size=16, patience=3, lr=3e-4, weight_decay=0.01, crop_seconds=1.0
-    ),
-    ("workshop", "w2v2-frozen"): TrainConfig(
-        epochs=40, batch_size=32, patience=10, lr=3e-4, weight_decay=0.01, crop_seconds=3.0
-    ),
-    ("full", "w2v2-frozen"): TrainConfig(
-        epochs=60, batch_size=32, patience=12, lr=3e-4, weight_decay=0.01, crop_seconds=6.0
-    ),
-}
-
-
-def profile_config(profile: str, family: str = "crnn", **overrides) -> TrainConfig:
-    """The profile table's settings for ``profile`` and an encoder family, with ``overrides``."""
-    key = (profile, family)
-    if key not in PROFILES:
-        known = ", ".join(sorted({p for p, _ in PROFILES}))
-        raise UserError(f"no training profile {profile!r} for {family}; known profiles: {known}")
-    return replace(PROFILES[key], **{k: v for k, v in overrides.items() if v is not None})
 
 
 def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:

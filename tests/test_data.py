@@ -10,16 +10,10 @@ import soundfile as sf
 import torch
 
 from serlib.augment import SpecAugment
-from serlib.data import (
-    EpochSampler,
-    FeatureDataset,
-    WaveformDataset,
-    encode_labels,
-    epoch_seed,
-    make_loader,
-)
-from serlib.epochs import set_loader_epoch, target_batches
+from serlib.data import FeatureDataset, WaveformDataset, encode_labels
+from serlib.epochs import epoch_seed, set_loader_epoch, target_batches
 from serlib.features import MelStats
+from serlib.sampling import EpochSampler, make_loader
 
 N_MELS = 8
 

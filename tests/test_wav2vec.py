@@ -18,7 +18,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from serlib.data import LengthGroupedSampler
+from serlib.config import profile_settings
+from serlib.data import WaveformDataset
 from serlib.errors import UserError
 from serlib.models import pretrained
 from serlib.models.pretrained import (
@@ -37,7 +38,8 @@ from serlib.models.wav2vec import (
     normalize_waveform,
     tiny_config,
 )
-from serlib.train import parameter_groups, profile_config
+from serlib.sampling import EpochSampler, LengthGroupedSampler, clip_lengths, waveform_loader
+from serlib.train import parameter_groups
 
 SECOND = 16_000
 
@@ -95,7 +97,7 @@ def test_feature_encoder_frozen_by_default_and_lr_groups():
     assert not any(p.requires_grad for p in encoder.backbone.feature_extractor.parameters())
     assert all(p.requires_grad for p in encoder.backbone.encoder.parameters())
     model = build_model("w2v2-dann", num_classes=4, encoder=encoder)
-    config = profile_config("full", "w2v2")
+    config = profile_settings("full", "w2v2").train
     groups = parameter_groups(model, config)
     assert [g["lr"] for g in groups] == [2e-5, 3e-4] and config.weight_decay == 0.01
     backbone = {id(p) for p in encoder.backbone.parameters()}
@@ -266,7 +268,6 @@ def test_cached_pooled_states_reproduce_the_weighted_encoder():
 
 
 def test_length_grouped_sampler_keeps_the_epoch_and_cuts_padding():
-    from serlib.data import EpochSampler
 
     rng = np.random.default_rng(1)
     lengths = rng.integers(1_000, 100_000, size=203)
@@ -292,7 +293,6 @@ def test_length_grouped_sampler_keeps_the_epoch_and_cuts_padding():
 
 
 def test_waveform_loader_batches_similar_lengths(tmp_path):
-    from serlib.data import WaveformDataset, clip_lengths, waveform_loader
 
     seconds = [0.3, 2.0, 0.35, 1.9, 0.4, 2.1, 0.32, 1.95]
     dataset = WaveformDataset(write_clips(tmp_path, seconds), [0, 1] * 4, max_seconds=2.0)
@@ -513,10 +513,10 @@ def test_pooled_states_are_extracted_once_and_feed_a_dann_model(tmp_path, monkey
 
 
 def test_frozen_training_settings():
-    config = profile_config("workshop", "w2v2-frozen")
+    config = profile_settings("workshop", "w2v2-frozen").train
     assert config.encoder_lr is None and config.lr == 3e-4 and config.weight_decay == 0.01
     assert (config.epochs, config.batch_size) == (40, 32)
-    assert profile_config("tiny", "w2v2-frozen", epochs=7, batch_size=None).epochs == 7
+    assert profile_settings("tiny", "w2v2-frozen", epochs=7, batch_size=None).train.epochs == 7
 
 
 # ---------------------------------------------------------------- whole runs (train, evaluate, predict)

@@ -28,13 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from serlib.config import ADVERSARIES
 from serlib.errors import UserError
 from serlib.models.heads import MLPHead, check_encoder
 
 DOMAIN_CLASSES = 2
 """Domain labels: 0 = source, 1 = target."""
-ADVERSARIES = ("reversal", "confusion")
-"""How the encoder is pushed to hide the domain: reversed gradients, or a 50/50 target."""
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -233,7 +232,6 @@ class DomainAdversarialLoss:
 
 
 __all__ = [
-    "ADVERSARIES",
     "DANN",
     "DOMAIN_CLASSES",
     "DomainAdversarialLoss",

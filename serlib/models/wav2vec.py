@@ -168,7 +168,7 @@ def wants_normalized_input(source: EncoderSource, cache_dir: str | Path | None =
 def uses_attention_mask(config) -> bool:
     """Checkpoints with layer-norm conv stacks take an attention mask; group-norm ones (base
     models) were trained without one and must see zero padding instead, kept short by grouping
-    clips of similar length into a batch (``serlib.data.waveform_loader``)."""
+    clips of similar length into a batch (``serlib.sampling.waveform_loader``)."""
     return getattr(config, "feat_extract_norm", "layer") == "layer"
 
 
