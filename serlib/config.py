@@ -82,14 +82,22 @@ def check_positive(settings: object, names: tuple[str, ...]) -> None:
             raise UserError(f"{name} must be > 0, got {getattr(settings, name)}")
 
 
-def known_fields(cls: type, values: Mapping) -> dict:
-    """The entries of ``values`` that ``cls`` has fields for (older or newer config.json files)."""
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in values.items() if k in names}
+class SavedSettings:
+    """Settings that round-trip through config.json, as plain values."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> SavedSettings:
+        """Rebuild from ``to_dict``'s output, ignoring keys this version does not know (config.json
+        files written by older or newer versions)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(SavedSettings):
     """The optimiser and the training loop of one run (config.json's ``train``)."""
 
     epochs: int = 30
@@ -131,17 +139,9 @@ class TrainConfig:
         if not 0 < self.plateau_factor < 1:
             raise UserError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping) -> TrainConfig:
-        """Rebuild from ``to_dict``'s output, ignoring keys this version does not know."""
-        return cls(**known_fields(cls, values))
-
 
 @dataclass(frozen=True)
-class InputConfig:
+class InputConfig(SavedSettings):
     """What the model reads and how it is prepared (config.json's ``input_settings``)."""
 
     crop_frames: int = 300  # CRNN: training crop, in log-mel frames (~4.8 s at hop 256)
@@ -162,14 +162,6 @@ class InputConfig:
             )
         if self.trim_db is not None and not self.trim_db > 0:
             raise UserError(f"trim_db must be > 0 or None, got {self.trim_db}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping) -> InputConfig:
-        """Rebuild from ``to_dict``'s output, ignoring keys this version does not know."""
-        return cls(**known_fields(cls, values))
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from serlib.audio import AudioError, load_audio, probe_audio
+from serlib.audio import clip_problem, load_audio
+from serlib.config import NORMALISATIONS
 from serlib.corpora.base import Skip
 from serlib.epochs import epoch_seed
-from serlib.features import NORMALISATIONS, MelStats, normalise_utterance
+from serlib.features import MelStats, normalise_utterance
 
 CROPS = ("random", "center", "start")
 
@@ -218,12 +219,12 @@ class WaveformDataset(Dataset):
         all_labels = check_labels(labels, len(paths))
         self.skipped: list[Skip] = []
         self.kept: list[int] = []
-        for i, path in enumerate(paths):
-            try:
-                probe_audio(path)
+        for i, path in enumerate(paths):  # decoded once now, so no clip fails mid-training
+            problem = clip_problem(path)
+            if problem is None:
                 self.kept.append(i)
-            except AudioError as error:
-                self.skipped.append(Skip(str(path), error.reason))
+            else:
+                self.skipped.append(Skip(str(path), problem))
         if not self.kept:
             raise ValueError(f"none of the {len(paths)} audio files is usable")
         self.paths = [str(paths[i]) for i in self.kept]

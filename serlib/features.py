@@ -21,7 +21,7 @@ Public API (stable; the cache, the datasets and the training loop rely on it):
   ``apply``, saved into a run folder with ``to_dict``/``from_dict``.
 - ``normalise_utterance(x)``: per-band mean/std over one utterance's own frames.
 - ``trim_silence(x, top_db)``: one clip's log-mels without its leading and trailing silence.
-- ``NORMALISATIONS = ("global", "utterance", "none")``.
+- the normalisations themselves are named in ``serlib.config.NORMALISATIONS``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORMALISATIONS = ("global", "utterance", "none")
 PAD_MODES = ("constant", "reflect")
 
 

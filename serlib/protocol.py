@@ -31,7 +31,7 @@ import pandas as pd
 from serlib.corpora import check_corpus_name, load_corpus
 from serlib.corpora.base import Skip
 from serlib.errors import UserError
-from serlib.labels import apply_scheme
+from serlib.labels import apply_scheme, require_classes
 from serlib.splits import (
     SOURCE_TEST_FRACTION,
     SOURCE_VAL_FRACTION,
@@ -76,11 +76,19 @@ class CorpusRef:
         return None if values is None else cls(values["name"], values["root"])
 
 
-def labelled_table(ref: CorpusRef, scheme: str, labels: Sequence[str]) -> tuple[pd.DataFrame, list]:
-    """The corpus's utterances whose scheme label is one of ``labels``, and what was skipped."""
+def labelled_table(
+    ref: CorpusRef, scheme: str, labels: Sequence[str], *, every_class: bool = False
+) -> tuple[pd.DataFrame, list]:
+    """The corpus's utterances whose scheme label is one of ``labels``, and what was skipped.
+
+    ``every_class``: a corpus a model trains on must hold every class (a class without clips cannot
+    be learnt); a corpus it is only tested on may lack some (a target with fewer emotions).
+    """
     scan = load_corpus(ref.name, ref.root)
     table = apply_scheme(scan.table, scheme)
     table = table[table["label"].isin(list(labels))].reset_index(drop=True)
+    if every_class:
+        require_classes(table, labels, f"{ref.name} at {ref.root} with scheme {scheme}")
     if table.empty:
         raise UserError(
             f"{ref.name} at {ref.root}: no utterance with a label in {list(labels)}; check the "
@@ -143,7 +151,7 @@ def make_protocol(
     ``target_statistics`` names what a non-adversarial run estimates from the unlabelled target
     adaptation speakers ("input statistics", "batch-norm statistics", ...), or None.
     """
-    source_table, skipped = labelled_table(source, scheme, labels)
+    source_table, skipped = labelled_table(source, scheme, labels, every_class=True)
     if target is not None and target == source:
         return oracle_protocol(source_table, skipped)
     tables = {f"source_{k}": v for k, v in split_source(source_table, source.name).items()}

@@ -277,7 +277,7 @@ def cross_validate(
     base = make_settings(
         "crnn", corpus, scheme=scheme, profile=profile, epochs=epochs, seed=seed, **overrides
     )
-    table, skipped = labelled_table(base.source, scheme, base.labels)
+    table, skipped = labelled_table(base.source, scheme, base.labels, every_class=True)
     out = Path(out).expanduser()
     folds = {}
     for fold in speaker_folds(table, n_folds, seed=SPLIT_SEED):

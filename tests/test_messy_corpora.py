@@ -19,7 +19,7 @@ from conftest import LFS_POINTER, tone, write_audio, write_text
 
 from serlib.audio import CLIPPED, NON_FINITE, SILENT, TOO_SHORT, AudioError, load_audio
 from serlib.cache import load_features
-from serlib.cli import main
+from serlib.cli import main, print_scan, scan_report
 from serlib.corpora import LOADERS, CorpusError, load_corpus
 from serlib.errors import UserError
 
@@ -360,8 +360,6 @@ def test_loaders_return_empty_scans_and_load_corpus_refuses_them(home: Path):
 
 def test_scan_printing_lets_a_broken_pipe_through(ravdess_corpus, monkeypatch):
     """``serlib scan | head -1``: the error must reach ``main``, which ends quietly on it."""
-    from serlib import cli
-
     class ClosedPipe:
         def write(self, text: str) -> int:
             raise BrokenPipeError
@@ -369,7 +367,7 @@ def test_scan_printing_lets_a_broken_pipe_through(ravdess_corpus, monkeypatch):
         def flush(self) -> None:
             raise BrokenPipeError
 
-    report = cli.scan_report("ravdess", str(ravdess_corpus.root), None)
+    report = scan_report("ravdess", str(ravdess_corpus.root), None)
     monkeypatch.setattr("sys.stdout", ClosedPipe())
     with pytest.raises(BrokenPipeError):
-        cli.print_scan(report)
+        print_scan(report)

@@ -298,7 +298,7 @@ def test_trimmed_runs_fit_statistics_on_trimmed_clips_and_trim_what_they_score(
     # 1 dB: the tone clips' fade-in and fade-out frames count as silence, so trimming shows
     assert main([*argv, "--target-statistics", "--trim-silence", "1"]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["train"]["trim_db"] == 1.0
+    assert config["input_settings"]["trim_db"] == 1.0
     run = load_run(out)
     assert run.inputs.trim_db == 1.0
     table, _ = labelled_table(CorpusRef.parse(f"emodb:{target}"), "4class", run.labels)
