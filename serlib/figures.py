@@ -85,3 +85,13 @@ def panel_grid(n_panels: int, panel_size: tuple[float, float]) -> tuple[Figure, 
     for unused in axes.flat[n_panels:]:
         unused.remove()
     return fig, list(axes.flat[:n_panels])
+
+
+def finish_axes(ax: Axes, xlabel: str, ylabel: str, ylim: tuple[float, float], title: str) -> None:
+    """The house style of a line plot's axes: labels, a fixed y range, a light grid, a small legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)

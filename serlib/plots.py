@@ -27,7 +27,7 @@ from matplotlib.ticker import MaxNLocator
 
 from serlib import metrics
 from serlib.errors import UserError
-from serlib.figures import new_figure, panel_grid
+from serlib.figures import finish_axes, new_figure, panel_grid
 from serlib.models.dann import grl_coefficient
 
 
@@ -411,12 +411,9 @@ def plot_grl_schedule(
         if total <= 0:
             raise UserError(f"epochs must be positive, got {total:g}")
         ax.plot(done / total, logged, "o", label=f"logged {column}")
-    ax.set_xlabel("training progress p")
-    ax.set_ylabel("GRL coefficient")
-    ax.set_ylim(0.0, 1.05)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("gradient-reversal schedule")
+    finish_axes(
+        ax, "training progress p", "GRL coefficient", (0, 1.05), "gradient-reversal schedule"
+    )
     fig.tight_layout()
     return fig
 
@@ -443,11 +440,7 @@ def plot_domain_accuracy(
                 f"it has {list(history.columns)}"
             )
         ax.plot(history_epochs(history), history[column].to_numpy(dtype=float), "o-", label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("domain accuracy (training)")
-    ax.set_ylim(0.0, 1.0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("the domain head: fooled or confused?")
+    title = "the domain head: fooled or confused?"
+    finish_axes(ax, "epoch", "domain accuracy (training)", (0, 1), title)
     fig.tight_layout()
     return fig
