@@ -19,15 +19,28 @@ measured float32 matmul GFLOP/s and the fraction of it reached.
     .venv/bin/python benchmarks/bench_epoch.py --write out.md  # also write a markdown table
     .venv/bin/python benchmarks/bench_epoch.py --audio-dir DIR # real .wav/.flac files instead
     .venv/bin/python benchmarks/bench_epoch.py --device cuda   # model on a GPU, data on the CPU
-    .venv/bin/python benchmarks/bench_epoch.py --bf16 --channels-last  # the fast CPU setting
+    .venv/bin/python benchmarks/bench_epoch.py --bf16 --channels-last  # bf16 autocast by hand
+
+``--against OLD_TREE`` instead runs the CRNN's training step side by side with the code in another
+checkout (``PYTHONPATH=OLD_TREE``), each version in its own child processes, taking turns, on the
+same log-mel clips: one workshop-profile ``serlib.train.fit`` per child (batch 32, 128-frame crops,
+576 training clips = 18 steps, 198 validation clips), timed per pass, with the CPU time, the kernel
+time and the minor page faults of the child:
+
+    .venv/bin/python benchmarks/bench_epoch.py --against /tmp/oldtree --threads 1 2
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,15 +49,20 @@ import librosa
 import numpy as np
 import soundfile as sf
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 from torch.utils.flop_counter import FlopCounterMode
 
 from serlib.cache import load_features
 from serlib.data import FeatureDataset, collate_features
-from serlib.epochs import set_loader_epoch
 from serlib.features import FrontendConfig, MelStats, normalise_utterance
 from serlib.models import build_model, encoder_inputs
-from serlib.sampling import EpochSampler, make_loader
+
+try:  # this checkout
+    from serlib.epochs import set_loader_epoch
+    from serlib.sampling import EpochSampler, make_loader
+except ImportError:  # the older checkout that --against's child processes import instead
+    from serlib.data import EpochSampler, make_loader
+    from serlib.train import set_loader_epoch
 
 N_CLASSES = 4
 
@@ -233,6 +251,164 @@ def machine_line(device: str) -> str:
     return text
 
 
+# ----- the training step side by side with another checkout ------------------------------------
+
+WORKSHOP = {"train": 576, "val": 198, "frames": 128, "batch": 32}
+"""A workshop-profile CRNN epoch: the synthetic IEMOCAP-like source-train and validation sizes."""
+
+
+class TimedPass:
+    """A loader that records how long each full pass over it took (the consumer's work included)."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader, self.seconds = loader, []
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        start = time.perf_counter()
+        yield from self.loader
+        self.seconds.append(time.perf_counter() - start)
+
+
+def clip_batches(x: torch.Tensor, labels: torch.Tensor, shuffle: bool) -> TimedPass:
+    """Batches of fixed-length log-mels with the keys every serlib version's ``fit`` reads."""
+    items = [
+        {"x": x[i], "mask": torch.ones(x.shape[-1], dtype=torch.bool), "label": labels[i],
+         "domain": torch.tensor(0), "index": torch.tensor(i)}
+        for i in range(len(x))
+    ]  # fmt: skip
+    loader = DataLoader(
+        items, WORKSHOP["batch"], shuffle=shuffle, drop_last=shuffle, collate_fn=default_collate
+    )
+    return TimedPass(loader)
+
+
+def step_child(clips: Path, epochs: int, threads: int) -> dict:
+    """In a child process whose PYTHONPATH picks the code version: one workshop-profile ``fit``."""
+    from serlib.train import fit
+
+    try:
+        from serlib.config import TrainConfig
+    except ImportError:  # the code before TrainConfig moved to serlib.config
+        from serlib.train import TrainConfig
+    torch.set_num_threads(threads)
+    saved = np.load(clips)
+    n = WORKSHOP["train"]
+    x, labels = torch.from_numpy(saved["x"]), torch.from_numpy(saved["labels"])
+    train = clip_batches(x[:n], labels[:n], shuffle=True)
+    val = clip_batches(x[n:], labels[n:], shuffle=False)
+    config = TrainConfig(epochs=epochs, batch_size=WORKSHOP["batch"], cpu=True, patience=epochs)
+    torch.manual_seed(0)
+    model = build_model("crnn", N_CLASSES)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    fit(model, train, val, config, progress=False)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    steps = epochs * len(train)
+    return {
+        "serlib": str(Path(sys.modules["serlib"].__file__).parent),
+        "train_s": train.seconds,
+        "val_s": val.seconds,
+        "user_s_per_step": (after.ru_utime - before.ru_utime) / steps,
+        "sys_s_per_step": (after.ru_stime - before.ru_stime) / steps,
+        "faults_per_step": (after.ru_minflt - before.ru_minflt) / steps,
+    }
+
+
+def save_workshop_clips(folder: Path, seed: int) -> Path:
+    """Speech-like clips as the CRNN sees them: log-mels, globally standardised, 128-frame crops."""
+    n = WORKSHOP["train"] + WORKSHOP["val"]
+    paths = make_clips(folder / "audio", n, 16000, seed)
+    arrays = load_features(paths, FrontendConfig(), root=folder / "cache", progress=False).arrays
+    stats = MelStats.fit(arrays)
+    data = FeatureDataset(
+        arrays, np.arange(n) % N_CLASSES, n_frames=WORKSHOP["frames"], stats=stats
+    )
+    x = np.stack([data[i]["x"].numpy() for i in range(n)])
+    path = folder / "workshop_clips.npz"
+    np.savez(path, x=x, labels=(np.arange(n) % N_CLASSES).astype(np.int64))
+    return path
+
+
+def run_child(tree: Path, clips: Path, epochs: int, threads: int, extra_env: dict) -> dict:
+    """``step_child`` in a fresh process with ``tree`` first on the import path."""
+    env = os.environ | extra_env | {"PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(threads)}
+    command = [sys.executable, __file__, "--child", str(clips), "--epochs", str(epochs)]
+    command += ["--threads", str(threads)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarise_child_runs(runs: list[dict]) -> dict:
+    """Medians over a version's children of the steady epochs (the first epoch warms up)."""
+    train = statistics.median(s for run in runs for s in run["train_s"][1:])
+    val = statistics.median(s for run in runs for s in run["val_s"][1:])
+    steps = WORKSHOP["train"] // WORKSHOP["batch"]
+    return {
+        "clips_per_s": steps * WORKSHOP["batch"] / train,
+        "epoch_s": train + val,
+        "train_s": train,
+        "val_s": val,
+        **{key: statistics.median(run[key] for run in runs) for key in
+           ("user_s_per_step", "sys_s_per_step", "faults_per_step")},
+    }  # fmt: skip
+
+
+def compare_versions(args: argparse.Namespace) -> None:
+    """The training step of ``--against``'s code and of this checkout, taking turns, same clips."""
+    trees = {"before": args.against.resolve(), "now": Path(__file__).resolve().parents[1]}
+    isa = {"": {}, "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+    settings = [(t, "") for t in args.threads] + [(t, "avx2") for t in args.avx2_threads]
+    started, load_before = datetime.datetime.now(), os.getloadavg()
+    torch.set_num_threads(1)
+    peaks = [matmul_gflops("cpu")]
+    with tempfile.TemporaryDirectory(prefix="bench_step_") as scratch:
+        clips = save_workshop_clips(Path(scratch), args.seed)
+        results = {}
+        for threads, name in settings:
+            runs = {version: [] for version in trees}
+            for _ in range(args.repeats):  # taking turns: a busy neighbour slows both alike
+                for version, tree in trees.items():
+                    child = run_child(tree, clips, args.epochs, threads, isa[name])
+                    runs[version].append(child)
+                    print(f"{threads} thread(s) {name or 'default ISA'} {version}: "
+                          f"train {child['train_s']} s", flush=True)  # fmt: skip
+            results[(threads, name)] = {v: summarise_child_runs(r) for v, r in runs.items()}
+    peaks.append(matmul_gflops("cpu"))
+    flops = crnn_training_flops(WORKSHOP["frames"], FrontendConfig().n_mels)["total"]
+    lines = step_table(results, flops, min(peaks))
+    lines += ["", f"- started {started:%Y-%m-%d %H:%M}, 1/5/15-min load at start {load_before}, "
+              f"at end {os.getloadavg()}", f"- fp32 matmul peak (1 thread, 2048^3, best of 3): "
+              f"{' / '.join(f'{p:.0f}' for p in peaks)} GFLOP/s before / after (the lower is used)",
+              f"- CRNN training FLOPs per 128-frame clip: {flops / 1e9:.2f} GFLOP",
+              f"- command: `benchmarks/bench_epoch.py --against {args.against} --threads "
+              f"{' '.join(map(str, args.threads))} --repeats {args.repeats} --epochs {args.epochs}`"]  # fmt: skip
+    print("\n".join(lines))
+    if args.write:
+        args.write.write_text("\n".join(lines) + "\n")
+
+
+def step_table(results: dict, flops: float, peak: float) -> list[str]:
+    """One markdown row per (setting, version): throughput, epoch, CPU and kernel time, faults."""
+    lines = [
+        "| torch threads, ISA | code | training clips/s | x before | % of matmul peak | "
+        "workshop epoch (train + val) | CPU user / kernel s per step | minor faults per step |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (threads, name), versions in results.items():
+        base = versions["before"]["clips_per_s"]
+        for version, r in versions.items():
+            share = 100 * flops * r["clips_per_s"] / 1e9 / peak
+            lines.append(
+                f"| {threads}, {name or 'default'} | {version} | {r['clips_per_s']:.1f} | "
+                f"{r['clips_per_s'] / base:.2f} | {share:.0f}% | {r['epoch_s']:.1f} s "
+                f"({r['train_s']:.1f} + {r['val_s']:.1f}) | {r['user_s_per_step']:.2f} / "
+                f"{r['sys_s_per_step']:.2f} | {r['faults_per_step']:,.0f} |"
+            )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=200)
@@ -240,7 +416,7 @@ def main() -> None:
     parser.add_argument("--sample-rate", type=int, default=16000, help="of generated clips")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--n-frames", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, nargs="+", default=[2])
     parser.add_argument("--repeats", type=int, default=2, help="training epochs per pipeline")
     parser.add_argument("--classic-workers", type=int, default=0)
     parser.add_argument("--device", default="cpu")
@@ -249,7 +425,19 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true", help="NHWC convolutions")
     parser.add_argument("--write", type=Path, help="also write the results as markdown here")
     parser.add_argument("--note", default="", help="a title for the markdown table")
+    parser.add_argument("--against", type=Path, help="compare the step with this checkout's code")
+    parser.add_argument("--avx2-threads", type=int, nargs="*", default=[],
+                        help="with --against: also these thread counts without AVX512 kernels")  # fmt: skip
+    parser.add_argument("--epochs", type=int, default=2, help="with --against: fit epochs")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(step_child(args.child, args.epochs, args.threads[0])))
+        return
+    if args.against:
+        compare_versions(args)
+        return
+    args.threads = args.threads[0]
     torch.set_num_threads(args.threads)
     config = FrontendConfig()
     rows: list[tuple[str, str]] = []

@@ -20,14 +20,18 @@
 # The study's first model is a small convolutional-recurrent network (CRNN) that reads log-mel
 # spectrograms. We train it on the labelled **source** corpus only and then test it twice: on
 # source speakers it has never heard, and on the **target** corpus. The gap between the two is the
-# cost of the domain shift that the next notebooks try to reduce.
+# cost of the domain shift that the next notebooks try to reduce. An **oracle** CRNN, trained on
+# *labelled* target speakers, shows how high the target score could be: an upper bound that uses
+# labels no real adaptation may use.
 #
 # **What you will learn**
 # - how the CRNN is built (3 conv blocks, a BiLSTM, mean pooling, a classifier) and where its
-#   2.4 M parameters are;
+#   parameters are;
+# - what one training step does (forward, cross-entropy, backward, optimizer step), by hand;
 # - the speaker-independent protocol: which speakers train, which select the model, which test;
 # - how to read learning curves and choose the model on *source* validation UA only;
 # - UA, WA and macro-F1 on the source and the target, and the confusion matrices behind them;
+# - what the embeddings of source and target clips look like, and why one label can win;
 # - how to explore the errors clip by clip, and listen to them.
 
 # %%
@@ -43,7 +47,9 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 # Parameters: the profile (tiny = seconds, workshop = a laptop, full = a GPU), real corpus folders
-# (None = the synthetic corpus), the seed, and whether to retrain a run that already exists.
+# (None = the synthetic corpus), the seed, whether to retrain runs that already exist, and where
+# corpora and runs live (None = $SERLIB_HOME or ./data; in Colab,
+# HOME = "/content/drive/MyDrive/serlib" keeps them on Google Drive).
 import os
 
 PROFILE = os.environ.get("SERLIB_PROFILE", "workshop")
@@ -51,23 +57,32 @@ SOURCE_ROOT = os.environ.get("SERLIB_IEMOCAP_DIR") or None
 TARGET_ROOT = os.environ.get("SERLIB_RAVDESS_DIR") or None
 SEED = int(os.environ.get("SERLIB_SEED", "0"))
 RETRAIN = os.environ.get("SERLIB_RETRAIN", "") == "1"
+HOME = None
 
 # %%
+import copy
 import json
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from IPython.display import display
 
-from serlib import analysis, course, plots, results
+from serlib import analysis, course, findings, plots, results
 from serlib.cli import format_metrics
+from serlib.config import profile_settings
+from serlib.hardware import make_accelerator
 from serlib.labels import scheme_labels
 from serlib.models import build_model, count_parameters
+from serlib.result_plots import plot_results_bars
+from serlib.train import build_optimizer, train_one_epoch
 from serlib.widgets import ConfusionExplorer
 
-COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
+COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT, home=HOME)
+EMBEDDINGS_PER_SET = {"tiny": 60, "workshop": 300, "full": 600}[PROFILE]
 
 # %% [markdown]
 # ## 1. Build the CRNN
@@ -96,8 +111,8 @@ for part, module in parts.items():
 print(f"{'total':<13} {count_parameters(model):>10,}")
 
 # %% [markdown]
-# Almost all the weights sit in the BiLSTM: each time step it reads is 128 channels x 16 mel bands =
-# 2048 numbers wide. Follow one batch of two 300-frame clips (about 4.8 s) through the network:
+# Look at which part holds most of the weights: each time step the BiLSTM reads is 128 channels x
+# 16 mel bands = 2048 numbers wide. Follow one batch of two 300-frame clips through the network:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -114,30 +129,84 @@ print(f"{'embedding':<16} {tuple(outputs['embedding'].shape)}")
 print(f"{'logits':<16} {tuple(outputs['logits'].shape)}")
 
 # %% [markdown]
-# ## 2. Train on the source, with progress
+# ## 2. One training step, by hand
 #
-# `course_run` calls `serlib.runs.train_run`, the same function as `serlib train` on the command
-# line, and writes everything to a **run folder** (`config.json`, `model.safetensors`,
-# `history.csv`, `metrics.json`, `predictions/<set>.csv`). Notebooks 03 and 05 read that folder.
+# Training repeats one step thousands of times. Here it is once, written out: run the batch
+# forward, score the logits against the labels with **cross-entropy**, let autograd compute every
+# weight's gradient (**backward**), cap the gradient's overall size (clipping), and let **AdamW**
+# move each weight against its gradient. The batch is shaped like a real one (standardised
+# log-mels with a frame mask and labels); its numbers are random, because the step does not care.
+# Then serlib's own training loop (`serlib.train.train_one_epoch`) takes the same step from the
+# same weights, and the two results are compared. Dropout draws random masks, so both steps start
+# from the same random state (`torch.random.fork_rng`). The real runs below add what this step
+# leaves out: batches balanced by class, many epochs, and a learning rate lowered when validation
+# stops improving.
+
+# %%
+settings = replace(profile_settings(PROFILE, "crnn").train, cpu=True, mixed_precision="no")
+generator = torch.Generator().manual_seed(SEED)
+batch = {
+    "x": torch.randn(8, 1, 128, 64, generator=generator),  # 8 clips, 128 mel bands, 64 frames
+    "mask": torch.ones(8, 64, dtype=torch.bool),  # every frame is audio (no padding)
+    "label": torch.arange(8) % len(LABELS),  # two clips of each class
+}
+by_hand, through_serlib = copy.deepcopy(model), copy.deepcopy(model)
+
+with torch.random.fork_rng():  # both steps start from the same random state: same dropout
+    optimizer = torch.optim.AdamW(by_hand.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    by_hand.train()  # batch norm uses this batch's statistics, dropout drops
+    logits = by_hand(batch["x"], batch["mask"])["logits"]  # forward: [8 clips, 4 classes]
+    loss = F.cross_entropy(logits, batch["label"])  # how wrong, on average
+    loss.backward()  # backward: every weight's gradient
+    torch.nn.utils.clip_grad_norm_(by_hand.parameters(), settings.grad_clip)  # cap the gradient norm
+    optimizer.step()  # move every weight a little against its gradient
+    optimizer.zero_grad()
+
+with torch.random.fork_rng():
+    serlib_optimizer, _ = build_optimizer(through_serlib, settings)
+    row = train_one_epoch(
+        through_serlib, [batch], serlib_optimizer, make_accelerator(settings), settings, epoch=0,
+        progress=False,
+    )  # fmt: skip
+pairs = zip(by_hand.state_dict().values(), through_serlib.state_dict().values(), strict=True)
+largest = max((a.double() - b.double()).abs().max().item() for a, b in pairs)
+print(f"loss by hand {loss.item():.6f}, serlib's loop {row['train_loss']:.6f}")
+print(f"largest difference between the two models' weights after the step: {largest:.1e}")
+assert abs(loss.item() - row["train_loss"]) <= 1e-5 and largest <= 1e-5
+print("the hand step equals serlib's within 1e-5")
+
+# %% [markdown]
+# ## 3. Train on the source, and the oracle
+#
+# `course.ensure_runs` trains each run it is asked for that is not there yet (saying how long that
+# takes) and reuses a finished one with the same settings. It calls `serlib.runs.train_run`, the
+# same function as `serlib train` on the command line, and writes everything to a **run folder**
+# (`config.json`, `model.safetensors`, `history.csv`, `metrics.json`, `predictions/<set>.csv`).
 #
 # The protocol is speaker-independent: on IEMOCAP, sessions 1-3 train, session 4 validates (the
 # epoch with the best validation **UA** is kept) and session 5 tests. The target corpus is split by
 # actor into *adaptation* speakers (used by DANN in notebook 03, unlabelled) and *test* speakers.
-# The CRNN never sees any target audio. A finished run is reused; set `RETRAIN = True` to train
-# again.
+# The CRNN never sees any target audio.
+#
+# The **oracle** is the same CRNN trained on the target adaptation speakers *with their labels*
+# and tested on the same target test speakers. No adaptation method may use those labels, so the
+# oracle is not a competitor: it marks how far up the target score could go, and every later
+# notebook reports what share of the gap between the CRNN and the oracle a method recovers.
+# Set `RETRAIN = True` to train both again.
 
 # %%
-RUN = course.course_run("crnn", COURSE.corpora, PROFILE, SEED, retrain=RETRAIN)
+RUNS = course.ensure_runs(["crnn", "oracle"], COURSE, retrain=RETRAIN)
+RUN = RUNS["crnn"]
 config = json.loads((RUN / "config.json").read_text())
-metrics = json.loads((RUN / "metrics.json").read_text())
+metrics = results.read_metrics(RUN)
 print(f"run folder: {course.short_path(RUN)}")
 display(pd.DataFrame({"speakers": config["splits"], "clips": config["counts"]}))
 
 # %% [markdown]
-# ## 3. Learning curves
+# ## 4. Learning curves
 #
-# The left panel shows the training and validation losses, the middle one the validation scores;
-# the dashed line marks the epoch that was kept. Validation loss rising while training loss falls
+# One panel shows the training and validation losses, another the validation scores (a third the
+# learning rate, when it changed during training); the dashed line marks the epoch that was kept. Validation loss rising while training loss falls
 # is overfitting: the speaker-independent validation set is what tells us when to stop.
 
 # %%
@@ -146,7 +215,7 @@ fig = plots.plot_learning_curves(history, title="CRNN on the source")
 course.save_and_show(fig, "02_learning_curves")
 
 # %% [markdown]
-# ## 4. Source test and target: the domain gap
+# ## 5. Source test and target: the domain gap
 #
 # `source_test` is source speakers never used in training; `target_test` the held-out target
 # actors; `target_all` all target actors (the study's protocol; the CRNN used no target data, so
@@ -154,6 +223,13 @@ course.save_and_show(fig, "02_learning_curves")
 
 # %%
 print(format_metrics(metrics))
+
+# %% [markdown]
+# Row-normalised confusion matrices: each row is a true emotion, and its cells say where that
+# emotion's clips went. Look for the diagonal on the source, and for whole rows sliding into one
+# column on the target: a model that maps the target's recording conditions and acting style onto
+# whichever source class they resemble sends many emotions to the same label. The two lines
+# under the figure say what this run did.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -169,14 +245,45 @@ for ax, name in zip(axes, ("source_test", "target_test"), strict=True):
 fig.suptitle("CRNN, row-normalised confusion matrices (rows = true labels)")
 fig.tight_layout()
 course.save_and_show(fig, "02_confusion")
+print(findings.collapse(RUN, "target_test"))
+print(findings.top_confusions(RUN, "target_test"))
 
 # %% [markdown]
-# On the source the diagonal is visible, with the usual confusions between emotions of similar
-# arousal (angry/happy, neutral/sad). On the target, whole rows slide into one column: the model
-# maps the target's recording conditions and acting style onto whichever source class they
-# resemble. The per-class recall shift is measured in notebook 05.
+# ## 6. Source and target in the CRNN's embedding
 #
-# ## 5. Explore the errors
+# The emotion head only sees the 256-number embedding. t-SNE draws the embeddings of the source and
+# target test clips in 2-D so that neighbours stay neighbours, coloured by domain (left) and by
+# emotion (right). Look for two things: whether the target clips form their own region, apart from
+# the source; and whether, *inside* the target region, clips of the same emotion still sit
+# together. Emotions ordered within the target but the whole region shifted is the picture of a
+# domain shift: the head's boundaries were drawn for the source, so a shifted region can fall
+# largely on one side of them, and one label wins.
+
+# %%
+vectors, clips = analysis.run_embeddings(RUN, max_per_set=EMBEDDINGS_PER_SET, seed=SEED)
+points = analysis.project_2d(vectors, seed=SEED)
+fig = plots.plot_embedding(points, clips["domain"], clips["label"], title="CRNN: t-SNE of test embeddings")
+course.save_and_show(fig, "02_tsne")
+print(f"{len(clips)} clips: " + ", ".join(f"{n} {domain}" for domain, n in clips["domain"].value_counts().items()))
+
+# %% [markdown]
+# ## 7. How far below the oracle?
+#
+# UA per evaluation set against two reference lines: chance (one over the number of classes) and
+# the oracle's target-test UA (dotted; an upper bound, trained on target labels). The distance
+# between the CRNN's target bar and the oracle line is the gap adaptation has to close.
+
+# %%
+table = results.results_table({"CRNN (source only)": RUN})
+display(results.wide_results(table))
+oracle_ua = results.read_metrics(RUNS["oracle"])["target_test"]["ua"]
+fig = plot_results_bars(
+    table, chance=1 / len(LABELS), oracle=oracle_ua, title="CRNN: source test and target test UA"
+)
+course.save_and_show(fig, "02_results")
+
+# %% [markdown]
+# ## 8. Explore the errors
 #
 # Pick an evaluation set, then **click a cell** of the matrix to list its clips: true label,
 # prediction, the class probabilities, a log-mel thumbnail and a player. Listening to the clips
@@ -204,6 +311,9 @@ behind_cell = table[(table["label"] == true_label) & (table["pred"] == predicted
 print(f"{explorer.eval_set}: {len(behind_cell)} clips are {true_label} predicted {predicted}; "
       f"the explorer lists {len(listed)} of {len(explorer.selected_clips)}")
 print("same clips:", sorted(explorer.selected_clips["path"]) == sorted(behind_cell["path"]))
+
+# %% tags=["findings"]
+findings.report(findings.baseline_findings(RUNS), title="What we found")
 
 # %% [markdown]
 # **Next:** notebook 03 keeps this encoder but adds a domain classifier behind a gradient-reversal

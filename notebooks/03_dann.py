@@ -17,21 +17,21 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/serlib/serlib/blob/main/notebooks/03_dann.ipynb)
 #
-# The CRNN of notebook 02 learned features that work on the source and much less on the target.
-# **Domain-adversarial neural networks** (DANN, Ganin et al. 2016) add a second head that tries to
-# tell source clips from target clips, and connect it to the encoder through a
-# **gradient-reversal layer**: the domain head learns to spot the domain, while the encoder is
-# pushed the other way, towards features in which the domains look alike. The emotion head, trained
-# on labelled source clips only, should then carry over to the target. Target *labels* are never
-# used.
+# The CRNN of notebook 02 learned its features from the source alone. **Domain-adversarial neural
+# networks** (DANN, Ganin et al. 2016) add a second head that tries to tell source clips from target
+# clips, and connect it to the encoder through a **gradient-reversal layer**: the domain head learns
+# to spot the domain, while the encoder is pushed the other way, towards features in which the
+# domains look alike. The emotion head, trained on labelled source clips only, is then meant to carry
+# over to the target. Target *labels* are never used.
 #
 # **What you will learn**
 # - what gradient reversal does, checked with autograd on a three-number example;
-# - why the reversal strength ramps up during training (the schedule, plotted);
+# - why the reversal strength ramps up during training, and where the ramp meets its cap;
+# - one DANN loss written by hand, equal to serlib's, and which gradients the reversal flips;
 # - how to train DANN on labelled source and unlabelled target audio;
 # - how to read the domain classifier's accuracy over time;
-# - whether DANN helps on the target, against the CRNN of notebook 02, and where it does not;
-# - why a domain head can be fooled instead of confused, and a bounded adversary that fixes it.
+# - what DANN did on the target against the CRNN of notebook 02 and the oracle, class by class;
+# - why a domain head can be fooled instead of confused, and a bounded adversary for that.
 
 # %%
 # Setup: in Colab, install serlib; locally nothing to do (course.setup enables Colab's widgets).
@@ -40,20 +40,15 @@ import sys
 
 if "google.colab" in sys.modules:
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "serlib @ git+https://github.com/serlib/serlib",
-        ],
+        [sys.executable, "-m", "pip", "install", "-q", "serlib @ git+https://github.com/serlib/serlib"],
         check=True,
     )
 
 # %% tags=["parameters"]
 # Parameters: the profile (tiny = seconds, workshop = a laptop, full = a GPU), real corpus folders
-# (None = the synthetic corpus), the seed, and whether to retrain a run that already exists.
+# (None = the synthetic corpus), the seed, whether to retrain runs that already exist, and where
+# corpora and runs live (None = $SERLIB_HOME or ./data; in Colab,
+# HOME = "/content/drive/MyDrive/serlib" keeps them on Google Drive).
 import os
 
 PROFILE = os.environ.get("SERLIB_PROFILE", "workshop")
@@ -61,21 +56,24 @@ SOURCE_ROOT = os.environ.get("SERLIB_IEMOCAP_DIR") or None
 TARGET_ROOT = os.environ.get("SERLIB_RAVDESS_DIR") or None
 SEED = int(os.environ.get("SERLIB_SEED", "0"))
 RETRAIN = os.environ.get("SERLIB_RETRAIN", "") == "1"
+HOME = None
 
 # %%
-import json
-
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
+import torch.nn.functional as F
 from IPython.display import display
 
-from serlib import course, plots, results
+from serlib import course, findings, plots, results
 from serlib.cli import format_metrics
 from serlib.labels import scheme_labels
 from serlib.models import GradientReversal, build_model, count_parameters, grl_coefficient
+from serlib.models.dann import DomainAdversarialLoss, concat_inputs
+from serlib.result_plots import plot_results_bars
 from serlib.widgets import ConfusionExplorer
 
-COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
+COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT, home=HOME)
 
 # %% [markdown]
 # ## 1. Gradient reversal, by hand
@@ -110,12 +108,16 @@ print("reversed and scaled by -0.5:", torch.allclose(gradient, -0.5 * plain))
 # At the start the domain head is random and its reversed gradients are noise that would only
 # damage the encoder, so λ starts at 0 and grows with training progress p (0 to 1) as
 # `2 / (1 + exp(-10 p)) - 1`. The study capped it at 0.7 so the adversary never drowns the emotion
-# loss; serlib does the same (`grl_cap`), and weighs the domain loss by 0.5.
+# loss; serlib does the same (`grl_cap`), and weighs the domain loss by 0.5. Look at where the
+# curve meets the cap: from there on, λ no longer changes.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 for progress in (0.0, 0.05, 0.1, 0.2, 0.5, 1.0):
     print(f"p = {progress:4.2f}   lambda = {grl_coefficient(progress):.3f}")
+grid = np.linspace(0.0, 1.0, 1001)
+reached = grid[np.array([grl_coefficient(p) for p in grid]) >= 0.7][0]
+print(f"the ramp reaches the cap 0.7 at p = {reached:.3f}: constant for the rest of training")
 
 # %%
 fig = plots.plot_grl_schedule(cap=0.7)
@@ -138,27 +140,88 @@ outputs = model.eval()(torch.zeros(2, 1, 128, 64), grl_coefficient=0.5)
 print({name: tuple(value.shape) for name, value in outputs.items()})
 
 # %% [markdown]
-# ## 4. Training
+# ## 4. One DANN loss, by hand
 #
-# Every batch of labelled source clips is paired with a batch of **unlabelled** clips from the
-# target *adaptation* speakers. The loss is `emotion loss (source) + 0.5 × domain loss (both)`;
-# the GRL turns the second term into a push towards domain-invariant features. Model selection
-# is again on *source* validation UA: choosing the epoch by target accuracy would use target
-# labels. The target *test* speakers are never seen, not even unlabelled.
+# Every training batch joins labelled **source** rows and unlabelled **target** rows in one forward
+# pass. The loss has two parts: the emotion cross-entropy on the source rows only (the target rows
+# have no labels), and the domain cross-entropy on every row (domain 0 = source, 1 = target),
+# weighted by 0.5:
+#
+# `loss = CE(emotion logits[source rows], emotion labels) + 0.5 × CE(domain logits[all rows], domains)`
+#
+# The batches below are shaped like real ones, with random numbers. The sum is computed by hand,
+# then by serlib's `DomainAdversarialLoss`, the loss the training loop uses.
 
 # %%
-RUN = course.course_run("dann", COURSE.corpora, PROFILE, SEED, retrain=RETRAIN)
-metrics = json.loads((RUN / "metrics.json").read_text())
+generator = torch.Generator().manual_seed(SEED)
+source_x = torch.randn(4, 1, 128, 64, generator=generator)  # 4 labelled source clips
+target_x = torch.randn(3, 1, 128, 80, generator=generator)  # 3 unlabelled target clips, longer
+source_labels = torch.arange(4) % len(LABELS)
+masks = torch.ones(4, 64, dtype=torch.bool), torch.ones(3, 80, dtype=torch.bool)
+x, mask = concat_inputs((source_x, masks[0]), (target_x, masks[1]))  # source rows first, padded
+coefficient, weight = 0.7, 0.5
+outputs = model.train()(x, mask, grl_coefficient=coefficient)
+
+emotion = F.cross_entropy(outputs["logits"][:4], source_labels)  # labelled rows only
+domains = torch.tensor([0] * 4 + [1] * 3)  # 0 = source, 1 = target
+domain = F.cross_entropy(outputs["domain_logits"], domains)  # every row
+by_hand = emotion + weight * domain
+
+serlib_loss = DomainAdversarialLoss("reversal", weight)(
+    outputs, source_labels, coefficient, domain_head=model.domain_head
+)
+print(f"by hand: emotion {emotion.item():.6f} + {weight} x domain {domain.item():.6f} = {by_hand.item():.6f}")
+print(f"serlib:  emotion {serlib_loss.emotion.item():.6f} + {weight} x domain {serlib_loss.domain.item():.6f} = {serlib_loss.total.item():.6f}")
+torch.testing.assert_close(by_hand, serlib_loss.total, rtol=0, atol=1e-5)
+print("the hand loss equals serlib's within 1e-5")
+
+# %% [markdown]
+# The loss itself has no minus sign: the reversal happens in the backward pass. Take the domain
+# loss's gradient on one encoder weight (the BiLSTM's input weights) and on one domain-head weight,
+# once through the GRL and once without it. The encoder's gradient must come out multiplied by -λ,
+# the head's unchanged. (Evaluation mode, so both passes see exactly the same network.)
+
+# %%
+model.eval()
+embedding = model.encoder(x, mask)
+through_reversal = F.cross_entropy(model.domain_head(model.reverse(embedding, coefficient)), domains)
+without_reversal = F.cross_entropy(model.domain_head(embedding), domains)
+weights = (model.encoder.lstm.weight_ih_l0, model.domain_head[0].weight)
+reversed_grads = torch.autograd.grad(through_reversal, weights, retain_graph=True)
+plain_grads = torch.autograd.grad(without_reversal, weights)
+encoder_ratio = (reversed_grads[0] * plain_grads[0]).sum() / (plain_grads[0] ** 2).sum()
+head_ratio = (reversed_grads[1] * plain_grads[1]).sum() / (plain_grads[1] ** 2).sum()
+print(f"encoder weight: gradient through the GRL = {encoder_ratio.item():+.3f} x the plain one")
+print(f"domain head weight: gradient through the GRL = {head_ratio.item():+.3f} x the plain one")
+encoder_off = (reversed_grads[0] + coefficient * plain_grads[0]).abs().max() / plain_grads[0].abs().max()
+head_off = (reversed_grads[1] - plain_grads[1]).abs().max() / plain_grads[1].abs().max()
+assert encoder_off <= 1e-5 and head_off <= 1e-5, (encoder_off, head_off)
+print(f"the encoder's gradient is reversed and scaled by -{coefficient}, the head's is untouched")
+
+# %% [markdown]
+# ## 5. Training
+#
+# Every batch of labelled source clips is paired with a batch of **unlabelled** clips from the
+# target *adaptation* speakers, with the loss above. Model selection is again on *source*
+# validation UA: choosing the epoch by target accuracy would use target labels. The target *test*
+# speakers are never seen, not even unlabelled. `course.ensure_runs` trains what is missing: the
+# DANN-CRNN, and the CRNN and the oracle of notebook 02 if this notebook runs alone.
+
+# %%
+RUNS = course.ensure_runs(["crnn", "oracle", "dann"], COURSE, retrain=RETRAIN)
+RUN = RUNS["dann"]
+metrics = results.read_metrics(RUN)
 print(f"run folder: {course.short_path(RUN)}")
 
 # %% [markdown]
-# ## 5. The domain classifier over time
+# ## 6. The domain classifier over time
 #
-# `train_domain_acc` is how often the domain head guessed the domain right during each epoch.
-# Near 1.0 the domains are easy to tell apart; **near 0.5 the encoder has made them
-# indistinguishable**, which is the adversarial goal. The GRL coefficient grows along its ramp in
-# the right panel. If the domain accuracy stays high while λ grows, the encoder is losing the game
-# (or λ is capped too low); if the emotion scores collapse, the adversary is too strong.
+# `train_domain_acc` is how often the domain head guessed the domain right during each epoch. Near
+# 1 the domains are easy to tell apart; **near 0.5 the encoder has made them indistinguishable**,
+# which is the adversarial goal; well below 0.5 the head is confidently wrong (section 8). The GRL
+# coefficient is in its own panel, with the ramp of section 2. Look at whether the domain accuracy
+# falls as λ rises, and at the emotion scores beside it: an adversary that is too strong drags
+# them down. The lines under the figures say what this run did.
 
 # %%
 history = results.read_history(RUN)
@@ -167,35 +230,43 @@ fig = plots.plot_learning_curves(
     history, columns=adversarial_columns, title="DANN: domain accuracy, validation UA, GRL"
 )
 course.save_and_show(fig, "03_domain_accuracy")
+print(findings.grl_ramp(RUN, float(results.read_config(RUN)["train"]["grl_cap"])))
+print(findings.domain_accuracy(RUN))
 
 # %%
 fig = plots.plot_learning_curves(history, title="DANN learning curves")
 course.save_and_show(fig, "03_learning_curves")
 
 # %% [markdown]
-# ## 6. DANN against the CRNN of notebook 02
+# ## 7. DANN against the CRNN of notebook 02
+#
+# The bars put both models between chance (dashed) and the oracle (dotted, an upper bound trained
+# on target labels). Compare the target bars with each other and with the oracle line, and the
+# source bars too: adaptation that costs source accuracy has dropped cues the emotions needed.
 
 # %%
 print(format_metrics(metrics))
 
 # %%
-crnn_run = course.run_dir("crnn", PROFILE, SEED, COURSE.tag)
-comparison = results.results_table({"CRNN (02)": crnn_run, "DANN-CRNN (03)": RUN})
-if comparison.attrs["missing"]:
-    print("not found (run notebook 02 first):", comparison.attrs["missing"])
+comparison = results.results_table({"CRNN (02)": RUNS["crnn"], "DANN-CRNN (03)": RUN})
 display(results.wide_results(comparison))
-fig = plots.plot_results_table(
-    comparison, title="CRNN vs DANN-CRNN (%)", note="target test: held-out target speakers"
+oracle_ua = results.read_metrics(RUNS["oracle"])["target_test"]["ua"]
+fig = plot_results_bars(
+    comparison, chance=1 / len(LABELS), oracle=oracle_ua, title="CRNN vs DANN-CRNN: UA"
 )
 course.save_and_show(fig, "03_results_vs_crnn")
+print(findings.gap_recovered(RUNS["crnn"], RUN, RUNS["oracle"]))
+print(findings.source_cost(RUNS["crnn"], RUN))
+
+# %% [markdown]
+# Adversarial alignment matches the *overall* feature distributions. If the target's classes are
+# in different proportions, or a class sounds different in the two domains, alignment can move a
+# class onto the wrong one as easily as onto the right one. Compare the two target matrices row by
+# row: which rows moved towards the diagonal, which moved away, which did not move at all?
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-for ax, (name, folder) in zip(axes, {"CRNN": crnn_run, "DANN": RUN}.items(), strict=True):
-    if not (folder / "metrics.json").is_file():
-        ax.set_axis_off()
-        ax.set_title(f"{name}: no run yet")
-        continue
+for ax, (name, folder) in zip(axes, {"CRNN": RUNS["crnn"], "DANN": RUN}.items(), strict=True):
     scores = results.read_metrics(folder)["target_test"]
     plots.plot_confusion_matrix(
         scores["confusion"],
@@ -207,16 +278,13 @@ for ax, (name, folder) in zip(axes, {"CRNN": crnn_run, "DANN": RUN}.items(), str
 fig.suptitle("target test speakers, row-normalised (rows = true labels)")
 fig.tight_layout()
 course.save_and_show(fig, "03_confusion_target")
+print(findings.per_class_shift(RUNS["crnn"], RUN, "target_test"))
+print(findings.collapse(RUN, "target_test"))
 
 # %% [markdown]
-# DANN does not need to win every class to be useful: look at which target rows moved towards the
-# diagonal and which did not. Adversarial alignment matches the *overall* feature distributions;
-# if the target's classes are in different proportions, or a class sounds different in the two
-# domains, alignment can also pull a class onto the wrong one. Notebook 05 measures that.
+# ## 8. Fooled or confused? A bounded adversary
 #
-# ## 7. Fooled or confused? A bounded adversary
-#
-# Look again at the domain accuracy in section 5. If it dips far *below* 0.5, the domain head was
+# Look again at the domain accuracy in section 6. If it dips far *below* 0.5, the domain head was
 # not confused but **fooled**: it was confidently wrong, calling source clips target and target
 # clips source. The reversed cross-entropy rewards exactly that, without limit, so the encoder can
 # keep the domains apart and merely swap them, and the two heads chase each other from epoch to
@@ -229,48 +297,49 @@ course.save_and_show(fig, "03_confusion_target")
 # `serlib train --model dann --adversary confusion` (`adversary="confusion"` in Python).
 
 # %%
-RUN_CONFUSION = course.course_run(
-    "dann", COURSE.corpora, PROFILE, SEED, name="dann-confusion", adversary="confusion", retrain=RETRAIN
-)
+RUNS |= course.ensure_runs(["dann-confusion"], COURSE, retrain=RETRAIN)
+RUN_CONFUSION = RUNS["dann-confusion"]
 fig = plots.plot_domain_accuracy(
     {
-        "gradient reversal (section 4)": history,
+        "gradient reversal (section 5)": history,
         "domain confusion": results.read_history(RUN_CONFUSION),
     }
 )
 course.save_and_show(fig, "03_domain_accuracy_confusion")
+print(findings.domain_accuracy(RUN_CONFUSION))
 
 # %%
 comparison = results.results_table(
-    {"CRNN (02)": crnn_run, "DANN-CRNN (03)": RUN, "DANN-CRNN, confusion": RUN_CONFUSION}
+    {"CRNN (02)": RUNS["crnn"], "DANN-CRNN (03)": RUN, "DANN-CRNN, confusion": RUN_CONFUSION}
 )
 display(results.wide_results(comparison))
-fig = plots.plot_results_table(
-    comparison,
-    title="gradient reversal vs domain confusion (%)",
-    note="target test: held-out target speakers",
+fig = plot_results_bars(
+    comparison, chance=1 / len(LABELS), oracle=oracle_ua, title="gradient reversal vs domain confusion: UA"
 )
 course.save_and_show(fig, "03_results_confusion")
 
 # %% [markdown]
-# One seed is one draw: the README's study table repeats these runs over three seeds, with their
-# spread. Read the two numbers together. A better target score bought with a worse source score
-# means the encoder also dropped cues the emotions needed (on this corpus the target is quieter and
-# brighter, and loudness and brightness are emotion cues too). Notebook 05 shows a simpler fix for
-# that part of the shift: normalising each domain with its own statistics.
+# Read the source and target bars together: an adversary that raises the target score while
+# lowering the source score has also removed cues the emotions needed (loudness, for instance, is
+# an emotion cue, and notebook 01 measured how it differs between the corpora). One seed is one draw:
+# rerun with other `SEED`s before reading much into a difference of a few points. Notebook 05
+# tries a simpler fix for the part of the shift that lies in the input levels: standardising each
+# domain with its own statistics.
 #
-# ## 8. Explore both models
+# ## 9. Explore both models
 #
-# The explorer lets you switch between the two runs and click any cell to list and hear its
-# clips: compare the same cell (say, true *sad* predicted *neutral*) before and after adaptation.
+# The explorer lets you switch between the runs and click any cell to list and hear its clips:
+# compare the same cell (say, true *sad* predicted *neutral*) before and after adaptation.
 
 # %%
-explorer_runs = {"dann": RUN}
-if (crnn_run / "predictions").is_dir():
-    explorer_runs = {"crnn": crnn_run, "dann": RUN}
-explorer = ConfusionExplorer.from_run_dirs(explorer_runs, max_clips=6)
+explorer = ConfusionExplorer.from_run_dirs(
+    {"crnn": RUNS["crnn"], "dann": RUN, "dann-confusion": RUN_CONFUSION}, max_clips=6
+)
 explorer.set_picker.value = "target_test"
 display(explorer.widget)
 
+# %% tags=["findings"]
+findings.report(findings.dann_findings(RUNS), title="What we found")
+
 # %% [markdown]
-# **Next:** notebook 04 swaps the CRNN for a pretrained Wav2Vec2 encoder, with and without DANN.
+# **Next:** notebook 04 swaps the CRNN for a Wav2Vec2 speech encoder, with and without DANN.

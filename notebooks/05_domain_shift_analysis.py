@@ -17,18 +17,22 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/serlib/serlib/blob/main/notebooks/05_domain_shift_analysis.ipynb)
 #
-# Notebooks 02-04 trained four models and left their run folders behind. This notebook reads
-# them and asks *why* the numbers are what they are.
+# Notebooks 02-04 trained the course's models and left their run folders behind. This notebook
+# reads them (training any that are missing, so it also runs on its own) and asks *why* the numbers
+# are what they are, then tries the simplest fixes beside the adversarial one.
 #
 # **What you will learn**
 # - to look at embeddings with t-SNE, coloured by domain and by emotion, before and after DANN;
-# - to measure how separable the domains are with the proxy A-distance;
+# - to measure how separable the domains are with the proxy A-distance, why it saturates, and
+#   where it still says something (inputs against embeddings, source against target statistics);
 # - which classes the domain shift hurts most (per-class recall shift);
-# - how much the `seed5` label mapping alone changes the result (an ablation);
-# - why adapting on the test speakers (the study's transductive protocol) flatters the target
-#   number, compared with speaker-disjoint adaptation;
-# - how far the simplest baseline, the target's own input statistics, gets without any adversary;
-# - to report all models in one table: UA, WA and macro-F1 on source and target.
+# - what the `seed5` label mapping alone changes (an ablation);
+# - why adapting on the test speakers (the study's transductive protocol) answers another question
+#   than speaker-disjoint adaptation;
+# - how far the simplest baselines, the target's own input or batch-norm statistics, get without
+#   any adversary;
+# - to report all models in one table: UA, WA and macro-F1 on source and target, against chance
+#   and the oracle.
 
 # %%
 # Setup: in Colab, install serlib; locally nothing to do (course.setup enables Colab's widgets).
@@ -43,7 +47,9 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 # Parameters: the profile (tiny = seconds, workshop = a laptop, full = a GPU), real corpus folders
-# (None = the synthetic corpus), the seed, and whether to retrain a run that already exists.
+# (None = the synthetic corpus), the seed, whether to retrain runs that already exist, and where
+# corpora and runs live (None = $SERLIB_HOME or ./data; in Colab,
+# HOME = "/content/drive/MyDrive/serlib" keeps them on Google Drive).
 import os
 
 PROFILE = os.environ.get("SERLIB_PROFILE", "workshop")
@@ -51,33 +57,31 @@ SOURCE_ROOT = os.environ.get("SERLIB_IEMOCAP_DIR") or None
 TARGET_ROOT = os.environ.get("SERLIB_RAVDESS_DIR") or None
 SEED = int(os.environ.get("SERLIB_SEED", "0"))
 RETRAIN = os.environ.get("SERLIB_RETRAIN", "") == "1"
+HOME = None
 
 # %%
 import pandas as pd
 from IPython.display import display
 
-from serlib import analysis, course, plots, results
+from serlib import analysis, course, findings, plots, results, shift
 from serlib.labels import scheme_labels
+from serlib.result_plots import plot_results_bars
 
-COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT)
+COURSE = course.setup(PROFILE, SEED, source_root=SOURCE_ROOT, target_root=TARGET_ROOT, home=HOME)
 EMBEDDINGS_PER_SET = {"tiny": 60, "workshop": 300, "full": 600}[PROFILE]
+LABELS = scheme_labels("4class")
 
 # %% [markdown]
 # ## 1. The runs of notebooks 02-04
 #
-# Each notebook wrote a run folder; the same profile, seed and data always give the same folder.
+# The same profile, seed and data always give the same run folders. `course.ensure_runs` reuses
+# the finished ones and trains (saying how long that takes) the ones that are missing.
 
 # %%
-RUNS = {
-    course.COURSE_RUNS[model]: course.run_dir(model, PROFILE, SEED, COURSE.tag) for model in course.COURSE_MODELS
-}
-metrics = {}
+RUNS = course.ensure_runs(["crnn", "oracle", "dann", "w2v2", "w2v2-dann"], COURSE, retrain=RETRAIN)
 for name, folder in RUNS.items():
-    if (folder / "metrics.json").is_file():
-        metrics[name] = results.read_metrics(folder)
-        print(f"{name:<10} {course.short_path(folder)}")
-    else:
-        print(f"{name:<10} missing: run its notebook first ({course.short_path(folder)})")
+    print(f"{course.COURSE_RUNS[name]:<28} {course.short_path(folder)}")
+oracle_ua = results.read_metrics(RUNS["oracle"])["target_test"]["ua"]
 
 # %% [markdown]
 # ## 2. Embeddings before and after DANN
@@ -85,92 +89,95 @@ for name, folder in RUNS.items():
 # Every model maps a clip to an embedding (256 numbers for the CRNN) just before its emotion head.
 # t-SNE draws those points in 2-D so that neighbours stay neighbours. We embed the **source test**
 # and **target test** speakers, and colour the same map twice: by domain (left) and by emotion
-# (right). Before adaptation the domains tend to form separate islands; DANN's aim is a left panel
-# where they mix, while the right panel keeps emotions apart.
+# (right). DANN's aim is a left panel where the domains mix, while the right panel keeps emotions
+# apart. Compare the two pairs of panels: do the domains mix more after DANN? Is each region still
+# organised by emotion, which is what the emotion head needs? t-SNE keeps neighbourhoods, not
+# distances, so read the pictures for structure, and the next section for a number.
 
 # %%
-embedded = {}
-for name in ("CRNN", "DANN-CRNN"):
-    if name not in metrics:
-        continue
-    vectors, clips = analysis.run_embeddings(RUNS[name], max_per_set=EMBEDDINGS_PER_SET, seed=SEED)
-    embedded[name] = (vectors, clips)
+for name, run in (("CRNN", RUNS["crnn"]), ("DANN-CRNN", RUNS["dann"])):
+    vectors, clips = analysis.run_embeddings(run, max_per_set=EMBEDDINGS_PER_SET, seed=SEED)
     points = analysis.project_2d(vectors, seed=SEED)
-    fig = plots.plot_embedding(
-        points, clips["domain"], clips["label"], title=f"{name}: t-SNE of test embeddings"
-    )
+    fig = plots.plot_embedding(points, clips["domain"], clips["label"], title=f"{name}: t-SNE of test embeddings")
     course.save_and_show(fig, f"05_tsne_{name.lower()}")
 
 # %% [markdown]
-# Look at both pairs of panels. If the domains still form separate islands after DANN, the
-# adaptation is *partial*: the encoder changed enough for the emotion head to transfer better
-# (compare the target scores below) without making the two domains look alike. The right-hand
-# panels show whether each island is still organised by emotion, which is what the emotion head
-# needs.
+# ## 3. Proxy A-distance: how separable are the domains, and where?
 #
-# ## 3. Proxy A-distance: how separable are the domains?
+# Train a linear classifier to tell source clips from target clips and measure its held-out error
+# ε. The **proxy A-distance** is `2 (1 - 2ε)`: 0 when the domains cannot be told apart, 2 when they
+# are perfectly separable (Ben-David et al.). A low distance is necessary for transfer, not
+# sufficient: the emotions must also stay separable.
 #
-# Train a linear classifier to tell source embeddings from target embeddings and measure its
-# held-out error ε. The **proxy A-distance** is `2 (1 - 2ε)`: 0 when the domains cannot be told
-# apart, 2 when they are perfectly separable (Ben-David et al.). Each run folder stores it for
-# its source-test and target-test embeddings. DANN should lower it; a low distance is necessary
-# for transfer, not sufficient (the emotions must also still be separable).
+# **Why it saturates.** On a CRNN's 256-number embeddings, with a few hundred clips per domain, a
+# linear probe needs only one consistent difference between the recordings (a noise floor, a
+# level) to separate them without error. When it finds one, the distance sits at its ceiling of 2,
+# whatever the rest of the features do, and cannot show whether adaptation moved the domains
+# closer: a measure at its ceiling says "separable", and nothing about how much.
+#
+# So we measure it where the probe has less to work with, on the same test clips (`serlib.shift`):
+#
+# - on the **input**: each clip's standardised log-mel averaged over time, one number per mel band
+#   (the clip's average spectrum, before any learned layer; it is the same for every model, so it
+#   is measured once), and on each model's **embedding**;
+# - with the target clips standardised by the **source** training speakers' statistics (what every
+#   run does by default) and by the **target** adaptation speakers' own (their audio, never their
+#   labels: what `serlib train --target-statistics` does).
+#
+# Look for the cells that are below the ceiling, and at what changes them: the statistics, the
+# encoder, or DANN. Each run folder also stores the distance of its own embeddings
+# (`metrics.json`), which the findings at the end compare for the CRNN and the DANN-CRNN.
 
 # %%
-pad = pd.DataFrame(
-    {
-        name: {
-            "proxy A-distance": scores.get("proxy_a_distance", {}).get("value"),
-            "target test UA": scores["target_test"]["ua"],
-        }
-        for name, scores in metrics.items()
-    }
-).T.astype(float).round(3)
-display(pad)
+distances = shift.distance_table(
+    {"CRNN": RUNS["crnn"], "DANN-CRNN": RUNS["dann"]}, max_per_set=EMBEDDINGS_PER_SET, seed=SEED
+)
+display(
+    distances.pivot_table(
+        index=["place", "run"], columns="target standardised with", values="proxy A-distance", sort=False
+    ).round(3)
+)
+print(f"clips per domain: {distances['clips per domain'].iloc[0]} (the input rows hold for every run)")
+for line in shift.distance_findings(distances):
+    print("-", line)
 
 # %% [markdown]
 # ## 4. Per-class recall shift
 #
 # UA is the mean of the per-class recalls, so a drop in UA is a sum of per-class drops. Which
-# classes pay for the domain shift? Each bar is a class's recall on source test speakers against
-# target test speakers.
+# classes pay for the domain shift? Each pair of bars is a class's recall on source test speakers
+# and on target test speakers; the dashed line is chance. Look for the classes whose target bar
+# falls to chance, and for the ones whose target bar rises above their source bar: a model that
+# sends most target clips to one class gets a high recall on that class for free.
 
 # %%
 recalls = {}
-for name in ("CRNN", "DANN-CRNN"):
-    if name in metrics:
-        shift = analysis.recall_shift(
-            metrics[name]["source_test"]["recall"], metrics[name]["target_test"]["recall"]
-        )
-        print(name)
-        display(shift.round(3))
-        recalls[f"{name} source"] = dict(zip(shift["class"], shift["source"], strict=True))
-        recalls[f"{name} target"] = dict(zip(shift["class"], shift["target"], strict=True))
-if recalls:
-    fig = plots.plot_recall_shift(recalls, labels=scheme_labels("4class"))
-    course.save_and_show(fig, "05_recall_shift")
+for name in ("crnn", "dann"):
+    scores = results.read_metrics(RUNS[name])
+    label = course.COURSE_RUNS[name]
+    recalls[f"{label} source"] = scores["source_test"]["recall"]
+    recalls[f"{label} target"] = scores["target_test"]["recall"]
+    print(f"{label}: recall per class, source test -> target test")
+    display(analysis.recall_shift(scores["source_test"]["recall"], scores["target_test"]["recall"]).round(3))
+fig = plots.plot_recall_shift(recalls, labels=LABELS)
+course.save_and_show(fig, "05_recall_shift")
+print(findings.recall_drop(RUNS["crnn"]))
+print(findings.per_class_shift(RUNS["crnn"], RUNS["dann"], "target_test"))
 
 # %% [markdown]
-# Typically the classes that depend most on absolute levels (pitch and loudness, such as *sad*
-# versus *neutral*) lose most: the target's studio recordings and acted intensity shift those
-# levels, so the source thresholds fall in the wrong place.
-#
 # ## 5. Ablation: the `seed5` label mapping
 #
 # Notebook 01 argued that `seed5` (adding *frustrated*, filled on the target with fearful and
 # disgust) builds a label shift into the task. Here we measure it: the same CRNN, trained with
-# `seed5` instead of `4class`. Chance UA is 1/C, so 25 % with four classes and 20 % with five;
-# compare each UA with its chance level, and look at the *frustrated* recall on the target.
+# `seed5` instead of `4class`. Chance UA is one over the number of classes, so it differs between
+# the schemes; compare each UA with its own chance level, and look at the *frustrated* recall on
+# the target.
 
 # %%
-seed5_run = course.course_run(
-    "crnn", COURSE.corpora, PROFILE, SEED, name="crnn-seed5", scheme="seed5", retrain=RETRAIN
-)
-seed5 = results.read_metrics(seed5_run)
+RUNS |= course.ensure_runs(["crnn-seed5"], COURSE, retrain=RETRAIN)
 ablation_rows = []
-for scheme, scores in (("4class", metrics.get("CRNN")), ("seed5", seed5)):
-    if scores is None:
-        continue
+for scheme, run in (("4class", RUNS["crnn"]), ("seed5", RUNS["crnn-seed5"])):
+    scores = results.read_metrics(run)
     n_classes = len(scores["source_test"]["labels"])
     ablation_rows.append(
         {
@@ -183,9 +190,9 @@ for scheme, scores in (("4class", metrics.get("CRNN")), ("seed5", seed5)):
         }
     )
 display(pd.DataFrame(ablation_rows).set_index("scheme").round(3))
-print("seed5 target recall per class:", {
-    k: None if v is None else round(v, 3) for k, v in seed5["target_test"]["recall"].items()
-})
+seed5_recall = results.read_metrics(RUNS["crnn-seed5"])["target_test"]["recall"]
+print("seed5 target recall per class:", {k: None if v is None else round(v, 3) for k, v in seed5_recall.items()})
+print(findings.label_scheme_finding(RUNS["crnn"], RUNS["crnn-seed5"]))
 
 # %% [markdown]
 # ## 6. Protocol: speaker-disjoint versus transductive adaptation
@@ -193,103 +200,101 @@ print("seed5 target recall per class:", {
 # Our DANN adapted on the target **adaptation** speakers and was tested on *other* target
 # speakers: a model deployed on new speakers faces exactly that. The study adapted and tested on
 # **all** of the target corpus, so the test speakers' own (unlabelled) audio shaped the features:
-# a *transductive* protocol. Same model, same data, both protocols:
+# a *transductive* protocol. Same model, same data, both protocols.
+#
+# The two answer different questions. The speaker-disjoint number is what to expect on speakers
+# the model has never heard; the transductive number is the one to set beside the study's. Seeing
+# the test speakers' audio during adaptation can make aligning *those* speakers easier, but one
+# training run's noise (another data order, another epoch chosen on source validation) can be
+# larger than that gain, so either row can come out ahead on one seed: rerun with other `SEED`s
+# before reading anything into the difference, and always say which protocol a target number
+# comes from.
 
 # %%
-transductive_run = course.course_run(
-    "dann", COURSE.corpora, PROFILE, SEED, name="dann-transductive", transductive=True, retrain=RETRAIN
-)
+RUNS |= course.ensure_runs(["dann-transductive"], COURSE, retrain=RETRAIN)
 protocols = results.results_table(
-    {"DANN, speaker-disjoint": RUNS["DANN-CRNN"], "DANN, transductive": transductive_run},
+    {"DANN, speaker-disjoint": RUNS["dann"], "DANN, transductive": RUNS["dann-transductive"]},
     sets={"target_test": "target test", "target_all": "all target"},
 )
 display(results.wide_results(protocols))
-for name, folder in (("speaker-disjoint", RUNS["DANN-CRNN"]), ("transductive", transductive_run)):
-    if (folder / "metrics.json").is_file():
-        print(f"{name}: target_test = {results.read_metrics(folder)['target_test']['protocol']}")
+for name in ("dann", "dann-transductive"):
+    print(f"{course.COURSE_RUNS[name]}: target_test = {results.read_metrics(RUNS[name])['target_test']['protocol']}")
+print(findings.ua_change(RUNS["dann"], RUNS["dann-transductive"], "target_test"))
 
 # %% [markdown]
-# The two protocols answer different questions. The speaker-disjoint number is what to expect on
-# speakers the model has never heard; the transductive number is what the study reported, and is
-# the one to compare with it. Seeing the test speakers' audio during adaptation can only make
-# aligning *those* speakers easier, but a single training run's noise (a different data order, a
-# different epoch chosen on source validation) can be larger than that gain, so either row can
-# come out ahead on one seed: rerun with other `SEED`s before reading anything into the
-# difference, and always say which protocol a target number comes from.
-#
-# ## 7. A simpler fix: the target's own input statistics
+# ## 7. Simpler fixes: the target's own statistics
 #
 # Every model so far standardised the target's log-mels with the *source* training speakers' mean
 # and deviation per mel band, so a target recorded quieter or brighter arrives shifted. The
 # simplest unsupervised adaptation uses the target adaptation speakers' own statistics instead
 # (their audio, never their labels; the test speakers stay unheard): the same CRNN, trained exactly
-# like notebook 02's, only its target inputs are standardised differently. Compare its target row
-# with DANN's before crediting the adversary with a gain.
+# like notebook 02's, only its target inputs are standardised differently. Section 3 measured what
+# that does to the separability of the inputs; here is what it does to the scores.
 #
 # The same idea one level deeper is **AdaBN**: the CRNN's batch-norm layers remember the mean and
 # variance of the *source* features they saw in training. After training, re-estimate them on the
 # target adaptation speakers' audio (no label, no weight changed) and use them for target clips
 # only: `serlib train --target-batchnorm`, `target_batchnorm=True` here.
+#
+# Compare each row's target score with the CRNN's, the DANN-CRNN's and the oracle's, and its
+# source score with the CRNN's: a simple baseline belongs beside every adaptation method, and a
+# method earns credit only for what it adds above it.
 
 # %%
-statistics_run = course.course_run(
-    "crnn", COURSE.corpora, PROFILE, SEED, name="crnn-target-statistics", target_statistics=True,
-    retrain=RETRAIN,
-)  # fmt: skip
-batchnorm_run = course.course_run(
-    "crnn", COURSE.corpora, PROFILE, SEED, name="crnn-target-batchnorm", target_batchnorm=True,
-    retrain=RETRAIN,
-)  # fmt: skip
-display(results.wide_results(results.results_table({
-    "CRNN (source statistics)": RUNS["CRNN"],
-    "CRNN + target statistics": statistics_run,
-    "CRNN + target batch norm (AdaBN)": batchnorm_run,
-    "DANN-CRNN": RUNS["DANN-CRNN"],
-})))  # fmt: skip
+RUNS |= course.ensure_runs(["crnn-target-statistics", "crnn-target-batchnorm"], COURSE, retrain=RETRAIN)
+fixes = results.results_table(
+    {
+        "CRNN (source statistics)": RUNS["crnn"],
+        "CRNN + target statistics": RUNS["crnn-target-statistics"],
+        "CRNN + target batch norm (AdaBN)": RUNS["crnn-target-batchnorm"],
+        "DANN-CRNN": RUNS["dann"],
+    }
+)
+display(results.wide_results(fixes))
+for fix in ("crnn-target-statistics", "crnn-target-batchnorm", "dann"):
+    print(findings.gap_recovered(RUNS["crnn"], RUNS[fix], RUNS["oracle"]))
 
 # %% [markdown]
-# Their source rows equal the plain CRNN's (the source is standardised as before, and with the
-# same seed both train the same weights); only the target changes. On the synthetic corpora, over
-# 3 seeds, either one alone recovered about half of the gap to a target-trained oracle (target
-# statistics 56 %, AdaBN 51 %), while DANN recovered almost none of it (README, Results): a
-# reminder that a strong, simple baseline belongs beside every adaptation method. Neither is a
-# cure: on real RAVDESS -> EmoDB, AdaBN pushed EmoDB *below* chance.
+# **Try it.** Three more experiments take one option each, and belong beside the rows above
+# before any of them is credited:
 #
-# What rescued that real pair was simpler still: read both corpora the same way. RAVDESS surrounds
-# each sentence with about a second of near-silence, EmoDB is cut tightly. Trimming that silence
-# (`serlib train --trim-silence`, `trim_db=40` in `train_run`) *and* standardising each clip with its own
-# statistics (`--normalisation utterance`) took EmoDB from one label for every clip to 55.5 % UA
-# over 3 seeds, with no adaptation at all; either change alone left it at 25 % (README, Results).
-# Look at the recalls before celebrating: angry and sad are recognised, happy and neutral mostly
-# not. The model sorts EmoDB by arousal; UA alone would have hidden that.
-# On this course's synthetic corpora the same pair hurts instead (seed 0: 65.0 / 34.4 % UA, against
-# 79.9 / 60.9 with per-clip statistics alone; `benchmarks/RESULTS_study_synthetic.md`). What fixes
-# one shift is not a fix for another: measure on the corpora you care about.
+# - read both corpora the same way: trim the silence around each clip (`trim_db=40`,
+#   `serlib train --trim-silence`) and standardise each clip with its own statistics
+#   (`normalisation="utterance"`, `--normalisation utterance`), with no adaptation at all;
+# - a control for DANN: the same DANN with its domain loss switched off (`domain_weight=0`),
+#   where the target audio reaches the model only through batch norm over mixed batches;
+# - a gentler adversary: the confusion loss at a lower domain weight (`adversary="confusion",
+#   domain_weight=0.25`) on top of target statistics.
 #
-# A control makes the same point from the other side. Train DANN with its domain loss switched off
-# (`domain_weight=0`): the target audio then reaches the model only through batch norm, which
-# normalises each mixed source + target batch together. Over 3 seeds that control recovered half
-# of the gap, more than DANN with its adversary (README, Results; `run_study.py --controls`). On
-# these corpora normalisation, not the adversary, does the adapting: always train the control
-# before crediting the method. The gentlest adversary tried, the confusion loss at half the domain
-# weight (`--domain-weight 0.25`) on top of target statistics, recovered 58 % of the gap for 0.3
-# points of source UA: a pass for "DANN", yet only one point above target statistics alone.
+# Each is one call, e.g. `course.course_run("dann", COURSE.corpora, PROFILE, SEED,
+# name="dann-control", domain_weight=0)`, and `findings.gap_recovered(RUNS["crnn"], run,
+# RUNS["oracle"])` says what it recovered. What fixes one shift is not a fix for another: measure
+# on the corpora you care about, over several seeds.
 #
 # ## 8. All models, one table
 #
 # UA (the headline), WA and macro-F1 on the source test speakers and on the held-out target test
 # speakers. Model selection everywhere used source validation UA only; no target label was used
-# for training or selection.
+# for training or selection, except by the oracle, which is drawn as the dotted line and not as a
+# model. Chance is one over the number of classes of each run's scheme.
 
 # %%
 final = course.course_results(PROFILE, SEED, COURSE.tag)
 if final.attrs["missing"]:
     print("missing:", "; ".join(final.attrs["missing"]))
 display(results.wide_results(final))
-fig = plots.plot_results_table(
-    final,
-    title=f"UA / WA / macro-F1 (%), {PROFILE} profile, seed {SEED}",
-    note="seed5: 5 classes (chance 20%); transductive: adapted on the target test speakers",
+models = final[~final["model"].str.startswith(course.COURSE_RUNS["oracle"])]
+chance = {
+    model: 1 / len(results.read_metrics(folder)["target_test"]["labels"])
+    for model, folder in course.course_run_dirs(PROFILE, SEED, COURSE.tag).items()
+    if model in set(models["model"])
+}
+fig = plot_results_bars(
+    models,
+    chance=chance,
+    oracle=oracle_ua,
+    title=f"UA, {PROFILE} profile, seed {SEED}",
+    note="transductive: adapted on the target test speakers",
 )
 course.save_and_show(fig, "05_results")
 
@@ -300,7 +305,11 @@ print(f"results written to {course.short_path(results_file)}")
 
 # %% [markdown]
 # **Reading the table.** The gap between source and target UA is the cost of the domain shift;
-# what DANN recovers of it is the benefit of adaptation; the Wav2Vec2 rows show what a pretrained
-# encoder adds (or, with the tiny offline encoder, what it does not: that row is a plumbing check,
-# not a result). On the synthetic corpus the numbers depend on the profile and the seed; run
-# several seeds before believing a difference of a few points.
+# the share of the gap to the oracle that a method closes is the benefit of adaptation; the
+# Wav2Vec2 rows show what that encoder adds (with the tiny offline encoder: what random features
+# give, which is a baseline and not a result about pretraining). One seed is one draw: run several
+# seeds before believing a difference of a few points. The findings below are computed from the
+# runs above.
+
+# %% tags=["findings"]
+findings.report(findings.shift_findings(RUNS) + shift.distance_findings(distances), title="What we found")

@@ -74,7 +74,9 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[s
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weights file")
-    return load_file(str(path), device=str(device))
+    device = torch.device(device)
+    # a multi-process CPU run's device is "cpu:0", which safetensors refuses; all CPUs are "cpu"
+    return load_file(str(path), device="cpu" if device.type == "cpu" else str(device))
 
 
 def save_state(path: str | Path, state: dict) -> None:

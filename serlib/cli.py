@@ -194,8 +194,9 @@ def train_command(args: argparse.Namespace) -> int:
         target_batchnorm=args.target_batchnorm,
         **{name: getattr(args, name) for name in OPTIONAL_FLAGS if getattr(args, name) is not None},
     )
-    print(format_metrics(result.metrics))
-    print(f"run folder: {result.run_dir}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch`, one process reports
+        print(format_metrics(result.metrics))
+        print(f"run folder: {result.run_dir}")
     return 0
 
 

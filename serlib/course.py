@@ -6,7 +6,14 @@ corpus from its environment variable, else the synthetic one, generated once per
 where each model's run folder goes, which Wav2Vec2 encoder and training mode notebook 04 uses,
 where figures are saved, and which runs make up the course's results table.
 
-``python -m serlib.course_runner`` (what ``make course`` calls) executes the notebooks themselves.
+Every course run is named in ``COURSE_RUN_PLAN`` (its model and options), so any notebook can train
+one it needs and finds missing (``ensure_runs``, saying how long that takes): each notebook stands
+alone, in Colab or on a fresh ``$SERLIB_HOME``. ``course_run`` reuses a run folder only when it holds
+the very run asked for (the same settings, compared as ``serlib train --resume`` compares them), so
+the course never trains the same run twice and never returns another run's results.
+
+``python -m serlib.course_runner`` (what ``make course`` calls) executes the notebooks themselves;
+``serlib.colab`` says where the course is published; ``serlib.study`` holds the study it reproduces.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +31,14 @@ import torch
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
-from serlib.config import DATASET_ENV, check_profile, serlib_home
+from serlib.colab import REPO_URL as REPO_URL  # re-exported: the one repository setting
+from serlib.colab import colab_url as repository_colab_url
+from serlib.colab import enable_colab_widgets, in_colab
+from serlib.config import DATASET_ENV, InputConfig, TrainConfig, check_profile, serlib_home
+from serlib.course_plan import COURSE_MODELS, COURSE_RUN_PLAN, expected_time, run_label
+from serlib.course_plan import COURSE_RUNS as COURSE_RUNS  # re-exported for the notebooks
+from serlib.course_plan import WORKSHOP_SECONDS as WORKSHOP_SECONDS
+from serlib.course_plan import CourseRun as CourseRun
 from serlib.errors import UserError
 from serlib.figures import save_figure
 from serlib.models.pretrained import (
@@ -37,11 +51,12 @@ from serlib.models.pretrained import (
     resolve_encoder,
 )
 from serlib.results import results_table
+from serlib.run_settings import RESUME_KEYS, make_settings
 from serlib.runs import train_run
+from serlib.study import STUDY as STUDY  # re-exported: notebooks name the study from here
+from serlib.study import study_changes as study_changes
+from serlib.study import study_table as study_table
 from serlib.synth import generate_corpus
-
-REPO_URL = "https://github.com/serlib/serlib"
-"""Where Colab installs serlib from (the setup cell of every notebook)."""
 
 NOTEBOOKS = (
     "01_data_exploration",
@@ -50,7 +65,7 @@ NOTEBOOKS = (
     "04_wav2vec2_dann",
     "05_domain_shift_analysis",
 )
-"""The course, in the order it is meant to be run (later notebooks read earlier run folders)."""
+"""The course, in the order it is meant to be run (each also runs alone: it trains what it needs)."""
 
 SOURCE_CORPUS = "iemocap"
 TARGET_CORPUS = "ravdess"
@@ -59,35 +74,10 @@ TARGET_CORPUS = "ravdess"
 FIGURES_ENV = "SERLIB_FIGURES"
 """Overrides where notebooks save figures (the tests send them to a temporary folder)."""
 
-COURSE_MODELS = ("crnn", "dann", "w2v2", "w2v2-dann")
-"""The models the course trains, in the order of the results table."""
-
-COURSE_RUNS = {
-    "crnn": "CRNN",
-    "dann": "DANN-CRNN",
-    "w2v2": "W2V2",
-    "w2v2-dann": "W2V2-DANN",
-    "crnn-seed5": "CRNN, seed5 labels",
-    "dann-transductive": "DANN-CRNN, transductive",
-    "dann-confusion": "DANN-CRNN, confusion adversary",
-    "crnn-target-statistics": "CRNN + target statistics",
-    "crnn-target-batchnorm": "CRNN + target batch norm (AdaBN)",
-}
-"""Run folder name -> table name: the four models of notebooks 02-04 and the variants of 03 and 05."""
-
-
-def in_colab() -> bool:
-    """True inside Google Colab (where the setup cell installs serlib and enables widgets)."""
-    return "google.colab" in sys.modules
-
 
 def colab_url(notebook: str) -> str:
-    """The "Open in Colab" link of a course notebook."""
-    stem = notebook.removesuffix(".ipynb")
-    if stem not in NOTEBOOKS:
-        raise UserError(f"unknown notebook {notebook!r}; the course has {', '.join(NOTEBOOKS)}")
-    repo = REPO_URL.removeprefix("https://github.com/")
-    return f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{stem}.ipynb"
+    """The "Open in Colab" link of a course notebook (``serlib.colab`` says where it is published)."""
+    return repository_colab_url(notebook, NOTEBOOKS)
 
 
 def short_path(path: str | Path) -> str:
@@ -191,6 +181,44 @@ def run_dir(
     return runs_root(profile, seed, tag) / model
 
 
+COMPARED_SETTINGS = (*RESUME_KEYS, "encoder", "w2v2_mode")
+"""config.json entries (beside ``train`` and ``input_settings``) that make two runs the same run:
+those ``serlib train --resume`` checks, and the Wav2Vec2 checkpoint and mode."""
+
+
+def setting_text(value: object) -> str:
+    """A setting as a message shows it (a corpus as ``name:folder``)."""
+    if isinstance(value, dict) and set(value) == {"name", "root"}:
+        return f"{value['name']}:{short_path(value['root'])}"
+    return repr(value)
+
+
+def settings_differences(saved: dict, asked: dict) -> list[str]:
+    """What differs between a run folder's config.json and a request, as ``option saved -> asked``.
+
+    Saved training and input settings are read through ``TrainConfig`` / ``InputConfig`` first, so
+    a setting added since the run was made reads as its default (as ``--resume`` reads them).
+    """
+    saved = dict(saved)
+    if isinstance(saved.get("train"), dict):  # run format 1 kept the input settings in "train"
+        inputs = saved.get("input_settings", saved["train"])
+        saved["input_settings"] = InputConfig.from_dict(inputs).to_dict()
+        saved["train"] = TrainConfig.from_dict(saved["train"]).to_dict()
+    found = [
+        f"{key} {setting_text(saved.get(key))} -> {setting_text(asked.get(key))}"
+        for key in COMPARED_SETTINGS
+        if saved.get(key) != asked.get(key)
+    ]
+    for group in ("train", "input_settings"):
+        old, new = saved.get(group) or {}, asked.get(group) or {}
+        found += [
+            f"{key} {old.get(key)!r} -> {new.get(key)!r}"
+            for key in sorted(set(old) | set(new))
+            if old.get(key) != new.get(key)
+        ]
+    return found
+
+
 def course_run(
     model: str,
     corpora: dict[str, CourseCorpus],
@@ -199,30 +227,46 @@ def course_run(
     *,
     name: str | None = None,
     retrain: bool = False,
+    oracle: bool = False,
     **train_options,
 ) -> Path:
-    """Train a course model into its run folder, or reuse the finished run already there.
+    """Train a course model into its run folder, or reuse the same run already there.
 
-    A folder with ``metrics.json`` is a finished run and is reused (so re-running a notebook is
-    quick); a folder with only a checkpoint is resumed; ``retrain=True`` deletes the folder and
-    trains from scratch. ``name`` (default: ``model``) names the folder, e.g. ``crnn-seed5``;
-    ``train_options`` go to ``serlib.runs.train_run`` (``scheme``, ``transductive``, ``encoder``,
-    ``epochs``, ...).
+    A run folder is reused only when its config.json holds the very settings asked for (the same
+    check as ``serlib train --resume``): finished, it is reused; unfinished, it is resumed. A
+    folder that holds a run with other settings is refused with the differing options named;
+    ``retrain=True`` deletes the folder and trains from scratch. ``name`` (default: ``model``)
+    names the folder, e.g. ``crnn-seed5``; ``oracle=True`` trains on the labelled target
+    adaptation speakers (an upper bound); ``train_options`` go to ``serlib.runs.train_run``
+    (``scheme``, ``transductive``, ``encoder``, ``epochs``, ...).
     """
     folder = run_dir(name or model, profile, seed, data_tag(corpora))
+    source, target = corpora["target" if oracle else "source"].spec, corpora["target"].spec
     if retrain and folder.exists():
         shutil.rmtree(folder)
-    if (folder / "metrics.json").is_file():
-        print(f"reusing the finished run in {short_path(folder)} (RETRAIN = True trains it again)")
-        return folder
     resume = (folder / "config.json").is_file()
     if resume:
+        options = {key: value for key, value in train_options.items() if key != "progress"}
+        asked = make_settings(model, source, target=target, profile=profile, seed=seed, **options)
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        differences = settings_differences(saved, asked.to_dict())
+        if differences:
+            shown = "; ".join(differences[:6]) + (" ..." if len(differences) > 6 else "")
+            raise UserError(
+                f"{short_path(folder)} holds another run (saved -> asked: {shown}); retrain=True "
+                "(RETRAIN = True, or SERLIB_RETRAIN=1) replaces it, or give this run another name"
+            )
+        if (folder / "metrics.json").is_file():
+            print(
+                f"reusing the finished run in {short_path(folder)} (RETRAIN = True trains it again)"
+            )
+            return folder
         print(f"resuming the unfinished run in {short_path(folder)}")
     train_run(
         model,
-        corpora["source"].spec,
+        source,
         folder,
-        target=corpora["target"].spec,
+        target=target,
         profile=profile,
         seed=seed,
         resume=resume,
@@ -245,11 +289,24 @@ class CourseSetup:
         return data_tag(self.corpora)
 
 
-def enable_colab_widgets() -> None:
-    """Turn on Colab's widget manager, without which ipywidgets (the explorers) do not render."""
-    from google.colab import output  # only exists inside Colab
+DRIVE = "/content/drive"
+"""Where Colab mounts Google Drive."""
 
-    output.enable_custom_widget_manager()
+
+def use_home(home: str | Path) -> Path:
+    """Keep corpora, feature caches and runs in ``home`` from now on (sets ``$SERLIB_HOME``).
+
+    In Colab, a ``home`` on Google Drive (under ``/content/drive``) mounts Drive first, so runs
+    survive the end of a session and every notebook's runtime finds the runs the others trained.
+    """
+    folder = Path(home).expanduser()
+    if in_colab() and str(folder).startswith(DRIVE) and not Path(DRIVE, "MyDrive").is_dir():
+        from google.colab import drive  # only exists inside Colab
+
+        drive.mount(DRIVE)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["SERLIB_HOME"] = str(folder)
+    return folder
 
 
 def setup(
@@ -258,17 +315,21 @@ def setup(
     *,
     source_root: str | Path | None = None,
     target_root: str | Path | None = None,
+    home: str | Path | None = None,
 ) -> CourseSetup:
     """The set-up every notebook starts with, in one call.
 
-    Checks the profile, enables widgets in Colab, seeds torch with ``seed`` (so a rerun draws the
-    same initial weights), finds the two corpora (``course_corpora``: the real ones at the given
-    roots or their environment variables, else the synthetic ones, generated on first use) and
-    prints where they are.
+    Checks the profile, enables widgets in Colab, keeps corpora and runs in ``home`` when given
+    (``use_home``: e.g. ``"/content/drive/MyDrive/serlib"`` keeps them on Google Drive between
+    Colab sessions), seeds torch with ``seed`` (so a rerun draws the same initial weights), finds
+    the two corpora (``course_corpora``: the real ones at the given roots or their environment
+    variables, else the synthetic ones, generated on first use) and prints where they are.
     """
     check_profile(profile)
     if in_colab():
         enable_colab_widgets()
+    if home is not None and str(home).strip():
+        print(f"SERLIB_HOME: {use_home(home)}")
     torch.manual_seed(seed)
     corpora = course_corpora(profile, source_root=source_root, target_root=target_root)
     for role, corpus in corpora.items():
@@ -307,6 +368,53 @@ def pick_w2v2_mode(requested: str | None, profile: str) -> str:
     return choose_mode(requested, profile, gpu=torch.cuda.is_available())
 
 
+def ensure_runs(
+    names: Sequence[str],
+    setup: CourseSetup,
+    retrain: bool = False,
+    *,
+    encoder: str | None = None,
+    w2v2_mode: str | None = None,
+) -> dict[str, Path]:
+    """The run folders of the named course runs, training each one that is missing.
+
+    What lets every notebook stand alone: a notebook that reads a run an earlier notebook trains
+    asks for it here, and it is trained (saying first how long that takes) only when it is not
+    already there; a finished run with the same settings is reused, so the course never trains
+    the same run twice. The runs depend on nothing but the corpora and are trained in the order
+    given. ``retrain`` trains them all again; ``encoder`` and ``w2v2_mode`` (Wav2Vec2 runs) go
+    through ``pick_encoder`` and ``pick_w2v2_mode``, as in notebook 04.
+    """
+    unknown = [name for name in names if name not in COURSE_RUN_PLAN]
+    if unknown:
+        raise UserError(
+            f"unknown course runs {unknown}; the course has {', '.join(COURSE_RUN_PLAN)}"
+        )
+    w2v2_options: dict[str, str] = {}
+    if any(COURSE_RUN_PLAN[name].model.startswith("w2v2") for name in names):
+        chosen, note = pick_encoder(encoder, setup.profile)
+        print(f"Wav2Vec2 encoder: {note}")
+        w2v2_options = {"encoder": chosen, "w2v2_mode": pick_w2v2_mode(w2v2_mode, setup.profile)}
+    folders = {}
+    for name in names:
+        plan = COURSE_RUN_PLAN[name]
+        options = dict(plan.options) | (w2v2_options if plan.model.startswith("w2v2") else {})
+        folder = run_dir(name, setup.profile, setup.seed, setup.tag)
+        if retrain or not (folder / "metrics.json").is_file():
+            print(f"training {plan.label} ({name}): {expected_time(name, setup.profile)}")
+        folders[name] = course_run(
+            plan.model,
+            setup.corpora,
+            setup.profile,
+            setup.seed,
+            name=name,
+            retrain=retrain,
+            oracle=plan.oracle,
+            **options,
+        )
+    return folders
+
+
 def figures_dir() -> Path:
     """Where notebooks save figures: ``$SERLIB_FIGURES``, else the checkout's ``figures/``.
 
@@ -334,22 +442,11 @@ def save_and_show(fig: Figure, name: str) -> None:
     display(Image(filename=str(path)))
 
 
-def run_label(name: str, folder: Path) -> str:
-    """The table name of a course run, marked when its Wav2Vec2 encoder is the tiny random one."""
-    label = COURSE_RUNS.get(name, name)
-    config_path = folder / "config.json"
-    if config_path.is_file():
-        encoder = json.loads(config_path.read_text()).get("encoder")
-        if encoder is not None and is_tiny(str(encoder)):
-            label += " (tiny encoder)"
-    return label
-
-
 def course_run_dirs(
     profile: str, seed: int = 0, tag: str = "iemocap-synth-ravdess-synth"
 ) -> dict[str, Path]:
     """Table name -> run folder of every course run: the four models always (missing or not),
-    the ablations of notebook 05 when they exist."""
+    the oracle and the variants of notebooks 03 and 05 when they exist."""
     folders = {}
     for name in COURSE_RUNS:
         folder = run_dir(name, profile, seed, tag)

@@ -3,12 +3,23 @@
 Hardware is Accelerate's job, not serlib's: ``Accelerator(cpu=..., mixed_precision=...)`` and then
 ``prepare``, ``backward``, ``autocast`` and ``gather_for_metrics`` in the training loop. The same
 loop runs on a laptop CPU, on one GPU in bf16/fp16, and on several GPUs under ``accelerate launch``.
-This module only turns a run's three hardware settings into that ``Accelerator``.
+This module only turns a run's three hardware settings into that ``Accelerator``, and tunes the two
+process-wide things a CPU run depends on: the C allocator (``keep_freed_memory``) and whether bf16
+is worth asking for (``check_precision_device``).
+
+Several processes: ``accelerate launch --multi_gpu --num_processes N -m serlib train ...`` starts N
+processes (torchrun underneath), one per GPU; on a machine without a GPU the same command trains on
+N CPU processes, which serlib joins with the gloo backend (``launched_on_cpus``). Note that
+``accelerate launch --cpu`` starts a single process whatever ``--num_processes`` says.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
+import sys
+import warnings
 from typing import Protocol
 
 import torch
@@ -37,15 +48,60 @@ def resolve_mixed_precision(choice: str, cpu: bool) -> str | None:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), as oneDNN sees it."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def check_precision_device(config: HardwareSettings) -> None:
     """Refuse fp16 where training would run on the CPU, before any feature is computed.
 
-    On a CPU, bf16 autocast is real (faster CRNN training on CPUs with AVX512-BF16 or AMX, see
-    benchmarks/RESULTS_epoch.md); fp16 is not: Accelerate would quietly train in float32.
+    On a CPU, bf16 autocast is real where the CPU has bf16 instructions (AVX512-BF16 or AMX, see
+    benchmarks/RESULTS_epoch.md); elsewhere (AVX2 laptops) it is emulated and many times slower
+    than float32, which is worth a warning. fp16 is not real on a CPU: Accelerate would quietly
+    train in float32.
     """
     on_cpu = config.cpu or not torch.cuda.is_available()
     if on_cpu and config.mixed_precision == "fp16":
         raise UserError("fp16 mixed precision needs a GPU; on the CPU use bf16 or no")
+    if on_cpu and config.mixed_precision == "bf16" and not cpu_has_bf16():
+        warnings.warn(
+            "this CPU has no bf16 instructions (AVX512-BF16 or AMX): bf16 training is emulated and "
+            "much slower than float32; use mixed_precision='no'",
+            stacklevel=2,
+        )
+
+
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+"""glibc's ``mallopt`` parameter numbers (from ``malloc.h``)."""
+
+KEEP_FREED_BYTES = 1 << 30
+"""Free memory the allocator may keep at the top of its heap before it gives any back (1 GiB)."""
+
+
+def keep_freed_memory() -> bool:
+    """Let the C allocator keep freed memory for the next training step; True where it applied.
+
+    A CRNN training step allocates and frees dozens of activation buffers of 10-70 MB. glibc's
+    default hands every block over 32 MB straight back to the kernel when it is freed, so the next
+    step faults the same memory in again, page by page and zero-filled: on a 2-core laptop that was
+    a third of the course's CPU time, spent in the kernel. Serving large blocks from the heap
+    (``M_MMAP_MAX = 0``) and trimming the heap only past ``KEEP_FREED_BYTES`` lets every step reuse
+    the previous step's memory. Nothing computed changes. The process keeps its peak memory until it
+    exits. Linux with glibc only; elsewhere nothing happens.
+    """
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(
+        libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREED_BYTES)
+    )
 
 
 def forget_other_accelerate_state(config: HardwareSettings) -> None:
@@ -67,12 +123,25 @@ def forget_other_accelerate_state(config: HardwareSettings) -> None:
         AcceleratorState._reset_state(reset_partial_state=True)
 
 
+def launched_on_cpus() -> bool:
+    """Whether this is one of several processes (``accelerate launch``, ``torchrun``) on a machine
+    without a GPU. Accelerate joins such processes into one run (gloo backend) only when told
+    ``cpu=True``; otherwise each process would silently train alone on all the data."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
 def make_accelerator(config: HardwareSettings) -> Accelerator:
-    """The Accelerator for a config: CPU or GPU(s), with the asked-for mixed precision."""
+    """The Accelerator for a config: CPU or GPU(s), with the asked-for mixed precision.
+
+    A run on the CPU also gets ``keep_freed_memory`` (same numbers, less time in the kernel).
+    """
     check_precision_device(config)
     forget_other_accelerate_state(config)
-    return Accelerator(
-        cpu=config.cpu,
+    accelerator = Accelerator(
+        cpu=config.cpu or launched_on_cpus(),
         mixed_precision=resolve_mixed_precision(config.mixed_precision, config.cpu),
         gradient_accumulation_steps=config.grad_accumulation,
     )
+    if accelerator.device.type == "cpu":
+        keep_freed_memory()
+    return accelerator

@@ -5,7 +5,7 @@ Each model family reads its clips in its own way:
 - ``MelInputs`` (crnn, dann): log-mel spectrograms from the feature cache, standardised with the
   statistics of the source training speakers (or each clip's own), cropped at random in training;
 - ``FrozenInputs`` (w2v2 models with a frozen encoder): every hidden layer's mean-pooled states,
-  extracted once per file into the cache; only the heads and the layer mix train, in minutes on a CPU;
+  extracted once per file into the cache; layer mix, projection and heads train in minutes on a CPU;
 - ``WaveInputs`` (fine-tuned w2v2 models): the 16 kHz waveform, decoded on access, in batches of
   clips of similar length (less padding, which group-norm encoders see as signal).
 
@@ -213,7 +213,7 @@ class FrozenInputs:
     """The inputs of a frozen-feature run: which encoder made the cached states, and their shape.
 
     ``read(table)`` reads or extracts the states [S, D] of a table's files (S = hidden layers + 1),
-    ``head_encoder()`` builds the part that trains on them (the layer mix).
+    ``head_encoder()`` builds the part that trains on them (the layer mix and the projection).
     """
 
     encoder: str
@@ -221,6 +221,7 @@ class FrozenInputs:
     num_hidden_states: int
     embedding_dim: int
     layer_weighting: bool = True
+    projection: bool = True  # runs saved before it existed had none, and load without it
     kind: str = POOLED_CACHE_KIND
     _feature_encoder: SpeechEncoder | None = field(default=None, repr=False, compare=False)
 
@@ -241,8 +242,10 @@ class FrozenInputs:
         return encoder_label(self.encoder)
 
     def head_encoder(self) -> LayerMixEncoder:
-        """The trainable part of a frozen-mode model: the (learned or last-layer) layer mix."""
-        return LayerMixEncoder(self.num_hidden_states, self.embedding_dim, self.layer_weighting)
+        """What trains in frozen mode: the layer mix, then the projection DANN can reshape."""
+        return LayerMixEncoder(
+            self.num_hidden_states, self.embedding_dim, self.layer_weighting, self.projection
+        )
 
     def feature_encoder(self) -> SpeechEncoder:
         """The frozen encoder that makes the features, loaded once (offline rules apply).
@@ -303,6 +306,7 @@ class FrozenInputs:
             "num_hidden_states": self.num_hidden_states,
             "embedding_dim": self.embedding_dim,
             "layer_weighting": self.layer_weighting,
+            "projection": self.projection,
         }
 
     @classmethod
@@ -315,6 +319,7 @@ class FrozenInputs:
             int(values["num_hidden_states"]),
             int(values["embedding_dim"]),
             bool(values["layer_weighting"]),
+            bool(values.get("projection", False)),
         )
 
 

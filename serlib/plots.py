@@ -1,14 +1,15 @@
 """Figures of training and evaluation: one function per figure, each returning a matplotlib Figure.
 
 Each ``plot_*`` function returns a detached figure (``serlib.figures``): show it as a cell's last
-expression or save it with ``serlib.figures.save_figure``. Figures of the data itself (a clip, the
-class balance) are in ``serlib.data_plots``.
+expression or save it with ``serlib.figures.save_figure``. Source and target always wear
+``figures.SOURCE_COLOUR`` / ``TARGET_COLOUR``, emotions ``figures.EMOTION_PALETTE``. Figures of the
+data itself (a clip, the class balance) are in ``serlib.data_plots``; results per model, against
+chance and the oracle, in ``serlib.result_plots``.
 
 - ``plot_confusion_matrix``  counts or row-normalised confusion matrix (rows = true labels).
 - ``plot_learning_curves``   losses, scores and schedules from a training history table.
 - ``plot_recall_shift``      per-class recall on the source versus the target domain.
 - ``plot_embedding``         a 2-D embedding (t-SNE/UMAP output) coloured by domain and by emotion.
-- ``plot_results_table``     UA, WA and macro-F1 on source and target, one row per model.
 - ``plot_grl_schedule``      the gradient-reversal coefficient ramp over training.
 - ``plot_domain_accuracy``   the domain head's training accuracy per epoch, against 50 %.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -27,7 +27,16 @@ from matplotlib.ticker import MaxNLocator
 
 from serlib import metrics
 from serlib.errors import UserError
-from serlib.figures import finish_axes, new_figure, panel_grid
+from serlib.figures import (
+    CONFUSION_CMAP,
+    REFERENCE_COLOUR,
+    emotion_colours,
+    finish_axes,
+    new_figure,
+    panel_grid,
+    series_styles,
+    wrap_text,
+)
 from serlib.models.dann import grl_coefficient
 
 
@@ -55,7 +64,7 @@ def plot_confusion_matrix(
     normalise: bool = False,
     title: str | None = None,
     ax: Axes | None = None,
-    cmap: str = "Blues",
+    cmap: str = CONFUSION_CMAP,
 ) -> Figure:
     """Draw a confusion matrix of counts (rows = true, columns = predicted), annotated per cell.
 
@@ -94,7 +103,8 @@ def plot_confusion_matrix(
     default_title = (
         "confusion matrix (row-normalised)" if normalise else "confusion matrix (counts)"
     )
-    ax.set_title(title if title is not None else default_title)
+    title = title if title is not None else default_title
+    ax.set_title(wrap_text(title, ax.get_position().width * fig.get_figwidth()))
     return fig
 
 
@@ -108,6 +118,11 @@ HISTORY_PANELS = (
 
 UNPLOTTED_COLUMNS = ("seconds",)
 """History columns left out by default: timings say nothing about learning."""
+
+SCHEDULE_PANELS = ("gradient reversal", "learning rate")
+"""Panels of values the trainer sets rather than learns. When every series in one stayed constant,
+the panel is a flat line: it is left out and its value given in the figure's title instead. A flat
+*score* stays drawn: a model stuck at chance is a finding."""
 
 
 def _history_panels(columns: Sequence[str]) -> dict[str, list[str]]:
@@ -123,6 +138,29 @@ def _history_panels(columns: Sequence[str]) -> dict[str, list[str]]:
     return {title: names for title, names in panels.items() if names}
 
 
+def constant_value(values: np.ndarray) -> float | None:
+    """The one value a series kept through training (NaN gaps ignored), or None if it changed."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0 or not np.allclose(finite, finite[0], rtol=1e-9, atol=0.0):
+        return None
+    return float(finite[0])
+
+
+def _flat_schedule_notes(history: pd.DataFrame, panels: dict[str, list[str]]) -> dict[str, str]:
+    """Schedule panels whose every series stayed constant, each with the sentence that replaces it."""
+    notes = {}
+    for panel in SCHEDULE_PANELS:
+        columns = panels.get(panel, [])
+        kept = [constant_value(history[column].to_numpy(dtype=float)) for column in columns]
+        if columns and all(value is not None for value in kept):
+            values = ", ".join(
+                f"{column} = {value:.3g}" for column, value in zip(columns, kept, strict=True)
+            )
+            notes[panel] = f"{panel} stayed at {values}"
+    return notes
+
+
 def plot_learning_curves(
     history: pd.DataFrame,
     *,
@@ -136,7 +174,8 @@ def plot_learning_curves(
     Columns are grouped by name (see ``HISTORY_PANELS``), so the domain classifier's accuracy sits
     beside the emotion scores and the GRL coefficient and learning rates get their own panels.
     ``best`` marks the epoch with the highest value of that column (model selection on source
-    validation UA) when it is present.
+    validation UA) when it is present. A schedule panel whose every series stayed constant (an
+    unchanged learning rate) is not drawn; the title says what value it kept.
     """
     if not isinstance(history, pd.DataFrame) or history.empty:
         raise UserError("history must be a non-empty pandas DataFrame")
@@ -155,6 +194,11 @@ def plot_learning_curves(
     panels = _history_panels(columns)
     if not panels:
         raise UserError("history has no numeric columns to plot")
+    flat = _flat_schedule_notes(history, panels)
+    if len(flat) < len(panels):  # keep a flat panel rather than draw nothing at all
+        panels = {name: names for name, names in panels.items() if name not in flat}
+    else:
+        flat = {}
 
     fig, axes = panel_grid(len(panels), (4.2, 3.2))
     best_step = None
@@ -168,14 +212,17 @@ def plot_learning_curves(
         if panel == "learning rate":
             ax.set_yscale("log")
         if best_step is not None:
-            ax.axvline(best_step, color="grey", linestyle="--", linewidth=1, label=f"best {best}")
+            ax.axvline(
+                best_step, color=REFERENCE_COLOUR, linestyle="--", linewidth=1, label=f"best {best}"
+            )
         ax.set_xlabel(x)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(panel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
+    heading = "\n".join(([title] if title else []) + [f"({note})" for note in flat.values()])
+    if heading:
+        fig.suptitle(wrap_text(heading, fig.get_figwidth(), fontsize=12))
     fig.tight_layout()
     return fig
 
@@ -201,8 +248,9 @@ def plot_recall_shift(
     ``recalls`` maps a set name to its class -> recall dict (the ``recall`` of ``metrics.json``;
     None or NaN where a class has no clips, drawn as an empty slot), or is the table of
     ``serlib.analysis.recall_shift`` (columns ``class``, ``source``, ``target``, ``shift``), whose
-    class order is kept. The dashed line is chance (1 / number of classes): a class whose target bar
-    falls to it has been lost to the domain shift.
+    class order is kept. Bars wear the domain colours (a set named "... source" or "... target"; a
+    second model's bars of the same domain are hatched). The dashed line is chance (1 / number of
+    classes): a class whose target bar falls to it has been lost to the domain shift.
     """
     if isinstance(recalls, pd.DataFrame):
         if "class" not in recalls.columns:
@@ -225,34 +273,45 @@ def plot_recall_shift(
     fig, axes = new_figure(figsize=(1.2 + 0.9 * len(labels) * max(1, len(recalls) / 2), 3.6))
     ax = axes[0, 0]
     positions = np.arange(len(labels))
+    styles = series_styles(list(recalls))
     for index, (name, values) in enumerate(recalls.items()):
         heights = [
             np.nan if values.get(label) is None else float(values[label]) for label in labels
         ]
         offset = (index - (len(recalls) - 1) / 2) * width
-        ax.bar(positions + offset, np.nan_to_num(heights), width=width, label=name)
-    ax.axhline(1.0 / len(labels), color="grey", linestyle="--", linewidth=1, label="chance")
+        ax.bar(
+            positions + offset,
+            np.nan_to_num(heights),
+            width=width,
+            label=name,
+            edgecolor="white",
+            linewidth=0.5,
+            **styles[name],
+        )
+    chance = 1.0 / len(labels)
+    ax.axhline(chance, color=REFERENCE_COLOUR, linestyle="--", linewidth=1, label="chance")
     ax.set_xticks(positions, labels)
     ax.set_ylim(0.0, 1.05)
     ax.set_ylabel("recall")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
-        ax.set_title(title)
+        ax.set_title(wrap_text(title, ax.get_position().width * fig.get_figwidth()))
     fig.tight_layout()
     return fig
 
 
-def _scatter_by(ax: Axes, points: np.ndarray, groups: np.ndarray, title: str, palette: str) -> None:
-    """Scatter ``points`` with one colour per group (sorted names, so colours are stable)."""
-    colours = plt.get_cmap(palette)
-    for index, group in enumerate(sorted(set(groups.tolist()))):
+def _scatter_by(
+    ax: Axes, points: np.ndarray, groups: np.ndarray, title: str, colours: Mapping[str, str]
+) -> None:
+    """Scatter ``points`` with one colour per group (sorted names, so the legend order is stable)."""
+    for group in sorted(set(groups.tolist())):
         chosen = groups == group
         ax.scatter(
             points[chosen, 0],
             points[chosen, 1],
             s=10,
             alpha=0.7,
-            color=colours(index % colours.N),
+            color=colours[group],
             label=f"{group} ({int(chosen.sum())})",
         )
     ax.set_title(title)
@@ -271,7 +330,8 @@ def plot_embedding(
     """Two views of a 2-D embedding (t-SNE/UMAP output): coloured by domain and by emotion.
 
     Before adaptation the domains form separate islands; DANN's aim is that the left panel mixes
-    while the right panel keeps its emotion clusters.
+    while the right panel keeps its emotion clusters. Domains wear the source/target pair colours,
+    emotions the emotion palette, so the two panels never share a colour.
     """
     points = np.asarray(points, dtype=float)
     if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] == 0:
@@ -281,83 +341,15 @@ def plot_embedding(
     for name, values in (("domain", domain_array), ("emotion", emotion_array)):
         if len(values) != len(points):
             raise UserError(f"{name} has {len(values)} entries but there are {len(points)} points")
+    styles = series_styles(sorted(set(domain_array.tolist())))
+    domain_colours = {name: style["color"] for name, style in styles.items()}
     fig, axes = new_figure(1, 2, figsize=(10, 4.6))
-    _scatter_by(axes[0, 0], points, domain_array, "coloured by domain", palette="Dark2")
-    _scatter_by(axes[0, 1], points, emotion_array, "coloured by emotion", palette="tab10")
+    _scatter_by(axes[0, 0], points, domain_array, "coloured by domain", domain_colours)
+    emotions = emotion_colours(sorted(set(emotion_array.tolist())))
+    _scatter_by(axes[0, 1], points, emotion_array, "coloured by emotion", emotions)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(wrap_text(title, fig.get_figwidth(), fontsize=12))
     fig.tight_layout()
-    return fig
-
-
-RESULT_METRICS = {"ua": "UA", "wa": "WA", "macro_f1": "macro-F1"}
-"""Result columns and how the table names them; UA first because it is the headline metric."""
-
-
-def plot_results_table(
-    results: pd.DataFrame,
-    *,
-    metrics: Sequence[str] = tuple(RESULT_METRICS),
-    title: str | None = None,
-    note: str | None = None,
-) -> Figure:
-    """Render a results table: one row per model, UA/WA/macro-F1 (%) per evaluation set.
-
-    ``results`` is tidy: columns ``model``, ``set`` (e.g. "source test", "target test") and the
-    metrics as fractions in [0, 1]; the table keeps the order in which models and sets first appear.
-    ``note`` is printed under the table (e.g. which numbers are transductive or an oracle bound).
-    """
-    required = ["model", "set", *metrics]
-    missing = [column for column in required if column not in results.columns]
-    if missing:
-        raise UserError(f"results has no column(s) {missing}; it needs {required}")
-    if results.empty:
-        raise UserError("results is empty")
-    duplicated = results.duplicated(subset=["model", "set"])
-    if duplicated.any():
-        pairs = results.loc[duplicated, ["model", "set"]].to_records(index=False).tolist()
-        raise UserError(f"results has more than one row for (model, set) {pairs}")
-    models = list(dict.fromkeys(results["model"].astype(str)))
-    sets = list(dict.fromkeys(results["set"].astype(str)))
-    indexed = results.assign(model=results["model"].astype(str), set=results["set"].astype(str))
-    indexed = indexed.set_index(["model", "set"])
-
-    header = [
-        f"{set_name}\n{RESULT_METRICS.get(metric, metric)}"
-        for set_name in sets
-        for metric in metrics
-    ]
-    cells, shades = [], []
-    for model in models:
-        row, shade = [], []
-        for set_name in sets:
-            for metric in metrics:
-                value = indexed[metric].get((model, set_name), np.nan)
-                row.append("-" if pd.isna(value) else f"{100 * float(value):.1f}")
-                shade.append(0.0 if pd.isna(value) else float(value))
-        cells.append(row)
-        shades.append(shade)
-
-    colours = plt.get_cmap("Greens")
-    cell_colours = [[colours(0.15 + 0.5 * value) for value in row] for row in shades]
-    fig, axes = new_figure(figsize=(1.6 + 1.05 * len(header), 0.9 + 0.42 * (len(models) + 1)))
-    ax = axes[0, 0]
-    ax.axis("off")
-    table = ax.table(
-        cellText=cells,
-        rowLabels=models,
-        colLabels=header,
-        cellColours=cell_colours,
-        loc="center",
-        cellLoc="center",
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(9)
-    table.scale(1.0, 1.8)
-    if title:
-        ax.set_title(title)
-    if note:
-        fig.text(0.01, 0.01, note, fontsize=8, ha="left", va="bottom")
     return fig
 
 
@@ -399,7 +391,7 @@ def plot_grl_schedule(
         ax.plot(progress, values, label=label)
         if cap is not None:
             uncapped = [grl_coefficient(p, cap=float("inf"), gamma=gamma) for p in progress]
-            ax.plot(progress, uncapped, linestyle=":", color="grey", label="without cap")
+            ax.plot(progress, uncapped, linestyle=":", color=REFERENCE_COLOUR, label="without cap")
     else:
         ax.plot(progress, [float(schedule(float(p))) for p in progress], label="schedule")
     if history is not None:
@@ -431,8 +423,10 @@ def plot_domain_accuracy(
         raise UserError("give at least one history")
     fig, axes = new_figure(figsize=(5.5, 3.4))
     ax = axes[0, 0]
-    ax.axhspan(0.0, 0.5, color="tab:red", alpha=0.06, label="below 0.5: domains flipped")
-    ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="0.5: indistinguishable")
+    ax.axhspan(0.0, 0.5, color=REFERENCE_COLOUR, alpha=0.06, label="below 0.5: domains flipped")
+    ax.axhline(
+        0.5, color=REFERENCE_COLOUR, linestyle="--", linewidth=1, label="0.5: indistinguishable"
+    )
     for name, history in histories.items():
         if column not in history.columns:
             raise UserError(

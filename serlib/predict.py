@@ -5,6 +5,11 @@ returns ``Predictions``: one row per utterance, joined back to its table by ``in
 loop calls it on the validation speakers after every epoch; evaluation, the notebooks' figures and
 ``serlib predict`` call it on a trained model. With a training run's ``accelerator`` it runs in that
 run's precision and gathers the rows of every process.
+
+Under ``accelerate launch`` with N processes the loader must be one that ``accelerator.prepare``
+returned: each process then scores its own shard of the batches, Accelerate repeats a few clips to
+give every process a last batch of the same size, and ``gather_for_metrics`` collects the shards in
+the loader's order and drops those repeats, so every clip is counted exactly once.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.data_loader import DataLoaderStateMixin
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -42,6 +48,16 @@ class Predictions:
         return classification_report(self.label[known], self.pred[known], labels=labels)
 
 
+def check_sharded(loader: Iterable, accelerator: Accelerator) -> None:
+    """Refuse an unprepared loader in a multi-process run: every process would score every clip,
+    and the gather would count each clip once per process."""
+    if accelerator.num_processes > 1 and not isinstance(loader, DataLoaderStateMixin):
+        raise ValueError(
+            f"with {accelerator.num_processes} processes, predict needs a loader returned by "
+            "accelerator.prepare (each process scores its own shard)"
+        )
+
+
 @torch.no_grad()
 def predict(
     model: nn.Module,
@@ -56,6 +72,8 @@ def predict(
     With the ``accelerator`` of a training run it uses that run's precision and gathers the
     outputs of every process; without one it simply runs on the model's own device.
     """
+    if accelerator is not None:
+        check_sharded(loader, accelerator)
     core = accelerator.unwrap_model(model) if accelerator is not None else model
     device = accelerator.device if accelerator is not None else next(model.parameters()).device
     was_training = model.training

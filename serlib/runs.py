@@ -95,6 +95,7 @@ class RunResult:
     metrics: dict
     history: list[dict]
     model: nn.Module
+    main_process: bool = True  # False in the other processes of ``accelerate launch``
 
 
 def train_run(
@@ -168,7 +169,9 @@ def run_protocol(
 ) -> RunResult:
     """Steps 2 to 4 for tables already split: inputs, model, training, evaluation, files."""
     kind, labels, config = settings.model, settings.labels, settings.train
-    prepared = prepare_inputs(settings, protocol, progress)
+    accelerator = make_accelerator(config)
+    with accelerator.main_process_first():  # one process fills the feature cache, the rest read it
+        prepared = prepare_inputs(settings, protocol, progress and accelerator.is_main_process)
     set_seed(config.seed)
     net = build_model(
         kind,
@@ -177,11 +180,10 @@ def run_protocol(
         split_batchnorm=uses_split_batchnorm(kind, config.target_batchnorm),
         **prepared.inputs.model_options(),
     )
-    accelerator = make_accelerator(config)
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / "config.json", run_config(settings, protocol, prepared, net))
-    loaders = make_loaders(prepared, config, is_adversarial_kind(kind))
+    loaders = make_loaders(prepared, config, is_adversarial_kind(kind), accelerator.num_processes)
     result = fit(
         net,
         loaders["source_train"],
@@ -218,7 +220,7 @@ def run_protocol(
     if accelerator.is_main_process:
         write_json_atomic(run_dir / "metrics.json", metrics)
     accelerator.wait_for_everyone()
-    return RunResult(run_dir, metrics, result.history, result.model)
+    return RunResult(run_dir, metrics, result.history, result.model, accelerator.is_main_process)
 
 
 def spec_augment(inputs: InputConfig) -> Callable[[dict], dict] | None:
@@ -234,7 +236,7 @@ def spec_augment(inputs: InputConfig) -> Callable[[dict], dict] | None:
 
 
 def make_loaders(
-    prepared: Prepared, config: TrainConfig, adversarial: bool
+    prepared: Prepared, config: TrainConfig, adversarial: bool, processes: int = 1
 ) -> dict[str, DataLoader]:
     """Class-balanced shuffled source batches; target adaptation batches for DANN; the rest in order."""
     loaders = {}
@@ -248,7 +250,7 @@ def make_loaders(
             shuffle=train,
             seed=config.seed + (name == "target_adapt"),
             balanced=name == "source_train",
-            drop_last=train and len(dataset) > config.batch_size,
+            drop_last=train and len(dataset) > config.batch_size * processes,  # 1 batch/process
             num_workers=config.num_workers,
         )
     return loaders
@@ -297,7 +299,8 @@ def cross_validate(
         "wa_mean": float(np.mean([scores["wa"] for scores in folds.values()])),
         "folds": folds,
     }
-    write_json_atomic(out / "summary.json", summary)
+    if result.main_process:  # the folds' processes: one writes
+        write_json_atomic(out / "summary.json", summary)
     return summary
 
 
@@ -341,7 +344,7 @@ def evaluate_sets(
     for name in EVALUATED_SETS:
         if name not in prepared.datasets:
             continue
-        # prepared: each process scores its shard and gather_for_metrics drops the padding
+        # prepared: each process scores its shard; predict gathers them, each clip counted once
         loader = accelerator.prepare(
             prepared.inputs.loader(prepared.datasets[name], config.batch_size, shuffle=False)
         )

@@ -6,7 +6,11 @@ label is ever looked at to choose it. Give it a ``target_loader`` and a DANN mod
 batch is paired with an unlabelled target batch for the domain head.
 
 Hardware is HF Accelerate's job (``serlib.hardware`` builds the ``Accelerator``): the same loop runs
-on a laptop CPU, on one GPU in bf16/fp16, and on several GPUs under ``accelerate launch``.
+on a laptop CPU, on one GPU in bf16/fp16, and on several GPUs or CPU processes under
+``accelerate launch``. With N processes each one trains on its own shard of every epoch's batches
+(batches k, k+N, k+2N... of the one order that ``serlib.epochs`` fixes), the gradients are averaged,
+validation is gathered from every process (``serlib.predict``), the history reports the whole
+epoch's losses, and only the main process writes files.
 
 With a ``run_dir`` the loop also writes, after every epoch, ``history.csv``, the best model so far
 (``model.safetensors``) and a checkpoint (``checkpoint/``: weights, optimizer, scheduler and loop
@@ -23,7 +27,7 @@ import csv
 import io
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import torch
@@ -43,6 +47,7 @@ from serlib.checkpoints import (
 )
 from serlib.config import TrainConfig
 from serlib.epochs import global_seed, set_loader_epoch, target_batches
+from serlib.errors import UserError
 from serlib.hardware import make_accelerator
 from serlib.models.adabn import split_domains
 from serlib.models.dann import (
@@ -110,6 +115,14 @@ class StepLosses:
             self.domain_correct += parts.domain_correct.item()
             self.domain_seen += parts.domain_seen
         self.steps += 1
+
+    def over_processes(self, accelerator: Accelerator) -> StepLosses:
+        """The sums of every process together: the whole epoch, not just this process's shard."""
+        if accelerator.num_processes == 1:
+            return self
+        mine = torch.tensor(astuple(self), dtype=torch.float64, device=accelerator.device)
+        *sums, seen, steps = accelerator.reduce(mine, reduction="sum").tolist()
+        return StepLosses(*sums, domain_seen=int(seen), steps=int(steps))
 
     def summary(self, adversarial: bool) -> dict[str, float]:
         steps = max(self.steps, 1)
@@ -195,7 +208,7 @@ def train_one_epoch(
             optimizer.zero_grad(set_to_none=True)
         sums.add(loss, parts)
         bar.set_postfix(loss=f"{sums.loss / sums.steps:.3f}")
-    row = sums.summary(adversarial)
+    row = sums.over_processes(accelerator).summary(adversarial)
     if adversarial:
         row["grl_coefficient"] = coefficient
     return row
@@ -283,7 +296,8 @@ def fit(
             state = saved.state
             model.load_state_dict(saved.weights)
             if accelerator.is_main_process:  # the best model of this history, not of a lost epoch
-                save_weights(run_dir / "model.safetensors", saved.best_weights)
+                best = {"epoch": state["tracker"]["best_epoch"]}  # as fit wrote it the first time
+                save_weights(run_dir / "model.safetensors", saved.best_weights, metadata=best)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             tracker.update(state["tracker"])
@@ -298,12 +312,14 @@ def fit(
     model, optimizer, *loaders = accelerator.prepare(model, optimizer, *loaders)
     train_loader, val_loader = loaders[0], loaders[1]
     target_loader = loaders[2] if adversarial else None
+    check_every_process_trains(train_loader, accelerator)
 
     for epoch in range(start_epoch, config.epochs):
         if tracker["finished"]:
             break
         started = time.perf_counter()
-        set_seed(global_seed(config.seed, epoch))
+        # dropout and SpecAugment masks: each process its own (process k adds k; one process: +0)
+        set_seed(global_seed(config.seed, epoch), device_specific=True)
         set_loader_epoch(train_loader, epoch)
         set_loader_epoch(val_loader, epoch)
         row = {"epoch": epoch + 1}
@@ -374,6 +390,15 @@ def fit(
         stopped_early=tracker["bad_epochs"] >= config.patience,
         accelerator=accelerator,
     )
+
+
+def check_every_process_trains(train_loader: Iterable, accelerator: Accelerator) -> None:
+    """Refuse a training set too small to give every process a batch (its shard would be empty)."""
+    if len(train_loader) == 0:
+        raise UserError(
+            f"the training set is too small for {accelerator.num_processes} process(es): no "
+            "process may get an empty shard; use fewer processes or a smaller batch_size"
+        )
 
 
 def epoch_line(row: Mapping, improved: bool) -> str:

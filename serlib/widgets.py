@@ -41,6 +41,7 @@ from serlib import metrics
 from serlib.audio import AudioError, load_audio
 from serlib.data_plots import log_mel_png
 from serlib.errors import UserError
+from serlib.figures import CONFUSION_CMAP
 from serlib.plots import row_normalise
 
 REQUIRED_COLUMNS = ("path", "label", "pred")
@@ -291,7 +292,7 @@ class ConfusionExplorer:
         fractions = row_normalise(counts)
         normalised = self.mode == "normalised"
         shade = fractions if normalised else counts / max(counts.max(), 1)
-        colours = matplotlib.colormaps["Blues"]
+        colours = matplotlib.colormaps[CONFUSION_CMAP]  # the same shading as the figures
         for row, true_label in enumerate(labels):
             for column, predicted in enumerate(labels):
                 count = int(counts[row, column])

@@ -4,6 +4,7 @@ behind notebooks 01 and 05 (serlib.analysis)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -12,8 +13,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from serlib import analysis, course, course_runner, results
+from serlib import analysis, colab, course, course_runner, results
 from serlib.errors import UserError
+from serlib.run_settings import make_settings
 
 SAMPLE_RATE = 16000
 
@@ -284,16 +286,35 @@ def test_recall_shift_sorts_the_worst_loss_first():
 
 
 def fake_corpora(tmp_path: Path) -> dict[str, course.CourseCorpus]:
+    for name in ("iemocap", "ravdess"):
+        (tmp_path / name).mkdir(exist_ok=True)
     return {
         "source": course.CourseCorpus("iemocap", tmp_path / "iemocap", True),
         "target": course.CourseCorpus("ravdess", tmp_path / "ravdess", True),
     }
 
 
+def recording_trainer(calls: list):
+    """A stand-in for ``train_run`` that records its call and writes the config.json the real one
+    writes (``make_settings(...).to_dict()``) and a metrics.json naming the call."""
+
+    def train(model, source, out, *, target, profile, seed, resume, **options):
+        calls.append(((model, source, out), {"target": target, "profile": profile, "seed": seed,
+                                            "resume": resume, **options}))  # fmt: skip
+        settings = make_settings(
+            model, source, target=target, profile=profile, seed=seed, **options
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(settings.to_dict()))
+        (out / "metrics.json").write_text(json.dumps({"call": len(calls)}))
+
+    return train
+
+
 def test_course_run_reuses_resumes_or_retrains(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "home"))
     calls = []
-    monkeypatch.setattr(course, "train_run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr(course, "train_run", recording_trainer(calls))
     corpora = fake_corpora(tmp_path)
     folder = course.run_dir("crnn-seed5", "tiny", 2, course.data_tag(corpora))
 
@@ -309,19 +330,186 @@ def test_course_run_reuses_resumes_or_retrains(monkeypatch, tmp_path, capsys):
         "resume": False,
         "scheme": "seed5",
     }
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text("{}")
-    course.course_run("crnn", corpora, "tiny", 2, name="crnn-seed5")
-    assert calls[-1][1]["resume"] is True
+    course.course_run("crnn", corpora, "tiny", 2, name="crnn-seed5", scheme="seed5")
+    assert len(calls) == 1  # the same run, finished: reused
+    assert "reusing the finished run in $SERLIB_HOME/runs/" in capsys.readouterr().out
+    (folder / "metrics.json").unlink()  # interrupted: same settings, no metrics
+    course.course_run("crnn", corpora, "tiny", 2, name="crnn-seed5", scheme="seed5")
+    assert len(calls) == 2 and calls[-1][1]["resume"] is True
     assert "resuming" in capsys.readouterr().out
-    (folder / "metrics.json").write_text("{}")
-    course.course_run("crnn", corpora, "tiny", 2, name="crnn-seed5")
+    course.course_run("crnn", corpora, "tiny", 2, name="crnn-seed5", scheme="seed5", retrain=True)
+    assert len(calls) == 3 and calls[-1][1]["resume"] is False
+
+
+def test_course_run_refuses_a_folder_that_holds_another_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "home"))
+    calls = []
+    monkeypatch.setattr(course, "train_run", recording_trainer(calls))
+    corpora = fake_corpora(tmp_path)
+    folder = course.course_run("dann", corpora, "tiny", 0)
+    with pytest.raises(UserError) as refused:
+        course.course_run("dann", corpora, "tiny", 0, adversary="confusion", epochs=3)
+    message = str(refused.value)
+    assert "\n" not in message and "holds another run" in message
+    assert "adversary 'reversal' -> 'confusion'" in message and "epochs 2 -> 3" in message
+    assert "retrain=True" in message and "SERLIB_RETRAIN=1" in message
+    assert len(calls) == 1  # nothing trained, the old results not returned
+    assert course.course_run("dann", corpora, "tiny", 0, adversary="confusion", retrain=True)
+    assert len(calls) == 2 and calls[-1][1]["adversary"] == "confusion"
+    assert json.loads((folder / "metrics.json").read_text()) == {"call": 2}
+
+
+def test_course_run_trains_the_oracle_on_the_target(monkeypatch, tmp_path):
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "home"))
+    calls = []
+    monkeypatch.setattr(course, "train_run", recording_trainer(calls))
+    corpora = fake_corpora(tmp_path)
+    folder = course.course_run("crnn", corpora, "tiny", 0, name="oracle", oracle=True)
+    assert calls[-1][0] == ("crnn", corpora["target"].spec, folder)
+    assert calls[-1][1]["target"] == corpora["target"].spec
+    assert json.loads((folder / "config.json").read_text())["oracle"] is True
+    plan = course.COURSE_RUN_PLAN["oracle"]
+    assert plan.oracle and "upper bound" in plan.label
+
+
+def test_settings_differences_read_old_run_formats_as_the_same_run(tmp_path):
+    fake_corpora(tmp_path)
+    asked = make_settings("crnn", f"iemocap:{tmp_path / 'iemocap'}", profile="tiny").to_dict()
+    format_1 = {**asked, "train": asked["train"] | asked["input_settings"]}
+    del format_1["input_settings"]  # format 1 kept the input settings inside "train"
+    assert course.settings_differences(format_1, asked) == []
+    other = {**asked, "scheme": "seed5", "encoder": "tiny"}
+    assert course.settings_differences(other, asked) == [
+        "scheme 'seed5' -> '4class'",
+        "encoder 'tiny' -> None",
+    ]
+
+
+def test_a_changed_option_never_returns_the_old_results(monkeypatch, tmp_path, capsys):
+    """End to end on tiny tone corpora: train, ask for other settings, retrain."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tone_corpora import write_emodb, write_ravdess
+
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "home"))
+    corpora = {
+        "source": course.CourseCorpus("ravdess", write_ravdess(tmp_path / "ravdess"), True),
+        "target": course.CourseCorpus("emodb", write_emodb(tmp_path / "emodb"), True),
+    }
+    folder = course.course_run("crnn", corpora, "tiny", 0, epochs=1, progress=False)
+    assert len(results.read_history(folder)) == 1
+    assert course.course_run("crnn", corpora, "tiny", 0, epochs=1, progress=False) == folder
+    with pytest.raises(UserError, match="epochs 1 -> 2"):
+        course.course_run("crnn", corpora, "tiny", 0, epochs=2, progress=False)
+    course.course_run("crnn", corpora, "tiny", 0, epochs=2, progress=False, retrain=True)
+    assert len(results.read_history(folder)) == 2
+    assert json.loads((folder / "config.json").read_text())["train"]["epochs"] == 2
+
+
+def test_ensure_runs_trains_only_what_is_missing_and_says_how_long(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "home"))
+    calls = []
+    monkeypatch.setattr(course, "train_run", recording_trainer(calls))
+    setup = course.CourseSetup("tiny", 0, fake_corpora(tmp_path))
+    folders = course.ensure_runs(["crnn", "crnn-target-statistics", "oracle"], setup)
+    assert list(folders) == ["crnn", "crnn-target-statistics", "oracle"]
+    assert folders["oracle"] == course.run_dir("oracle", "tiny", 0, setup.tag)
+    assert [call[1].get("target_statistics") for call in calls] == [None, True, None]
+    printed = capsys.readouterr().out
+    assert "training CRNN (crnn): a few seconds (tiny profile)" in printed
+    assert "training Oracle CRNN (upper bound) (oracle)" in printed
+    again = course.ensure_runs(["crnn", "dann"], setup)  # crnn is there: only dann trains
+    assert len(calls) == 4 and calls[-1][0][0] == "dann" and set(again) == {"crnn", "dann"}
+    assert "training CRNN" not in capsys.readouterr().out
+    course.ensure_runs(["w2v2"], setup)
+    assert calls[-1][1]["encoder"] == "tiny" and calls[-1][1]["w2v2_mode"] == "frozen"
+    with pytest.raises(UserError, match="unknown course runs \\['cnn'\\]"):
+        course.ensure_runs(["cnn"], setup)
+
+
+def test_every_course_run_has_a_plan_and_a_workshop_time():
+    assert set(course.COURSE_RUNS) == set(course.COURSE_RUN_PLAN)
+    assert set(course.WORKSHOP_SECONDS) <= set(course.COURSE_RUN_PLAN)
+    for name in course.COURSE_RUN_PLAN:
+        said = course.expected_time(name, "workshop")
+        if name in course.WORKSHOP_SECONDS:  # measured: said in minutes
+            assert said.startswith("about ") and "min on a 2-core laptop" in said
+        else:  # never a guess
+            assert said == "unmeasured on a laptop"
+    assert "GPU" in course.expected_time("crnn", "full")
+    assert "seconds" in course.expected_time("crnn", "tiny")
+
+
+def test_setup_can_keep_everything_in_another_home(monkeypatch, tmp_path, capsys):
+    for name, variable in (("IEMOCAP", "SERLIB_IEMOCAP_DIR"), ("RAVDESS", "SERLIB_RAVDESS_DIR")):
+        (tmp_path / name).mkdir()
+        monkeypatch.setenv(variable, str(tmp_path / name))
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "local"))
+    drive = tmp_path / "drive" / "serlib"
+    setup = course.setup("tiny", home=drive)
+    assert os.environ["SERLIB_HOME"] == str(drive) and drive.is_dir()
+    assert course.run_dir("crnn", "tiny", 0, setup.tag).is_relative_to(drive)
+    assert f"SERLIB_HOME: {drive}" in capsys.readouterr().out
+
+
+def test_the_study_numbers_come_from_one_place():
+    table = course.study_table()
+    assert table.index.tolist() == ["CRNN", "DANN-CRNN", "Wav2Vec2+DANN"]
+    assert table.to_numpy().tolist() == [[44, 14], [42, 24], [42, 27]]
+    assert "seed5" in table.attrs["note"] and "transductive" in table.attrs["note"]
+    changes = course.study_changes()
+    assert {"labels", "adaptation", "metric"} <= set(changes.index)
+    assert course.STUDY.citation is None  # none is recorded in the repository: none is invented
+    assert "published study" in course.STUDY.description
+
+
+def test_results_table_does_not_call_an_oracles_source_sets_missing(tmp_path):
+    oracle = write_run(tmp_path / "oracle", {"target_test": scores(0.8)})
+    (oracle / "config.json").write_text(json.dumps({"oracle": True}))
+    crnn = write_run(tmp_path / "crnn", {"target_test": scores(0.3)})
+    table = results.results_table({"Oracle": oracle, "CRNN": crnn})
+    assert table.attrs["missing"] == ["CRNN / source test"]
+
+
+# ----- serlib.colab ------------------------------------------------------------------------------
+
+
+def test_every_notebook_names_only_the_one_repository_setting():
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    expected = {colab.repository_path(colab.REPO_URL)}
+    for name in course.NOTEBOOKS:
+        for suffix in (".py", ".ipynb"):
+            text = (notebooks / f"{name}{suffix}").read_text(encoding="utf-8")
+            assert colab.repository_links(text) == expected, f"{name}{suffix}"
+            assert colab.install_requirement() in text, f"{name}{suffix}: no Colab install line"
+
+
+def test_one_command_points_the_course_at_another_repository(tmp_path, capsys):
+    checkout = tmp_path / "checkout"
+    (checkout / "serlib").mkdir(parents=True)
+    (checkout / "notebooks").mkdir()
+    (checkout / "docs").mkdir()
+    old = colab.REPO_URL
+    (checkout / "serlib" / "colab.py").write_text(f'REPO_URL = "{old}"\n')
+    cell = f'REPO_URL = "{old}"\npip install "serlib @ git+{old}"\n{course.colab_url("02_crnn_baseline")}'
+    (checkout / "notebooks" / "02_crnn_baseline.py").write_text(cell)
+    (checkout / "docs" / "course.md").write_text(f"[badge]({course.colab_url('03_dann')})\n")
+    (checkout / "docs" / "other.md").write_text("nothing to change\n")
+
     assert (
-        len(calls) == 2
-        and "reusing the finished run in $SERLIB_HOME/runs/" in capsys.readouterr().out
+        colab.main(["--repo", "https://github.com/me/my-serlib", "--checkout", str(checkout)]) == 0
     )
-    course.course_run("crnn", corpora, "tiny", 2, name="crnn-seed5", retrain=True)
-    assert len(calls) == 3 and not folder.exists()  # the fake trainer wrote nothing back
+    assert "3 files now name" in capsys.readouterr().out
+    notebook = (checkout / "notebooks" / "02_crnn_baseline.py").read_text()
+    assert colab.repository_links(notebook) == {"me/my-serlib"}
+    assert 'REPO_URL = "https://github.com/me/my-serlib"' in notebook
+    assert (
+        "github/me/my-serlib/blob/main/notebooks/03_dann.ipynb"
+        in (checkout / "docs" / "course.md").read_text()
+    )
+    assert colab.main(["--repo", "https://gitlab.com/me/x", "--checkout", str(checkout)]) == 2
+    assert "not a GitHub address" in capsys.readouterr().err
 
 
 def test_course_run_dirs_name_models_and_mark_the_tiny_encoder(monkeypatch, tmp_path):

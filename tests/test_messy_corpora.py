@@ -360,6 +360,7 @@ def test_loaders_return_empty_scans_and_load_corpus_refuses_them(home: Path):
 
 def test_scan_printing_lets_a_broken_pipe_through(ravdess_corpus, monkeypatch):
     """``serlib scan | head -1``: the error must reach ``main``, which ends quietly on it."""
+
     class ClosedPipe:
         def write(self, text: str) -> int:
             raise BrokenPipeError

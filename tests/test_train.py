@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from serlib.checkpoints import atomic_path, load_checkpoint, load_state, save_weights
+from serlib.checkpoints import atomic_path, load_checkpoint, load_state, load_weights, save_weights
 from serlib.config import TrainConfig
 from serlib.epochs import global_seed
 from serlib.errors import UserError
@@ -17,7 +19,7 @@ from serlib.hardware import make_accelerator
 from serlib.models import DANN, CRNNEncoder, EmotionClassifier
 from serlib.models.adabn import SplitBatchNorm2d
 from serlib.predict import predict
-from serlib.train import fit, train_one_epoch
+from serlib.train import check_every_process_trains, fit, train_one_epoch
 
 torch.set_num_threads(1)
 N_MELS, FRAMES, CLASSES = 16, 24, 3
@@ -275,3 +277,115 @@ def test_gradient_accumulation_steps_the_optimizer_every_nth_batch():
         model, optimizer, train = accelerator.prepare(model, optimizer, train)
         train_one_epoch(model, train, optimizer, accelerator, config, 0, progress=False)
         assert len(steps) == expected_steps
+
+
+# ----- the faster CPU step: same numbers, less work ----------------------------------------------
+
+
+def test_pooling_before_the_relu_gives_the_studys_numbers_forward_and_backward():
+    from serlib.models.crnn import ConvBlock
+
+    torch.manual_seed(0)
+    block = ConvBlock(2, 4).train()
+    conv, norm, pool, relu = block
+    study_order = torch.nn.Sequential(conv, norm, torch.nn.ReLU(), pool)  # the same weights
+    x = torch.randn(3, 2, 8, 10)
+    outputs, grads = [], []
+    for net in (block, study_order):
+        inputs = x.clone().requires_grad_(True)
+        out = net(inputs)
+        (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+        outputs.append(out.detach())
+        grads.append((inputs.grad, conv.weight.grad.clone(), norm.weight.grad.clone()))
+        block.zero_grad()
+    assert torch.equal(outputs[0], outputs[1])
+    for mine, study in zip(*grads, strict=True):
+        assert torch.equal(mine, study)
+
+
+def test_channels_last_weights_keep_their_names_and_load_either_way(tmp_path):
+    model = crnn()
+    conv = model.encoder.conv[0][0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    weights = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
+    assert "encoder.conv.0.0.weight" in weights and "encoder.conv.0.1.running_mean" in weights
+    save_weights(tmp_path / "model.safetensors", model.state_dict())  # no layout error
+    other = crnn(seed=1)
+    other.load_state_dict(weights)  # a run saved before channels-last (plain layout) loads
+    x, mask = torch.randn(2, 1, N_MELS, FRAMES), torch.ones(2, FRAMES, dtype=torch.bool)
+    model.eval(), other.eval()
+    assert torch.equal(model(x, mask)["logits"], other(x, mask)["logits"])
+
+
+def minor_faults_while(work) -> int:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    work()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the allocator setting is for glibc")
+def test_freed_activation_memory_is_reused_instead_of_faulted_in_again():
+    from serlib.hardware import keep_freed_memory
+
+    assert keep_freed_memory()
+
+    def one_step() -> None:  # a 64 MB activation, allocated, written and freed, like a conv map
+        torch.empty(16 * 2**20).fill_(1.0)
+
+    for _ in range(5):  # the heap settles after a few steps (memory freed by earlier tests)
+        one_step()
+    pages = 16 * 2**20 * 4 // 4096
+    assert minor_faults_while(one_step) < pages // 10  # without the setting: every page, again
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_is_a_warning(monkeypatch):
+    from serlib import hardware
+
+    config = TrainConfig(cpu=True, mixed_precision="bf16")
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="no bf16 instructions"):
+        hardware.check_precision_device(config)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hardware.check_precision_device(config)
+
+
+# ----- several processes --------------------------------------------------------------------------
+
+
+def test_several_processes_without_a_gpu_are_joined_on_the_cpu(monkeypatch):
+    from serlib import hardware
+
+    monkeypatch.setattr(hardware.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert hardware.launched_on_cpus()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not hardware.launched_on_cpus()
+
+
+def test_a_multi_process_run_must_predict_on_prepared_loaders():
+    class TwoProcesses:  # what predict asks of an Accelerator before it runs anything
+        num_processes = 2
+
+    _, val = loaders()
+    with pytest.raises(ValueError, match="accelerator.prepare"):
+        predict(crnn(), val, TwoProcesses())
+
+
+def test_a_training_set_too_small_for_every_process_is_refused():
+    class Shard(list):  # a prepared loader whose process got no batch
+        pass
+
+    accelerator = make_accelerator(CONFIG)
+    with pytest.raises(UserError, match="too small for 1 process"):
+        check_every_process_trains(Shard(), accelerator)
+
+
+def test_weights_load_on_the_device_a_multi_process_cpu_run_names(tmp_path):
+    model = crnn()
+    save_weights(tmp_path / "w.safetensors", model.state_dict())
+    loaded = load_weights(tmp_path / "w.safetensors", torch.device("cpu", 0))
+    assert set(loaded) == set(model.state_dict())

@@ -257,10 +257,13 @@ def test_cached_pooled_states_reproduce_the_weighted_encoder():
     mixer = LayerMixEncoder(3, 64, layer_weighting=True)
     with torch.no_grad():
         mixer.layer_logits.copy_(encoder.layer_logits)
-        from_cache = mixer(torch.from_numpy(cached))
+        from_cache = mixer.mixed(torch.from_numpy(cached))
         direct = torch.cat([encoder(torch.from_numpy(c)[None]) for c in clips])
+        projected = mixer(torch.from_numpy(cached))
     torch.testing.assert_close(from_cache, direct, atol=1e-5, rtol=1e-4)
-    last = LayerMixEncoder(3, 64, layer_weighting=False)
+    torch.testing.assert_close(projected, mixer.projection(from_cache))  # the projection comes last
+    assert projected.shape == (2, 64) and (projected >= 0).all()  # Linear + ReLU, 64 wide
+    last = LayerMixEncoder(3, 64, layer_weighting=False, projection=False)
     torch.testing.assert_close(last(torch.from_numpy(cached)), torch.from_numpy(cached[:, -1]))
     assert last.layer_weights().tolist() == [0.0, 0.0, 1.0]
     with pytest.raises(ValueError, match="pooled states"):
@@ -510,6 +513,37 @@ def test_pooled_states_are_extracted_once_and_feed_a_dann_model(tmp_path, monkey
     stale = FrozenInputs.from_dict({**inputs.to_dict(), "identity": "tiny:other"})
     with pytest.raises(ValueError, match="not the one this run was trained on"):
         stale.read(table)
+
+
+def test_frozen_dann_has_a_projection_to_align_and_w2v2_has_the_same_one():
+    """Frozen features cannot move: the reversed domain gradient must reach something that can."""
+    import torch.nn.functional as F
+
+    from serlib.inputs import FrozenInputs
+    from serlib.models import build_model
+
+    inputs = FrozenInputs("tiny", "tiny:test:seed0", num_hidden_states=3, embedding_dim=64)
+    torch.manual_seed(0)
+    dann = build_model("w2v2-dann", 4, encoder=inputs.head_encoder()).eval()
+    plain = build_model("w2v2", 4, encoder=inputs.head_encoder())
+    shapes = {name: p.shape for name, p in dann.encoder.named_parameters()}
+    assert shapes == {name: p.shape for name, p in plain.encoder.named_parameters()}
+    assert shapes == {
+        "layer_logits": (3,),
+        "projection.0.weight": (64, 64),
+        "projection.0.bias": (64,),
+    }
+    states, domains = torch.randn(6, 3, 64), torch.tensor([0, 0, 0, 1, 1, 1])
+    weight = dann.encoder.projection[0].weight
+    through_reversal = F.cross_entropy(dann(states, grl_coefficient=0.4)["domain_logits"], domains)
+    (reversed_grad,) = torch.autograd.grad(through_reversal, weight)
+    without = F.cross_entropy(dann.domain_head(dann.encoder(states)), domains)
+    (plain_grad,) = torch.autograd.grad(without, weight)
+    assert plain_grad.abs().max() > 0
+    torch.testing.assert_close(reversed_grad, -0.4 * plain_grad, rtol=1e-5, atol=1e-9)
+    # A run saved before the projection existed reads back without one, so its weights still load.
+    older = FrozenInputs.from_dict({k: v for k, v in inputs.to_dict().items() if k != "projection"})
+    assert not older.projection and list(older.head_encoder().state_dict()) == ["layer_logits"]
 
 
 def test_frozen_training_settings():

@@ -7,11 +7,14 @@ import json
 import os
 from pathlib import Path
 
+import matplotlib
+import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
+from serlib.figures import CONFUSION_CMAP
 from serlib.widgets import ConfusionExplorer, predictions_confusion, read_run_predictions
 
 LABELS = ["angry", "happy", "neutral", "sad"]
@@ -130,6 +133,18 @@ def test_counts_and_normalised_text(runs):
     assert explorer.cell_buttons[("sad", "angry")].disabled
     explorer.mode_picker.value = "counts"
     assert explorer.cell_text("angry", "angry") == "2"
+
+
+def test_cells_are_shaded_like_the_confusion_figures(runs):
+    explorer = ConfusionExplorer(runs, LABELS)
+    explorer.mode_picker.value = "normalised"
+    shades = matplotlib.colormaps[CONFUSION_CMAP]
+    for cell, fraction in ((("sad", "sad"), 1.0), (("angry", "sad"), 1 / 3), (("sad", "angry"), 0)):
+        expected = matplotlib.colors.to_hex(shades(0.08 + 0.85 * fraction))
+        assert explorer.cell_buttons[cell].style.button_color == expected
+    assert (
+        explorer.cell_buttons[("sad", "sad")].style.text_color == "white"
+    )  # dark cell, light text
 
 
 def test_selection_survives_mode_change_and_is_marked(runs):

@@ -5,24 +5,26 @@ A speech encoder turns a raw 16 kHz waveform into one vector per 20 ms frame::
     waveform            [B, T]          zero mean, unit variance per clip (as the checkpoint expects)
     CNN feature encoder [B, F, 512]     7 strided convolutions, 320x fewer steps (frozen by default)
     transformer         [B, F, D]       12 layers in a base model, D = 768
-    hidden states       [S, B, F, D]    S = layers + 1: the CNN's projection, then every layer
+    hidden states       [S, B, F, D]    S = layers + 1: the transformer's input (the CNN's
+                                        projected output + positional convolution), every layer's
     pooling             [B, D]          mean over the frames that are speech, not padding
 
 ``SpeechEncoder`` wraps any such checkpoint so that the DANN wrapper and ``EmotionClassifier``
 can put their heads on it, exactly as on the CRNN. With ``layer_weighting`` it learns a softmax
 weight per hidden state and pools their weighted sum (the SUPERB recipe: emotion lives more in
-the middle layers than in the last one).
+the middle layers than in the last one); without it, it pools the last layer.
 
 Two ways to use it (``serlib.models.pretrained.choose_mode`` picks one):
 
-* fine-tuning (GPU): the transformer trains in mixed precision; batch 4 of 6-s clips of a base
+* fine-tuning (GPU): the transformer trains in mixed precision and the run pools the last layer
+  (``build_model`` builds the encoder without ``layer_weighting``); batch 4 of 6-s clips of a base
   model peaks at about 2.8 GiB in fp16, 2.1 GiB with ``gradient_checkpointing``
   (benchmarks/RESULTS_w2v2.md), far inside a 16 GB T4;
 * frozen features (CPU): ``extract_pooled_states`` runs the encoder once per file and keeps the
   mean of every hidden state, [S, D] (``serlib.cache.load_pooled_states`` stores them);
-  ``LayerMixEncoder`` then learns the layer weights (or takes the last layer) and the heads train
-  on those cached vectors in minutes. Because mean pooling and the weighted sum are both linear,
-  pooling first loses nothing.
+  ``LayerMixEncoder`` learns the softmax layer weights and a projection (Linear + ReLU, D wide),
+  and the heads train on its output, from those cached vectors, in minutes. Mean pooling and the
+  weighted sum are both linear, so pooling first loses nothing; the projection comes after both.
 
 Which checkpoint, and where it is found, is ``serlib.models.pretrained``'s job;
 ``build_wav2vec_encoder`` asks it, then loads the weights. The name ``tiny`` builds a small
@@ -362,21 +364,37 @@ class SpeechEncoder(nn.Module):
 class LayerMixEncoder(nn.Module):
     """Cached per-layer pooled states [B, S, D] -> embedding [B, D]: the frozen-feature encoder.
 
-    With ``layer_weighting`` it learns the SUPERB softmax weights over the S layers; without, it
-    takes the last layer, which is what a frozen ``SpeechEncoder`` without weighting would give.
+    Two steps. The layer mix: with ``layer_weighting`` a learned softmax weight per hidden state
+    (the SUPERB recipe; uniform at the start), without it the last layer alone. Then, with
+    ``projection``, a trainable Linear(D, D) + ReLU: the frozen encoder's features cannot move, so
+    without it a DANN's reversed gradient reaches only the S layer-mix logits and has nothing to
+    align; the projection gives the adversary (and the emotion head) features it can reshape.
     """
 
     input_keys = ("x",)
 
-    def __init__(self, num_hidden_states: int, embedding_dim: int, layer_weighting: bool = True):
+    def __init__(
+        self,
+        num_hidden_states: int,
+        embedding_dim: int,
+        layer_weighting: bool = True,
+        projection: bool = True,
+    ):
         super().__init__()
         self.num_hidden_states = int(num_hidden_states)
         self.embedding_dim = int(embedding_dim)
         self.layer_weighting = layer_weighting
         if layer_weighting:
             self.layer_logits = nn.Parameter(torch.zeros(self.num_hidden_states))
+        width = self.embedding_dim  # the heads read D-wide embeddings, as from the encoder itself
+        layers = [nn.Linear(width, width), nn.ReLU()] if projection else []  # []: older runs
+        self.projection = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.mixed(x))
+
+    def mixed(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer mix alone, [B, D]: the frozen features before the projection."""
         expected = (self.num_hidden_states, self.embedding_dim)
         if x.ndim != 3 or tuple(x.shape[1:]) != expected:
             raise ValueError(
@@ -420,14 +438,13 @@ def build_wav2vec_encoder(
             source = replace(source, identity=f"hub:{source.name}@{snapshot.name}")
     if gradient_checkpointing:
         enable_gradient_checkpointing(backbone)
-    encoder = SpeechEncoder(
+    return SpeechEncoder(
         backbone,
         layer_weighting=layer_weighting,
         freeze_feature_encoder=freeze_feature_encoder,
         normalize=wants_normalized_input(source, cache_dir=cache_dir),
         source=source,
     )
-    return encoder
 
 
 def extract_pooled_states(

@@ -167,19 +167,23 @@ EMOTION_CUES: dict[str, EmotionCues] = {
         articulation=1.05,
     ),
     # Sadness: low, narrow, falling F0; quiet; slow with long pauses; lax, breathy, reduced vowels.
+    # Declination and falling phrase ends already lower the pitch, so the extra fall is gentle: at
+    # -1 st/s over sadness's long, slow phrases it spanned more semitones than neutral's whole
+    # range, and measured sad clips were not narrow. The steep tilt outweighs the (high-frequency)
+    # breath noise, so that a lax sad voice measurably loses high frequencies.
     "sad": EmotionCues(
         f0_shift_st=-3.0,
         f0_range=0.5,
-        f0_slope_st_s=-1.0,
+        f0_slope_st_s=-0.15,
         final_rise=0.03,
         loudness_db=-6.0,
         loudness_range=0.7,
         rate=0.72,
         pause=1.8,
-        tilt_db_oct=-2.5,
+        tilt_db_oct=-4.0,
         jitter=1.3,
         shimmer=1.3,
-        breathiness_db=5.0,
+        breathiness_db=3.0,
         formant_shift=-0.02,
         articulation=0.8,
         tremor_st=0.15,

@@ -354,14 +354,22 @@ class Speech:
         return self.samples.size / dsp.SAMPLE_RATE
 
     def summary(self) -> dict[str, float]:
-        """Measured prosody of the utterance, for the metadata sidecar."""
+        """The prosody the utterance was rendered with, for the metadata sidecar.
+
+        F0 median and 10th-90th percentile range (semitones) over the voiced frames, and syllables
+        per second of speech, are the statistics ``serlib.analysis.acoustic_cues`` measures from
+        the audio, so a measurement can be checked against the truth clip by clip.
+        """
         f0 = self.f0_hz[self.voiced] if self.voiced.any() else self.f0_hz
+        low, median, high = np.percentile(f0, [10, 50, 90])
         return {
             "n_syllables": self.n_syllables,
             "n_phrases": self.n_phrases,
             "speech_s": round(self.duration_s, 4),
             "syllable_rate": round(self.n_syllables / self.duration_s, 3),
             "f0_mean_hz": round(float(np.mean(f0)), 2),
+            "f0_median_hz": round(float(median), 2),
+            "f0_range_st": round(float(12.0 * np.log2(high / low)), 3),
             "f0_sd_st": round(float(np.std(12.0 * np.log2(f0 / np.mean(f0)))), 3),
         }
 

@@ -1,0 +1,96 @@
+"""The course's runs: what each is, how it is trained, its table name, how long it takes to train.
+
+Every run the notebooks train is named here with its model and options, so any notebook can train a
+run it needs that an earlier notebook would have made (``serlib.course.ensure_runs``), and the
+results table names each run the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from serlib.models.pretrained import is_tiny
+
+COURSE_MODELS = ("crnn", "dann", "w2v2", "w2v2-dann")
+"""The models the course trains, in the order of the results table."""
+
+
+@dataclass(frozen=True)
+class CourseRun:
+    """One run of the course: its table name, its model and the options it is trained with."""
+
+    label: str
+    model: str
+    options: Mapping[str, object] = field(default_factory=dict)
+    oracle: bool = False  # trained on labelled target adaptation speakers: an upper bound
+    notebook: str = ""  # the notebook that introduces it
+
+
+COURSE_RUN_PLAN = {
+    "crnn": CourseRun("CRNN", "crnn", notebook="02"),
+    "dann": CourseRun("DANN-CRNN", "dann", notebook="03"),
+    "w2v2": CourseRun("W2V2", "w2v2", notebook="04"),
+    "w2v2-dann": CourseRun("W2V2-DANN", "w2v2-dann", notebook="04"),
+    "crnn-seed5": CourseRun("CRNN, seed5 labels", "crnn", {"scheme": "seed5"}, notebook="05"),
+    "dann-transductive": CourseRun(
+        "DANN-CRNN, transductive", "dann", {"transductive": True}, notebook="05"
+    ),
+    "dann-confusion": CourseRun(
+        "DANN-CRNN, confusion adversary", "dann", {"adversary": "confusion"}, notebook="03"
+    ),
+    "crnn-target-statistics": CourseRun(
+        "CRNN + target statistics", "crnn", {"target_statistics": True}, notebook="05"
+    ),
+    "crnn-target-batchnorm": CourseRun(
+        "CRNN + target batch norm (AdaBN)", "crnn", {"target_batchnorm": True}, notebook="05"
+    ),
+    "oracle": CourseRun("Oracle CRNN (upper bound)", "crnn", oracle=True, notebook="02"),
+}
+"""Every run of the course by folder name, in the order of the results table. The oracle trains
+on the *labelled* target adaptation speakers (``serlib.protocol``'s oracle protocol) and is tested
+on the same target test speakers as the others: an upper bound that uses target labels, not a
+method, so that every notebook can say how much of the gap to it a method recovered."""
+
+COURSE_RUNS = {name: run.label for name, run in COURSE_RUN_PLAN.items()}
+"""Run folder name -> table name: the four models of notebooks 02-04, the oracle, the variants."""
+
+WORKSHOP_SECONDS = {
+    "crnn": 299,
+    "dann": 638,
+    "dann-confusion": 627,
+    "oracle": 60,
+    "crnn-seed5": 357,
+    "dann-transductive": 608,
+    "crnn-target-statistics": 255,
+}
+"""CPU seconds of each course run at the workshop profile, trained alone with one torch thread
+(2026-11-30, the 2-core AMD EPYC developer machine, shared: load 2.4-4.9, so wall times were longer
+and are not used). A 2-core laptop trains each in about this time; runs not listed were not measured
+and are said to be so."""
+
+
+def expected_time(name: str, profile: str) -> str:
+    """How long training course run ``name`` takes on a 2-core laptop, in words, for the profile."""
+    if profile == "tiny":
+        return "a few seconds (tiny profile)"
+    if profile == "full":
+        return "long: the full profile uses the study's settings and is meant for a GPU"
+    seconds = WORKSHOP_SECONDS.get(name)
+    if seconds is None:
+        return "unmeasured on a laptop"
+    minutes = max(1, round(seconds / 60))
+    return f"about {minutes} min on a 2-core laptop (workshop profile, synthetic corpora)"
+
+
+def run_label(name: str, folder: Path) -> str:
+    """The table name of a course run, marked when its Wav2Vec2 encoder is the tiny random one."""
+    label = COURSE_RUNS.get(name, name)
+    config_path = folder / "config.json"
+    if config_path.is_file():
+        encoder = json.loads(config_path.read_text()).get("encoder")
+        if encoder is not None and is_tiny(str(encoder)):
+            label += " (tiny encoder)"
+    return label
