@@ -401,7 +401,8 @@ def ensure_runs(
         options = dict(plan.options) | (w2v2_options if plan.model.startswith("w2v2") else {})
         folder = run_dir(name, setup.profile, setup.seed, setup.tag)
         if retrain or not (folder / "metrics.json").is_file():
-            print(f"training {plan.label} ({name}): {expected_time(name, setup.profile)}")
+            took = expected_time(name, setup.profile, options.get("encoder"))
+            print(f"training {plan.label} ({name}): {took}")
         folders[name] = course_run(
             plan.model,
             setup.corpora,

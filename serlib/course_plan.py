@@ -60,29 +60,43 @@ COURSE_RUNS = {name: run.label for name, run in COURSE_RUN_PLAN.items()}
 WORKSHOP_SECONDS = {
     "crnn": 299,
     "dann": 638,
-    "dann-confusion": 627,
-    "oracle": 60,
+    "w2v2": 39,
+    "w2v2-dann": 3,
     "crnn-seed5": 357,
     "dann-transductive": 608,
+    "dann-confusion": 627,
     "crnn-target-statistics": 255,
+    "crnn-target-batchnorm": 251,
+    "oracle": 60,
 }
-"""CPU seconds of each course run at the workshop profile, trained alone with one torch thread
-(2026-11-30, the 2-core AMD EPYC developer machine, shared: load 2.4-4.9, so wall times were longer
-and are not used). A 2-core laptop trains each in about this time; runs not listed were not measured
-and are said to be so."""
+"""CPU seconds (user + system) each course run took to train at the workshop profile, on the
+synthetic corpora, alone in its process with one torch thread: measured once per run, in the
+order crnn, dann, dann-confusion, oracle, crnn-seed5, dann-transductive, crnn-target-statistics,
+crnn-target-batchnorm, w2v2, w2v2-dann (so crnn's time includes computing the log-mel cache and
+w2v2's the pooled-feature cache), on 2026-11-30, commit d38789b plus the issue-15/19 working tree,
+on the 2-core AMD EPYC (AVX2, no AVX512) developer machine. The machine was shared (load 2.4 to
+12.8), so wall times were 1.0 to 3.8 times longer and are not used: on a quiet core the CPU time is
+the wall time. The W2V2 runs used the tiny random encoder in frozen mode (the offline fallback);
+with a pretrained checkpoint they take far longer and are not measured here."""
 
 
-def expected_time(name: str, profile: str) -> str:
-    """How long training course run ``name`` takes on a 2-core laptop, in words, for the profile."""
+def expected_time(name: str, profile: str, encoder: str | None = None) -> str:
+    """How long training course run ``name`` takes on a 2-core laptop, in words, for the profile.
+
+    ``encoder``: the Wav2Vec2 runs' checkpoint; only the tiny one's times were measured.
+    """
     if profile == "tiny":
         return "a few seconds (tiny profile)"
     if profile == "full":
         return "long: the full profile uses the study's settings and is meant for a GPU"
     seconds = WORKSHOP_SECONDS.get(name)
-    if seconds is None:
+    pretrained = encoder is not None and not is_tiny(encoder)
+    if seconds is None or (pretrained and name.startswith("w2v2")):
         return "unmeasured on a laptop"
-    minutes = max(1, round(seconds / 60))
-    return f"about {minutes} min on a 2-core laptop (workshop profile, synthetic corpora)"
+    where = "on a 2-core laptop (workshop profile, synthetic corpora)"
+    if seconds < 60:
+        return f"under a minute {where}"
+    return f"about {round(seconds / 60)} min {where}"
 
 
 def run_label(name: str, folder: Path) -> str:

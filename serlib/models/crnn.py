@@ -13,10 +13,10 @@ Shapes, for a [B, 1, 128, T] log-mel::
 ``serlib.models``) adds the 256 -> 128 -> C head. The BiLSTM holds almost all the weights
 (2.23 M of the 2.36 M of a 4-class CRNN): its input is 2048 features wide.
 
-Two choices make the training step about 1.5x cheaper on a CPU without changing what the network
-is (``benchmarks/RESULTS_epoch.md``): the convolutions keep their maps channels-last (NHWC, the
-layout oneDNN's CPU kernels and tensor-core GPU kernels are fastest in), and each block pools before
-its ReLU, which gives exactly the same numbers as the study's ReLU-then-pool (see ``ConvBlock``).
+Two choices make the training step cheaper without changing what the network is (measured in
+``benchmarks/RESULTS_epoch.md``): the convolutions keep their maps channels-last (NHWC, the layout
+oneDNN's CPU kernels and tensor-core GPU kernels are fastest in), and each block pools before its
+ReLU, which gives exactly the same numbers as the study's ReLU-then-pool (see ``ConvBlock``).
 """
 
 from __future__ import annotations
