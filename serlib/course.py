@@ -31,6 +31,7 @@ import torch
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
+from serlib.cache import POOLED_CACHE_KIND
 from serlib.colab import REPO_URL as REPO_URL  # re-exported: the one repository setting
 from serlib.colab import colab_url as repository_colab_url
 from serlib.colab import enable_colab_widgets, in_colab
@@ -181,9 +182,9 @@ def run_dir(
     return runs_root(profile, seed, tag) / model
 
 
-COMPARED_SETTINGS = (*RESUME_KEYS, "encoder", "w2v2_mode")
+COMPARED_SETTINGS = RESUME_KEYS
 """config.json entries (beside ``train`` and ``input_settings``) that make two runs the same run:
-those ``serlib train --resume`` checks, and the Wav2Vec2 checkpoint and mode."""
+those ``serlib train --resume`` checks (the Wav2Vec2 checkpoint and mode among them)."""
 
 
 def setting_text(value: object) -> str:
@@ -216,6 +217,9 @@ def settings_differences(saved: dict, asked: dict) -> list[str]:
             for key in sorted(set(old) | set(new))
             if old.get(key) != new.get(key)
         ]
+    saved_inputs = saved.get("inputs") or {}
+    if saved_inputs.get("kind") == POOLED_CACHE_KIND and not saved_inputs.get("projection", False):
+        found.append("frozen-feature projection False -> True (made before the projection existed)")
     return found
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from torch import nn
 
+from serlib.cache import POOLED_CACHE_KIND
 from serlib.config import (
     InputConfig,
     Profile,
@@ -47,7 +48,18 @@ RUN_FORMAT = 2
 READABLE_FORMATS = (1, 2)
 """Run folders this version loads: format 1 differs only in keeping input settings in ``train``."""
 
-RESUME_KEYS = ("model", "scheme", "profile", "seed", "source", "target", "oracle", "transductive")
+RESUME_KEYS = (
+    "model",
+    "scheme",
+    "profile",
+    "seed",
+    "source",
+    "target",
+    "oracle",
+    "transductive",
+    "encoder",
+    "w2v2_mode",
+)
 """config.json entries a resumed run must share with the command that resumes it."""
 
 
@@ -205,6 +217,12 @@ def check_resumable(run_dir: Path, settings: RunSettings, resume: bool) -> None:
                 f"cannot resume {run_dir}: its {key} is {saved.get(key)!r}, "
                 f"this command asks for {asked.get(key)!r}"
             )
+    saved_inputs = saved.get("inputs") or {}
+    if saved_inputs.get("kind") == POOLED_CACHE_KIND and not saved_inputs.get("projection", False):
+        raise UserError(
+            f"cannot resume {run_dir}: it was made before frozen features had a projection; "
+            "train it again in another --out"
+        )
 
 
 def check_options(
