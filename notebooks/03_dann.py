@@ -40,7 +40,14 @@ import sys
 
 if "google.colab" in sys.modules:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "serlib @ git+https://github.com/serlib/serlib"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "serlib @ git+https://github.com/serlib/serlib",
+        ],
         check=True,
     )
 
@@ -170,8 +177,12 @@ by_hand = emotion + weight * domain
 serlib_loss = DomainAdversarialLoss("reversal", weight)(
     outputs, source_labels, coefficient, domain_head=model.domain_head
 )
-print(f"by hand: emotion {emotion.item():.6f} + {weight} x domain {domain.item():.6f} = {by_hand.item():.6f}")
-print(f"serlib:  emotion {serlib_loss.emotion.item():.6f} + {weight} x domain {serlib_loss.domain.item():.6f} = {serlib_loss.total.item():.6f}")
+print(
+    f"by hand: emotion {emotion.item():.6f} + {weight} x domain {domain.item():.6f} = {by_hand.item():.6f}"
+)
+print(
+    f"serlib:  emotion {serlib_loss.emotion.item():.6f} + {weight} x domain {serlib_loss.domain.item():.6f} = {serlib_loss.total.item():.6f}"
+)
 torch.testing.assert_close(by_hand, serlib_loss.total, rtol=0, atol=1e-5)
 print("the hand loss equals serlib's within 1e-5")
 
@@ -184,7 +195,9 @@ print("the hand loss equals serlib's within 1e-5")
 # %%
 model.eval()
 embedding = model.encoder(x, mask)
-through_reversal = F.cross_entropy(model.domain_head(model.reverse(embedding, coefficient)), domains)
+through_reversal = F.cross_entropy(
+    model.domain_head(model.reverse(embedding, coefficient)), domains
+)
 without_reversal = F.cross_entropy(model.domain_head(embedding), domains)
 weights = (model.encoder.lstm.weight_ih_l0, model.domain_head[0].weight)
 reversed_grads = torch.autograd.grad(through_reversal, weights, retain_graph=True)
@@ -193,7 +206,9 @@ encoder_ratio = (reversed_grads[0] * plain_grads[0]).sum() / (plain_grads[0] ** 
 head_ratio = (reversed_grads[1] * plain_grads[1]).sum() / (plain_grads[1] ** 2).sum()
 print(f"encoder weight: gradient through the GRL = {encoder_ratio.item():+.3f} x the plain one")
 print(f"domain head weight: gradient through the GRL = {head_ratio.item():+.3f} x the plain one")
-encoder_off = (reversed_grads[0] + coefficient * plain_grads[0]).abs().max() / plain_grads[0].abs().max()
+encoder_off = (reversed_grads[0] + coefficient * plain_grads[0]).abs().max() / plain_grads[
+    0
+].abs().max()
 head_off = (reversed_grads[1] - plain_grads[1]).abs().max() / plain_grads[1].abs().max()
 assert encoder_off <= 1e-5 and head_off <= 1e-5, (encoder_off, head_off)
 print(f"the encoder's gradient is reversed and scaled by -{coefficient}, the head's is untouched")
@@ -208,7 +223,9 @@ print(f"the encoder's gradient is reversed and scaled by -{coefficient}, the hea
 # DANN-CRNN, and the CRNN and the oracle of notebook 02 if this notebook runs alone.
 
 # %%
-RUNS = course.ensure_runs(["crnn", "oracle", "dann"], COURSE, retrain=RETRAIN)
+# RETRAIN retrains this notebook's own runs only; notebook 02's are reused when they exist
+RUNS = course.ensure_runs(["crnn", "oracle"], COURSE)
+RUNS |= course.ensure_runs(["dann"], COURSE, retrain=RETRAIN)
 RUN = RUNS["dann"]
 metrics = results.read_metrics(RUN)
 print(f"run folder: {course.short_path(RUN)}")
@@ -314,7 +331,10 @@ comparison = results.results_table(
 )
 display(results.wide_results(comparison))
 fig = plot_results_bars(
-    comparison, chance=1 / len(LABELS), oracle=oracle_ua, title="gradient reversal vs domain confusion: UA"
+    comparison,
+    chance=1 / len(LABELS),
+    oracle=oracle_ua,
+    title="gradient reversal vs domain confusion: UA",
 )
 course.save_and_show(fig, "03_results_confusion")
 

@@ -41,7 +41,14 @@ import sys
 
 if "google.colab" in sys.modules:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "serlib @ git+https://github.com/serlib/serlib"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "serlib @ git+https://github.com/serlib/serlib",
+        ],
         check=True,
     )
 
@@ -78,7 +85,8 @@ LABELS = scheme_labels("4class")
 # the finished ones and trains (saying how long that takes) the ones that are missing.
 
 # %%
-RUNS = course.ensure_runs(["crnn", "oracle", "dann", "w2v2", "w2v2-dann"], COURSE, retrain=RETRAIN)
+# the runs of notebooks 02-04 (reused when they exist; RETRAIN applies to this notebook's own runs)
+RUNS = course.ensure_runs(["crnn", "oracle", "dann", "w2v2", "w2v2-dann"], COURSE)
 for name, folder in RUNS.items():
     print(f"{course.COURSE_RUNS[name]:<28} {course.short_path(folder)}")
 oracle_ua = results.read_metrics(RUNS["oracle"])["target_test"]["ua"]
@@ -98,7 +106,9 @@ oracle_ua = results.read_metrics(RUNS["oracle"])["target_test"]["ua"]
 for name, run in (("CRNN", RUNS["crnn"]), ("DANN-CRNN", RUNS["dann"])):
     vectors, clips = analysis.run_embeddings(run, max_per_set=EMBEDDINGS_PER_SET, seed=SEED)
     points = analysis.project_2d(vectors, seed=SEED)
-    fig = plots.plot_embedding(points, clips["domain"], clips["label"], title=f"{name}: t-SNE of test embeddings")
+    fig = plots.plot_embedding(
+        points, clips["domain"], clips["label"], title=f"{name}: t-SNE of test embeddings"
+    )
     course.save_and_show(fig, f"05_tsne_{name.lower()}")
 
 # %% [markdown]
@@ -134,10 +144,15 @@ distances = shift.distance_table(
 )
 display(
     distances.pivot_table(
-        index=["place", "run"], columns="target standardised with", values="proxy A-distance", sort=False
+        index=["place", "run"],
+        columns="target standardised with",
+        values="proxy A-distance",
+        sort=False,
     ).round(3)
 )
-print(f"clips per domain: {distances['clips per domain'].iloc[0]} (the input rows hold for every run)")
+print(
+    f"clips per domain: {distances['clips per domain'].iloc[0]} (the input rows hold for every run)"
+)
 for line in shift.distance_findings(distances):
     print("-", line)
 
@@ -158,7 +173,11 @@ for name in ("crnn", "dann"):
     recalls[f"{label} source"] = scores["source_test"]["recall"]
     recalls[f"{label} target"] = scores["target_test"]["recall"]
     print(f"{label}: recall per class, source test -> target test")
-    display(analysis.recall_shift(scores["source_test"]["recall"], scores["target_test"]["recall"]).round(3))
+    display(
+        analysis.recall_shift(
+            scores["source_test"]["recall"], scores["target_test"]["recall"]
+        ).round(3)
+    )
 fig = plots.plot_recall_shift(recalls, labels=LABELS)
 course.save_and_show(fig, "05_recall_shift")
 print(findings.recall_drop(RUNS["crnn"]))
@@ -191,7 +210,10 @@ for scheme, run in (("4class", RUNS["crnn"]), ("seed5", RUNS["crnn-seed5"])):
     )
 display(pd.DataFrame(ablation_rows).set_index("scheme").round(3))
 seed5_recall = results.read_metrics(RUNS["crnn-seed5"])["target_test"]["recall"]
-print("seed5 target recall per class:", {k: None if v is None else round(v, 3) for k, v in seed5_recall.items()})
+print(
+    "seed5 target recall per class:",
+    {k: None if v is None else round(v, 3) for k, v in seed5_recall.items()},
+)
 print(findings.label_scheme_finding(RUNS["crnn"], RUNS["crnn-seed5"]))
 
 # %% [markdown]
@@ -218,7 +240,9 @@ protocols = results.results_table(
 )
 display(results.wide_results(protocols))
 for name in ("dann", "dann-transductive"):
-    print(f"{course.COURSE_RUNS[name]}: target_test = {results.read_metrics(RUNS[name])['target_test']['protocol']}")
+    print(
+        f"{course.COURSE_RUNS[name]}: target_test = {results.read_metrics(RUNS[name])['target_test']['protocol']}"
+    )
 print(findings.ua_change(RUNS["dann"], RUNS["dann-transductive"], "target_test"))
 
 # %% [markdown]
@@ -241,7 +265,9 @@ print(findings.ua_change(RUNS["dann"], RUNS["dann-transductive"], "target_test")
 # method earns credit only for what it adds above it.
 
 # %%
-RUNS |= course.ensure_runs(["crnn-target-statistics", "crnn-target-batchnorm"], COURSE, retrain=RETRAIN)
+RUNS |= course.ensure_runs(
+    ["crnn-target-statistics", "crnn-target-batchnorm"], COURSE, retrain=RETRAIN
+)
 fixes = results.results_table(
     {
         "CRNN (source statistics)": RUNS["crnn"],
@@ -312,4 +338,6 @@ print(f"results written to {course.short_path(results_file)}")
 # runs above.
 
 # %% tags=["findings"]
-findings.report(findings.shift_findings(RUNS) + shift.distance_findings(distances), title="What we found")
+findings.report(
+    findings.shift_findings(RUNS) + shift.distance_findings(distances), title="What we found"
+)
