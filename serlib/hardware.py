@@ -4,8 +4,8 @@ Hardware is Accelerate's job, not serlib's: ``Accelerator(cpu=..., mixed_precisi
 ``prepare``, ``backward``, ``autocast`` and ``gather_for_metrics`` in the training loop. The same
 loop runs on a laptop CPU, on one GPU in bf16/fp16, and on several GPUs under ``accelerate launch``.
 This module only turns a run's three hardware settings into that ``Accelerator``, and tunes the two
-process-wide things a CPU run depends on: the C allocator (``keep_freed_memory``) and whether bf16
-is worth asking for (``check_precision_device``).
+process-wide things a CPU run depends on: the C allocator (``reusing_freed_memory``) and whether
+bf16 is worth asking for (``check_precision_device``).
 
 Several processes: ``accelerate launch --multi_gpu --num_processes N -m serlib train ...`` starts N
 processes (torchrun underneath), one per GPU; on a machine without a GPU the same command trains on
@@ -20,6 +20,8 @@ import os
 import platform
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import torch
@@ -78,30 +80,61 @@ def check_precision_device(config: HardwareSettings) -> None:
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
 """glibc's ``mallopt`` parameter numbers (from ``malloc.h``)."""
 
+GLIBC_DEFAULTS = {M_TRIM_THRESHOLD: 128 * 1024, M_MMAP_MAX: 65536}
+"""The values glibc starts with, put back when training ends."""
+
 KEEP_FREED_BYTES = 1 << 30
-"""Free memory the allocator may keep at the top of its heap before it gives any back (1 GiB)."""
+"""Free memory the heap may keep at its top during training before it gives any back (1 GiB)."""
 
 
-def keep_freed_memory() -> bool:
-    """Let the C allocator keep freed memory for the next training step; True where it applied.
+def glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc on Linux (its allocator is the one tuned here), else None."""
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+@contextmanager
+def reusing_freed_memory(device: torch.device) -> Iterator[bool]:
+    """While training on a CPU, let every step reuse the memory the previous step freed.
 
     A CRNN training step allocates and frees dozens of activation buffers of 10-70 MB. glibc's
     default hands every block over 32 MB straight back to the kernel when it is freed, so the next
-    step faults the same memory in again, page by page and zero-filled: on a 2-core laptop that was
-    a third of the course's CPU time, spent in the kernel. Serving large blocks from the heap
-    (``M_MMAP_MAX = 0``) and trimming the heap only past ``KEEP_FREED_BYTES`` lets every step reuse
-    the previous step's memory. Nothing computed changes. The process keeps its peak memory until it
-    exits. Linux with glibc only; elsewhere nothing happens.
+    step faults the same memory in again, page by page and zero-filled: in a workshop CRNN run on 2
+    cores over a third of the CPU time went to the kernel (benchmarks/RESULTS_epoch.md). Inside
+    this block (``fit``: one epoch's training steps) large blocks come from the heap
+    (``M_MMAP_MAX = 0``), which keeps freed memory for the next step. On exit glibc's defaults come
+    back and the pages of the freed blocks go back to the system (``give_back_freed_memory``): the
+    heap fragments as it serves blocks of many sizes, and must not hold on to gigabytes between
+    epochs. Nothing computed changes. Yields whether it applied: on a ``device`` that is the CPU,
+    on Linux with glibc.
     """
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
-        return False
+    libc = glibc()
+    if libc is None or device.type != "cpu":
+        yield False
+        return
+    libc.mallopt(M_MMAP_MAX, 0)
+    libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREED_BYTES)
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(
-        libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREED_BYTES)
-    )
+        yield True
+    finally:
+        for parameter, value in GLIBC_DEFAULTS.items():
+            libc.mallopt(parameter, value)
+        give_back_freed_memory()
+
+
+def give_back_freed_memory() -> None:
+    """Return the pages of every freed block to the system (glibc's ``malloc_trim``).
+
+    The heap keeps its addresses, so the next training step reuses them after one page fault per
+    page, and the process's memory stays close to what it really uses.
+    """
+    libc = glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def forget_other_accelerate_state(config: HardwareSettings) -> None:
@@ -131,17 +164,11 @@ def launched_on_cpus() -> bool:
 
 
 def make_accelerator(config: HardwareSettings) -> Accelerator:
-    """The Accelerator for a config: CPU or GPU(s), with the asked-for mixed precision.
-
-    A run on the CPU also gets ``keep_freed_memory`` (same numbers, less time in the kernel).
-    """
+    """The Accelerator for a config: CPU or GPU(s), with the asked-for mixed precision."""
     check_precision_device(config)
     forget_other_accelerate_state(config)
-    accelerator = Accelerator(
+    return Accelerator(
         cpu=config.cpu or launched_on_cpus(),
         mixed_precision=resolve_mixed_precision(config.mixed_precision, config.cpu),
         gradient_accumulation_steps=config.grad_accumulation,
     )
-    if accelerator.device.type == "cpu":
-        keep_freed_memory()
-    return accelerator

@@ -48,7 +48,7 @@ from serlib.checkpoints import (
 from serlib.config import TrainConfig
 from serlib.epochs import global_seed, set_loader_epoch, target_batches
 from serlib.errors import UserError
-from serlib.hardware import make_accelerator
+from serlib.hardware import make_accelerator, reusing_freed_memory
 from serlib.models.adabn import split_domains
 from serlib.models.dann import (
     DomainAdversarialLoss,
@@ -323,18 +323,19 @@ def fit(
         set_loader_epoch(train_loader, epoch)
         set_loader_epoch(val_loader, epoch)
         row = {"epoch": epoch + 1}
-        row |= train_one_epoch(
-            model,
-            train_loader,
-            optimizer,
-            accelerator,
-            config,
-            epoch,
-            target_loader=target_loader,
-            class_weights=class_weights,
-            augment=augment,
-            progress=progress,
-        )
+        with reusing_freed_memory(accelerator.device):  # CPU: no page faults step after step
+            row |= train_one_epoch(
+                model,
+                train_loader,
+                optimizer,
+                accelerator,
+                config,
+                epoch,
+                target_loader=target_loader,
+                class_weights=class_weights,
+                augment=augment,
+                progress=progress,
+            )
         val = predict(model, val_loader, accelerator)
         scores = val.report(labels)
         row |= {

@@ -15,7 +15,7 @@ from serlib.checkpoints import atomic_path, load_checkpoint, load_state, load_we
 from serlib.config import TrainConfig
 from serlib.epochs import global_seed
 from serlib.errors import UserError
-from serlib.hardware import make_accelerator
+from serlib.hardware import make_accelerator, reusing_freed_memory
 from serlib.models import DANN, CRNNEncoder, EmotionClassifier
 from serlib.models.adabn import SplitBatchNorm2d
 from serlib.predict import predict
@@ -326,18 +326,21 @@ def minor_faults_while(work) -> int:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the allocator setting is for glibc")
-def test_freed_activation_memory_is_reused_instead_of_faulted_in_again():
-    from serlib.hardware import keep_freed_memory
-
-    assert keep_freed_memory()
+def test_training_steps_reuse_freed_memory_and_glibc_defaults_come_back_after():
 
     def one_step() -> None:  # a 64 MB activation, allocated, written and freed, like a conv map
         torch.empty(16 * 2**20).fill_(1.0)
 
-    for _ in range(5):  # the heap settles after a few steps (memory freed by earlier tests)
-        one_step()
     pages = 16 * 2**20 * 4 // 4096
-    assert minor_faults_while(one_step) < pages // 10  # without the setting: every page, again
+    with reusing_freed_memory(torch.device("cpu")) as applied:
+        assert applied
+        for _ in range(5):  # the heap settles after a few steps (memory freed by earlier tests)
+            one_step()
+        assert minor_faults_while(one_step) < pages // 10
+    one_step()
+    assert minor_faults_while(one_step) > pages // 2  # the default: every page faulted again
+    with reusing_freed_memory(torch.device("meta")) as applied:  # not a CPU: nothing to tune
+        assert not applied
 
 
 def test_bf16_on_a_cpu_without_bf16_instructions_is_a_warning(monkeypatch):
