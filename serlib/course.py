@@ -31,11 +31,10 @@ import torch
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
-from serlib.cache import POOLED_CACHE_KIND
 from serlib.colab import REPO_URL as REPO_URL  # re-exported: the one repository setting
 from serlib.colab import colab_url as repository_colab_url
 from serlib.colab import enable_colab_widgets, in_colab
-from serlib.config import DATASET_ENV, InputConfig, TrainConfig, check_profile, serlib_home
+from serlib.config import DATASET_ENV, check_profile, serlib_home
 from serlib.course_plan import COURSE_MODELS, COURSE_RUN_PLAN, expected_time, run_label
 from serlib.course_plan import COURSE_RUNS as COURSE_RUNS  # re-exported for the notebooks
 from serlib.course_plan import WORKSHOP_SECONDS as WORKSHOP_SECONDS
@@ -52,7 +51,7 @@ from serlib.models.pretrained import (
     resolve_encoder,
 )
 from serlib.results import results_table
-from serlib.run_settings import RESUME_KEYS, make_settings
+from serlib.run_settings import differing_settings, make_settings, trains_the_same
 from serlib.runs import train_run
 from serlib.study import STUDY as STUDY  # re-exported: notebooks name the study from here
 from serlib.study import study_changes as study_changes
@@ -182,11 +181,6 @@ def run_dir(
     return runs_root(profile, seed, tag) / model
 
 
-COMPARED_SETTINGS = RESUME_KEYS
-"""config.json entries (beside ``train`` and ``input_settings``) that make two runs the same run:
-those ``serlib train --resume`` checks (the Wav2Vec2 checkpoint and mode among them)."""
-
-
 def setting_text(value: object) -> str:
     """A setting as a message shows it (a corpus as ``name:folder``)."""
     if isinstance(value, dict) and set(value) == {"name", "root"}:
@@ -195,32 +189,28 @@ def setting_text(value: object) -> str:
 
 
 def settings_differences(saved: dict, asked: dict) -> list[str]:
-    """What differs between a run folder's config.json and a request, as ``option saved -> asked``.
-
-    Saved training and input settings are read through ``TrainConfig`` / ``InputConfig`` first, so
-    a setting added since the run was made reads as its default (as ``--resume`` reads them).
-    """
-    saved = dict(saved)
-    if isinstance(saved.get("train"), dict):  # run format 1 kept the input settings in "train"
-        inputs = saved.get("input_settings", saved["train"])
-        saved["input_settings"] = InputConfig.from_dict(inputs).to_dict()
-        saved["train"] = TrainConfig.from_dict(saved["train"]).to_dict()
-    found = [
-        f"{key} {setting_text(saved.get(key))} -> {setting_text(asked.get(key))}"
-        for key in COMPARED_SETTINGS
-        if saved.get(key) != asked.get(key)
+    """What differs between a run folder's config.json and a request, as ``option saved -> asked``
+    (``serlib.run_settings.differing_settings``, the comparison ``--resume`` makes)."""
+    return [
+        f"{key} {setting_text(old)} -> {setting_text(new)}"
+        for key, old, new in differing_settings(saved, asked)
     ]
-    for group in ("train", "input_settings"):
-        old, new = saved.get(group) or {}, asked.get(group) or {}
-        found += [
-            f"{key} {old.get(key)!r} -> {new.get(key)!r}"
-            for key in sorted(set(old) | set(new))
-            if old.get(key) != new.get(key)
-        ]
-    saved_inputs = saved.get("inputs") or {}
-    if saved_inputs.get("kind") == POOLED_CACHE_KIND and not saved_inputs.get("projection", False):
-        found.append("frozen-feature projection False -> True (made before the projection existed)")
-    return found
+
+
+def copy_trained_weights(trained: Path, folder: Path, asked: dict) -> None:
+    """Start run ``folder`` from the finished training of run ``trained``, which trained the very
+    weights ``asked`` would (``trains_the_same``): its checkpoint, best weights and history are
+    copied, so resuming it skips straight to scoring with the asked settings."""
+    saved = json.loads((trained / "config.json").read_text(encoding="utf-8"))
+    if not (trained / "metrics.json").is_file() or not trains_the_same(saved, asked):
+        raise UserError(
+            f"{short_path(trained)} did not finish training the same weights as "
+            f"{short_path(folder)}; train {folder.name} on its own"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(trained / "checkpoint", folder / "checkpoint")
+    for name in ("model.safetensors", "history.csv"):
+        shutil.copy2(trained / name, folder / name)
 
 
 def course_run(
@@ -232,6 +222,7 @@ def course_run(
     name: str | None = None,
     retrain: bool = False,
     oracle: bool = False,
+    weights_from: Path | None = None,
     **train_options,
 ) -> Path:
     """Train a course model into its run folder, or reuse the same run already there.
@@ -242,16 +233,18 @@ def course_run(
     ``retrain=True`` deletes the folder and trains from scratch. ``name`` (default: ``model``)
     names the folder, e.g. ``crnn-seed5``; ``oracle=True`` trains on the labelled target
     adaptation speakers (an upper bound); ``train_options`` go to ``serlib.runs.train_run``
-    (``scheme``, ``transductive``, ``encoder``, ``epochs``, ...).
+    (``scheme``, ``transductive``, ``encoder``, ``epochs``, ...). ``weights_from``: a finished run
+    that trained the same weights (it differs only in how target clips are scored): its training
+    is reused, not repeated.
     """
     folder = run_dir(name or model, profile, seed, data_tag(corpora))
     source, target = corpora["target" if oracle else "source"].spec, corpora["target"].spec
     if retrain and folder.exists():
         shutil.rmtree(folder)
+    options = {key: value for key, value in train_options.items() if key != "progress"}
+    asked = make_settings(model, source, target=target, profile=profile, seed=seed, **options)
     resume = (folder / "config.json").is_file()
     if resume:
-        options = {key: value for key, value in train_options.items() if key != "progress"}
-        asked = make_settings(model, source, target=target, profile=profile, seed=seed, **options)
         saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         differences = settings_differences(saved, asked.to_dict())
         if differences:
@@ -266,6 +259,12 @@ def course_run(
             )
             return folder
         print(f"resuming the unfinished run in {short_path(folder)}")
+    elif weights_from is not None:
+        if folder.exists():
+            shutil.rmtree(folder)  # what an interrupted copy left
+        copy_trained_weights(weights_from, folder, asked.to_dict())
+        resume = True
+        print(f"scoring the weights of {short_path(weights_from)} again: no training")
     train_run(
         model,
         source,
@@ -387,7 +386,8 @@ def ensure_runs(
     already there; a finished run with the same settings is reused, so the course never trains
     the same run twice. The runs depend on nothing but the corpora and are trained in the order
     given. ``retrain`` trains them all again; ``encoder`` and ``w2v2_mode`` (Wav2Vec2 runs) go
-    through ``pick_encoder`` and ``pick_w2v2_mode``, as in notebook 04.
+    through ``pick_encoder`` and ``pick_w2v2_mode``, as in notebook 04. A run that only scores
+    another run's weights anew (``CourseRun.scores``) trains that run if it is missing, not itself.
     """
     unknown = [name for name in names if name not in COURSE_RUN_PLAN]
     if unknown:
@@ -399,14 +399,17 @@ def ensure_runs(
         chosen, note = pick_encoder(encoder, setup.profile)
         print(f"Wav2Vec2 encoder: {note}")
         w2v2_options = {"encoder": chosen, "w2v2_mode": pick_w2v2_mode(w2v2_mode, setup.profile)}
-    folders = {}
+    folders: dict[str, Path] = {}
     for name in names:
         plan = COURSE_RUN_PLAN[name]
         options = dict(plan.options) | (w2v2_options if plan.model.startswith("w2v2") else {})
         folder = run_dir(name, setup.profile, setup.seed, setup.tag)
+        trained = None
+        if plan.scores:  # the same weights as another run: train that one (once), score anew
+            trained = folders.get(plan.scores) or ensure_runs([plan.scores], setup)[plan.scores]
         if retrain or not (folder / "metrics.json").is_file():
             took = expected_time(name, setup.profile, options.get("encoder"))
-            print(f"training {plan.label} ({name}): {took}")
+            print(f"{'scoring' if trained else 'training'} {plan.label} ({name}): {took}")
         folders[name] = course_run(
             plan.model,
             setup.corpora,
@@ -415,6 +418,7 @@ def ensure_runs(
             name=name,
             retrain=retrain,
             oracle=plan.oracle,
+            weights_from=trained,
             **options,
         )
     return folders

@@ -27,6 +27,7 @@ class CourseRun:
     options: Mapping[str, object] = field(default_factory=dict)
     oracle: bool = False  # trained on labelled target adaptation speakers: an upper bound
     notebook: str = ""  # the notebook that introduces it
+    scores: str = ""  # a run that trains the same weights: this one only scores them anew
 
 
 COURSE_RUN_PLAN = {
@@ -42,17 +43,28 @@ COURSE_RUN_PLAN = {
         "DANN-CRNN, confusion adversary", "dann", {"adversary": "confusion"}, notebook="03"
     ),
     "crnn-target-statistics": CourseRun(
-        "CRNN + target statistics", "crnn", {"target_statistics": True}, notebook="05"
+        "CRNN + target statistics",
+        "crnn",
+        {"target_statistics": True},
+        notebook="05",
+        scores="crnn",
     ),
     "crnn-target-batchnorm": CourseRun(
-        "CRNN + target batch norm (AdaBN)", "crnn", {"target_batchnorm": True}, notebook="05"
+        "CRNN + target batch norm (AdaBN)",
+        "crnn",
+        {"target_batchnorm": True},
+        notebook="05",
+        scores="crnn",
     ),
     "oracle": CourseRun("Oracle CRNN (upper bound)", "crnn", oracle=True, notebook="02"),
 }
 """Every run of the course by folder name, in the order of the results table. The oracle trains
 on the *labelled* target adaptation speakers (``serlib.protocol``'s oracle protocol) and is tested
 on the same target test speakers as the others: an upper bound that uses target labels, not a
-method, so that every notebook can say how much of the gap to it a method recovered."""
+method, so that every notebook can say how much of the gap to it a method recovered. The two
+CRNN runs with target statistics or target batch norm train exactly the CRNN's weights (their
+training reads no target clip, ``serlib.run_settings.SCORING_OPTIONS``), so they reuse the CRNN's
+training and only score the target anew."""
 
 COURSE_RUNS = {name: run.label for name, run in COURSE_RUN_PLAN.items()}
 """Run folder name -> table name: the four models of notebooks 02-04, the oracle, the variants."""

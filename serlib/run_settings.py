@@ -194,6 +194,51 @@ def uses_split_batchnorm(kind: str, target_batchnorm: bool) -> bool:
     return kind == "dann" and target_batchnorm
 
 
+SCORING_OPTIONS = ("target_statistics", "target_batchnorm")
+"""Options that, for a model that is not adversarial, change only how target clips are scored:
+its training reads no target clip (target statistics standardise the target's log-mels; AdaBN
+swaps in batch-norm statistics of the target's audio after training), so two such runs that
+differ in nothing else train the very same weights."""
+
+
+def comparable(config: dict) -> dict:
+    """A saved config.json read as this version asks for settings: training and input settings
+    through ``TrainConfig`` / ``InputConfig``, so a setting added since reads as its default, and a
+    format-1 run's input settings (kept inside ``train``) in their own part."""
+    config = dict(config)
+    if isinstance(config.get("train"), dict):
+        inputs = config.get("input_settings", config["train"])
+        config["input_settings"] = InputConfig.from_dict(inputs).to_dict()
+        config["train"] = TrainConfig.from_dict(config["train"]).to_dict()
+    return config
+
+
+def differing_settings(saved: dict, asked: dict) -> list[tuple[str, object, object]]:
+    """What makes a saved run another run than the one asked for, as (option, saved, asked).
+
+    Compared: the entries ``--resume`` checks, then every training and input setting. A run
+    folder whose frozen features were made before the projection existed differs as well.
+    """
+    saved = comparable(saved)
+    found = [(key, saved.get(key), asked.get(key)) for key in RESUME_KEYS]
+    for group in ("train", "input_settings"):
+        old, new = saved.get(group) or {}, asked.get(group) or {}
+        found += [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new))]
+    found = [(key, old, new) for key, old, new in found if old != new]
+    saved_inputs = saved.get("inputs") or {}
+    if saved_inputs.get("kind") == POOLED_CACHE_KIND and not saved_inputs.get("projection", False):
+        found.append(("frozen-feature projection (made before it existed)", False, True))
+    return found
+
+
+def trains_the_same(saved: dict, asked: dict) -> bool:
+    """Whether a saved run trained the weights a request would train: the settings differ at
+    most in ``SCORING_OPTIONS``, and the model is not adversarial (a DANN reads target clips)."""
+    if is_adversarial_kind(str(asked.get("model"))):
+        return False
+    return all(key in SCORING_OPTIONS for key, _, _ in differing_settings(saved, asked))
+
+
 def check_resumable(run_dir: Path, settings: RunSettings, resume: bool) -> None:
     """Refuse to overwrite another run, and to resume a run with different settings."""
     saved_path = run_dir / "config.json"
@@ -204,24 +249,14 @@ def check_resumable(run_dir: Path, settings: RunSettings, resume: bool) -> None:
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
         )
     saved = json.loads(saved_path.read_text(encoding="utf-8"))
-    if isinstance(saved.get("train"), dict):  # settings added since the run read as their defaults;
-        # format 1 kept the input settings inside "train"
-        saved["input_settings"] = InputConfig.from_dict(
-            saved.get("input_settings", saved["train"])
-        ).to_dict()
-        saved["train"] = TrainConfig.from_dict(saved["train"]).to_dict()
-    asked = settings.to_dict()
-    for key in (*RESUME_KEYS, "train", "input_settings"):
-        if saved.get(key) != asked.get(key):
+    for key, old, new in differing_settings(saved, settings.to_dict()):
+        if key.startswith("frozen-feature projection"):
             raise UserError(
-                f"cannot resume {run_dir}: its {key} is {saved.get(key)!r}, "
-                f"this command asks for {asked.get(key)!r}"
+                f"cannot resume {run_dir}: it was made before frozen features had a "
+                "projection; train it again in another --out"
             )
-    saved_inputs = saved.get("inputs") or {}
-    if saved_inputs.get("kind") == POOLED_CACHE_KIND and not saved_inputs.get("projection", False):
         raise UserError(
-            f"cannot resume {run_dir}: it was made before frozen features had a projection; "
-            "train it again in another --out"
+            f"cannot resume {run_dir}: its {key} is {old!r}, this command asks for {new!r}"
         )
 
 

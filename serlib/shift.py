@@ -274,3 +274,62 @@ def distance_findings(table: pd.DataFrame) -> list[str]:
         lines.append(statistics_finding(f"{run}'s embeddings", *embeddings))
         lines.append(encoder_finding(run, inputs, embeddings))
     return lines
+
+
+# ----- neighbours in the embedding: is the target apart, and is it ordered inside? -------------
+
+
+def nearest_neighbours(vectors: np.ndarray) -> np.ndarray:
+    """For each row of ``vectors`` [N, D], the index of its nearest other row (Euclidean)."""
+    squared = (vectors**2).sum(axis=1)
+    distances = squared[:, None] + squared[None, :] - 2 * vectors @ vectors.T
+    np.fill_diagonal(distances, np.inf)
+    return distances.argmin(axis=1)
+
+
+def neighbour_agreement(vectors: np.ndarray, values: Sequence) -> tuple[float, float]:
+    """The share of clips whose nearest neighbour shares their ``values`` (domain, emotion), and
+    the share expected if the values were scattered at random (the sum of squared shares)."""
+    values = np.asarray(values)
+    if len(values) < 2:
+        raise UserError("neighbour_agreement needs at least two clips")
+    agree = float((values[nearest_neighbours(np.asarray(vectors, float))] == values).mean())
+    _, counts = np.unique(values, return_counts=True)
+    return agree, float(((counts / counts.sum()) ** 2).sum())
+
+
+NEIGHBOUR_MARGIN = 0.10
+"""A neighbour agreement within 10 points of its chance level reads as "scattered"."""
+
+
+def agreement_words(agree: float, chance: float) -> str:
+    """``"94 % (25 % by chance)"``: an agreement beside the level chance would give."""
+    return f"{100 * agree:.0f} % ({100 * chance:.0f} % by chance)"
+
+
+def embedding_findings(vectors: np.ndarray, clips: pd.DataFrame, run: str) -> list[str]:
+    """Two sentences about a run's embedding (``analysis.run_embeddings`` output), phrased for
+    every outcome: whether the target clips sit apart from the source (their nearest neighbour is
+    another target clip) and whether, among target clips only, the same emotions sit together.
+    Measured in the embedding itself, not in a 2-D picture of it."""
+    agree, chance = neighbour_agreement(vectors, clips["domain"])
+    words = agreement_words(agree, chance)
+    if agree - chance < NEIGHBOUR_MARGIN:
+        domains = f"the domains are mixed in {run}'s embedding: {words} of clips have a nearest "
+        domains += "neighbour from their own domain"
+    else:
+        apart = "apart" if agree >= 0.9 else "partly apart"
+        domains = f"source and target sit {apart} in {run}'s embedding: {words} of clips have a "
+        domains += "nearest neighbour from their own domain"
+    target = (clips["domain"] == "target").to_numpy()
+    if target.sum() < 2:
+        return [domains]
+    agree, chance = neighbour_agreement(vectors[target], clips.loc[target, "label"])
+    words = agreement_words(agree, chance)
+    if agree - chance < NEIGHBOUR_MARGIN:
+        inside = f"inside the target, emotions are scattered: {words} of target clips have a "
+        inside += "nearest target neighbour of the same emotion"
+    else:
+        inside = f"inside the target, the same emotions sit together: {words} of target clips "
+        inside += "have a nearest target neighbour of the same emotion"
+    return [domains, inside]

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from serlib import analysis, colab, course, course_runner, results
 from serlib.errors import UserError
-from serlib.run_settings import make_settings
+from serlib.run_settings import make_settings, trains_the_same
 
 SAMPLE_RATE = 16000
 
@@ -304,7 +304,10 @@ def recording_trainer(calls: list):
         settings = make_settings(
             model, source, target=target, profile=profile, seed=seed, **options
         )
-        out.mkdir(parents=True, exist_ok=True)
+        (out / "checkpoint").mkdir(parents=True, exist_ok=True)
+        for name in ("model.safetensors", "history.csv"):
+            if not (out / name).is_file():  # a resumed run keeps what it was given
+                (out / name).write_text(f"written by call {len(calls)}")
         (out / "config.json").write_text(json.dumps(settings.to_dict()))
         (out / "metrics.json").write_text(json.dumps({"call": len(calls)}))
 
@@ -407,6 +410,52 @@ def test_a_changed_option_never_returns_the_old_results(monkeypatch, tmp_path, c
     assert json.loads((folder / "config.json").read_text())["train"]["epochs"] == 2
 
 
+def test_runs_that_differ_only_in_scoring_reuse_the_trained_weights(monkeypatch, tmp_path):
+    """End to end on tiny tone corpora: AdaBN and target statistics score the CRNN's weights."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tone_corpora import write_emodb, write_ravdess
+
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "home"))
+    corpora = {
+        "source": course.CourseCorpus("ravdess", write_ravdess(tmp_path / "ravdess"), True),
+        "target": course.CourseCorpus("emodb", write_emodb(tmp_path / "emodb"), True),
+    }
+    setup = course.CourseSetup("tiny", 0, corpora)
+    names = ["crnn-target-batchnorm", "crnn-target-statistics"]
+    folders = course.ensure_runs(names, setup)  # trains the CRNN first, once
+    crnn = course.run_dir("crnn", "tiny", 0, setup.tag)
+    trained = json.loads((crnn / "metrics.json").read_text())
+    for name in names:
+        folder = folders[name]
+        assert (folder / "model.safetensors").read_bytes() == (
+            crnn / "model.safetensors"
+        ).read_bytes()
+        assert (folder / "history.csv").read_text() == (crnn / "history.csv").read_text()
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["source_test"]["ua"] == trained["source_test"]["ua"]
+        assert metrics["selection"] == trained["selection"]
+    assert (folders["crnn-target-batchnorm"] / "target_batchnorm.safetensors").is_file()
+    saved = json.loads((folders["crnn-target-statistics"] / "config.json").read_text())
+    assert saved["input_settings"]["target_statistics"] is True
+
+
+def test_only_scoring_options_let_a_run_reuse_another_runs_training(tmp_path):
+    corpora = fake_corpora(tmp_path)
+    source, target = corpora["source"].spec, corpora["target"].spec
+
+    def asked(model: str, **options) -> dict:
+        return make_settings(model, source, target=target, profile="tiny", **options).to_dict()
+
+    crnn = asked("crnn")
+    assert trains_the_same(crnn, asked("crnn", target_statistics=True))
+    assert trains_the_same(crnn, asked("crnn", target_batchnorm=True))
+    assert not trains_the_same(crnn, asked("crnn", epochs=3))
+    assert not trains_the_same(crnn, asked("crnn", seed=1))
+    assert not trains_the_same(asked("dann"), asked("dann", target_batchnorm=True))
+
+
 def test_ensure_runs_trains_only_what_is_missing_and_says_how_long(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SERLIB_HOME", str(tmp_path / "home"))
     calls = []
@@ -416,8 +465,12 @@ def test_ensure_runs_trains_only_what_is_missing_and_says_how_long(monkeypatch, 
     assert list(folders) == ["crnn", "crnn-target-statistics", "oracle"]
     assert folders["oracle"] == course.run_dir("oracle", "tiny", 0, setup.tag)
     assert [call[1].get("target_statistics") for call in calls] == [None, True, None]
+    assert [call[1]["resume"] for call in calls] == [False, True, False]  # scored, not trained
+    variant = folders["crnn-target-statistics"]
+    assert (variant / "model.safetensors").read_text() == "written by call 1"  # the CRNN's
     printed = capsys.readouterr().out
     assert "training CRNN (crnn): a few seconds (tiny profile)" in printed
+    assert "scoring CRNN + target statistics (crnn-target-statistics)" in printed
     assert "training Oracle CRNN (upper bound) (oracle)" in printed
     again = course.ensure_runs(["crnn", "dann"], setup)  # crnn is there: only dann trains
     assert len(calls) == 4 and calls[-1][0][0] == "dann" and set(again) == {"crnn", "dann"}

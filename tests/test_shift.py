@@ -195,3 +195,22 @@ def test_encoder_findings_read_true_for_every_outcome(pair, expected):
     assert lines[2].startswith("from inputs to R's embeddings: with source statistics")
     assert f"with source statistics for the target, {expected}" in lines[2]
     assert "with target statistics for the target, saturated on both" in lines[2]
+
+
+def test_embedding_findings_say_whether_the_target_is_apart_and_ordered_inside():
+    rng = np.random.default_rng(0)
+    emotions = np.repeat(["angry", "sad"], 20)
+    centres = {"angry": np.array([0.0, 5.0]), "sad": np.array([0.0, -5.0])}
+    source = np.stack([centres[e] for e in emotions]) + rng.normal(0, 0.3, (40, 2))
+    clips = pd.DataFrame({"domain": ["source"] * 40 + ["target"] * 40, "label": list(emotions) * 2})
+    shifted = source + np.array([100.0, 0.0])  # the target: the same emotions, moved away
+    apart, ordered = shift.embedding_findings(np.vstack([source, shifted]), clips, "CRNN")
+    assert apart.startswith("source and target sit apart in CRNN's embedding: 100 % (50 % by")
+    assert ordered.startswith("inside the target, the same emotions sit together: 100 % (50 %")
+
+    scattered = rng.normal(0, 1, (80, 2))  # nothing but noise: mixed and scattered
+    mixed, unordered = shift.embedding_findings(scattered, clips, "CRNN")
+    assert mixed.startswith("the domains are mixed")
+    assert unordered.startswith("inside the target, emotions are scattered")
+    agree, chance = shift.neighbour_agreement(np.array([[0.0], [0.1], [5.0]]), ["a", "a", "b"])
+    assert agree == pytest.approx(2 / 3) and chance == pytest.approx(5 / 9)
