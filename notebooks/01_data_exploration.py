@@ -407,5 +407,46 @@ display(pd.crosstab(seed5_target["emotion"], seed5_target["label"]))
 corpus_order = [COURSE.corpora["source"].name, COURSE.corpora["target"].name]
 findings.report(analysis.cue_findings(cue_summary, corpus_order), title="What we found")
 
+# %% [markdown] tags=["exercise"]
+# ## Exercises
+#
+# Each exercise says how long it takes on a 2-core laptop. For a *predict, then run*
+# exercise, write your prediction down before you run anything: the answer is worth only
+# the prediction you made first. Worked answers, with their reasoning and code:
+# [`solutions/01_data_exploration_solutions.ipynb`](solutions/01_data_exploration_solutions.ipynb).
+#
+# ### Exercise 1a · predict, then run: the emotion-intensity knob
+#
+# *Time:* a minute or less (no training).
+#
+# `serlib.synth.render_clip(emotion, speaker="F", domain="ravdess", intensity=..., seed=SEED)`
+# renders one sentence of the target corpus with an emotion at a chosen strength (0 = neutral,
+# 1 = the full profile of section 9); the same seed keeps the voice, the words and the room. Before
+# running it, write down how the median F0, the F0 range, the loudness and the speaking rate of an
+# *angry* and of a *sad* sentence should move as the intensity goes from 0 to 1. Then render both
+# at three intensities, measure each clip with `analysis.acoustic_cues(waveform, rate)` and compare
+# with what you wrote.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 1b · explain: why UA and not plain accuracy?
+#
+# *Time:* a minute or less (no training).
+#
+# A lazy model answers the source's largest `4class` class for every clip. From the class-balance
+# figures of section 3, what WA and what UA does it score on the source, and on the target? Check
+# your answer with `serlib.metrics.weighted_accuracy` and `unweighted_accuracy`, and explain why
+# the course compares corpora with UA.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 1c · extend: can clip duration alone tell the emotion?
+#
+# *Time:* a minute or less (no training).
+#
+# Section 5 measured every clip's duration. Fit a classifier that sees only the duration (for
+# example scikit-learn's `DecisionTreeClassifier(max_depth=2)`), score it with UA inside each
+# corpus with folds by speaker (`GroupKFold`), then train it on the source and test it on the
+# target. Print one sentence per score saying whether it is above chance, at chance or below. What
+# would such a shortcut mean for a model that reads whole clips?
+
 # %% [markdown]
 # **Next:** notebook 02 trains the CRNN baseline on the source and tests it on the target.

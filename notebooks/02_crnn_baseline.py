@@ -71,7 +71,7 @@ import torch
 import torch.nn.functional as F
 from IPython.display import display
 
-from serlib import analysis, course, findings, plots, results
+from serlib import analysis, course, findings, plots, results, shift
 from serlib.cli import format_metrics
 from serlib.config import profile_settings
 from serlib.hardware import make_accelerator
@@ -257,7 +257,8 @@ print(findings.top_confusions(RUN, "target_test"))
 # the source; and whether, *inside* the target region, clips of the same emotion still sit
 # together. Emotions ordered within the target but the whole region shifted is the picture of a
 # domain shift: the head's boundaries were drawn for the source, so a shifted region can fall
-# largely on one side of them, and one label wins.
+# largely on one side of them, and one label wins. The lines under the figure measure both in the
+# embedding itself (which clip is each clip's nearest neighbour), not in the 2-D picture.
 
 # %%
 vectors, clips = analysis.run_embeddings(RUN, max_per_set=EMBEDDINGS_PER_SET, seed=SEED)
@@ -265,6 +266,8 @@ points = analysis.project_2d(vectors, seed=SEED)
 fig = plots.plot_embedding(points, clips["domain"], clips["label"], title="CRNN: t-SNE of test embeddings")
 course.save_and_show(fig, "02_tsne")
 print(f"{len(clips)} clips: " + ", ".join(f"{n} {domain}" for domain, n in clips["domain"].value_counts().items()))
+for line in shift.embedding_findings(vectors, clips, "CRNN"):
+    print(line)
 
 # %% [markdown]
 # ## 7. How far below the oracle?
@@ -287,11 +290,19 @@ course.save_and_show(fig, "02_results")
 #
 # Pick an evaluation set, then **click a cell** of the matrix to list its clips: true label,
 # prediction, the class probabilities, a log-mel thumbnail and a player. Listening to the clips
-# in an off-diagonal cell is the quickest way to understand a confusion. (The committed notebook
-# shows no widget: run the cell.)
+# in an off-diagonal cell is the quickest way to understand a confusion. The controls: *compare*
+# shows a second run beside the first (here the oracle, on the same target test clips), with its
+# own matrix and listing, and under every clip what the other run predicted; *order* lists the
+# most or least confident clips first, or a random draw (*seed*); *speaker* keeps one speaker's
+# clips, and the table under the matrices gives each speaker's recall. Pages of six clips go
+# forward and back. For synthetic clips the listing also shows the cue settings each clip was
+# made with. The widget needs a running kernel; the picture after the next cell shows what it
+# displays, for readers of the saved notebook.
 
 # %%
-explorer = ConfusionExplorer.from_run_dirs({"crnn": RUN}, max_clips=6)
+explorer = ConfusionExplorer.from_run_dirs(
+    {"crnn": RUN, "oracle": RUNS["oracle"]}, max_clips=6, compare="oracle"
+)
 explorer.set_picker.value = "target_test"  # start where the errors are
 display(explorer.widget)
 
@@ -311,9 +322,54 @@ behind_cell = table[(table["label"] == true_label) & (table["pred"] == predicted
 print(f"{explorer.eval_set}: {len(behind_cell)} clips are {true_label} predicted {predicted}; "
       f"the explorer lists {len(listed)} of {len(explorer.selected_clips)}")
 print("same clips:", sorted(explorer.selected_clips["path"]) == sorted(behind_cell["path"]))
+course.save_and_show(explorer.picture(clips=3), "02_explorer")
 
 # %% tags=["findings"]
-findings.report(findings.baseline_findings(RUNS), title="What we found")
+findings.report(
+    findings.baseline_findings(RUNS) + shift.embedding_findings(vectors, clips, "CRNN"),
+    title="What we found",
+)
+
+# %% [markdown] tags=["exercise"]
+# ## Exercises
+#
+# Each exercise says how long it takes on a 2-core laptop. For a *predict, then run*
+# exercise, write your prediction down before you run anything: the answer is worth only
+# the prediction you made first. Worked answers, with their reasoning and code:
+# [`solutions/02_crnn_baseline_solutions.ipynb`](solutions/02_crnn_baseline_solutions.ipynb).
+#
+# ### Exercise 2a · predict, then run: another seed
+#
+# *Time:* trains two more CRNNs, each like `crnn`: about 1 min on a 2-core laptop (workshop profile,
+# synthetic corpora).
+#
+# Train the same CRNN with seeds 1 and 2: `course.ensure_runs(["crnn"], replace(COURSE, seed=1))`
+# gives the same course with another training seed, in its own run folders. Before running,
+# predict: will the target test UA move more or less across seeds than the source test UA? Will the
+# collapse onto one label repeat for every seed? Then print both UAs per seed and
+# `findings.collapse(run)` for each run.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 2b · explain: emotions ordered inside the target, yet one label wins
+#
+# *Time:* a minute or less (no training).
+#
+# In the t-SNE of section 6, explain how target clips of one emotion can sit together while the
+# head sends most target clips to one label. Test your explanation: fit a linear probe
+# (scikit-learn's `LogisticRegression`) on the CRNN's target test embeddings
+# (`analysis.run_embeddings(RUN, sets=("target_test",))`) with their labels, folds by speaker, and
+# compare its UA with the head's on the same clips. Why is this probe a diagnostic and not an
+# adaptation method?
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 2c · extend: recall per target speaker
+#
+# *Time:* a minute or less (no training).
+#
+# `analysis.read_predictions(RUN, "target_test")` has one row per clip with its speaker, true label
+# and prediction. Compute each target test speaker's UA and most-predicted label, and print a
+# finding that counts the speakers who send almost all their clips to one label. Is the collapse a
+# property of the whole domain or of a few voices?
 
 # %% [markdown]
 # **Next:** notebook 03 keeps this encoder but adds a domain classifier behind a gradient-reversal

@@ -348,18 +348,73 @@ course.save_and_show(fig, "03_results_confusion")
 #
 # ## 9. Explore both models
 #
-# The explorer lets you switch between the runs and click any cell to list and hear its clips:
-# compare the same cell (say, true *sad* predicted *neutral*) before and after adaptation.
+# The explorer lets you switch between the runs and click any cell to list and hear its clips;
+# *compare* puts a second run beside the first, so the same cell (say, true *sad* predicted
+# *neutral*) can be read before and after adaptation, clip by clip. The picture under the widget
+# shows what it displays (the CRNN's biggest target confusion, in both runs) for readers of the
+# saved notebook.
 
 # %%
 explorer = ConfusionExplorer.from_run_dirs(
-    {"crnn": RUNS["crnn"], "dann": RUN, "dann-confusion": RUN_CONFUSION}, max_clips=6
+    {"crnn": RUNS["crnn"], "dann": RUN, "dann-confusion": RUN_CONFUSION},
+    max_clips=6,
+    compare="dann",
 )
 explorer.set_picker.value = "target_test"
 display(explorer.widget)
+course.save_and_show(explorer.picture(clips=3), "03_explorer")
 
 # %% tags=["findings"]
 findings.report(findings.dann_findings(RUNS), title="What we found")
+
+# %% [markdown] tags=["exercise"]
+# ## Exercises
+#
+# Each exercise says how long it takes on a 2-core laptop. For a *predict, then run*
+# exercise, write your prediction down before you run anything: the answer is worth only
+# the prediction you made first. Worked answers, with their reasoning and code:
+# [`solutions/03_dann_solutions.ipynb`](solutions/03_dann_solutions.ipynb).
+#
+# ### Exercise 3a · predict, then run: DANN with its domain loss switched off
+#
+# *Time:* trains one DANN-CRNN, like `dann`: about 3 min on a 2-core laptop (workshop profile,
+# synthetic corpora).
+#
+# `course.course_run("dann", COURSE.corpora, PROFILE, SEED, name="dann-no-domain-loss",
+# domain_weight=0)` trains the same DANN with its domain loss weighted by zero. Which parts of the
+# network still get a gradient from the domain loss, and what still reaches the model from the
+# target audio? Predict its target test UA against the CRNN's and the DANN-CRNN's, then check with
+# `findings.gap_recovered` and `findings.ua_change`.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 3b · predict, then run: a GRL cap of 0
+#
+# *Time:* trains one DANN-CRNN, like `dann`: about 3 min on a 2-core laptop (workshop profile,
+# synthetic corpora).
+#
+# With `grl_cap=0` (in its own run folder, `name="dann-grl-cap-0"`) the reversal coefficient never
+# leaves zero. Which weights still learn from the domain loss, and which do not? Predict the domain
+# head's training accuracy over the epochs, then compare it with the DANN-CRNN's
+# (`findings.domain_accuracy`).
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 3c · explain: fooled is not confused
+#
+# *Time:* a minute or less (no training).
+#
+# Section 8 calls a domain head whose accuracy is well below 0.5 "fooled". Explain why a head that
+# is almost always wrong still shows that the domains are separable. From each run's `history.csv`,
+# compute per epoch how separable the domains were, whichever way round the head answered.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 3d · extend: which epoch was kept?
+#
+# *Time:* a minute or less (no training).
+#
+# A run keeps the epoch with the best source validation UA (`metrics.json`, key `selection`). Write
+# a finding that names the kept epoch and the domain head's state at that epoch (confused, fooled
+# or never fooled), for both adversaries. Why does it matter for what the adversary did to the
+# model you evaluate?
 
 # %% [markdown]
 # **Next:** notebook 04 swaps the CRNN for a Wav2Vec2 speech encoder, with and without DANN.

@@ -273,5 +273,44 @@ course.save_and_show(fig, "04_results")
 # %% tags=["findings"]
 findings.report(findings.wav2vec_findings(RUNS), title="What we found")
 
+# %% [markdown] tags=["exercise"]
+# ## Exercises
+#
+# Each exercise says how long it takes on a 2-core laptop. For a *predict, then run*
+# exercise, write your prediction down before you run anything: the answer is worth only
+# the prediction you made first. Worked answers, with their reasoning and code:
+# [`solutions/04_wav2vec2_dann_solutions.ipynb`](solutions/04_wav2vec2_dann_solutions.ipynb).
+#
+# ### Exercise 4a · extend: frames per second, from the convolutions
+#
+# *Time:* a minute or less (no training).
+#
+# From the checkpoint's `conv_kernel` and `conv_stride` (`encoder.backbone.config`), compute by
+# hand how many frames 1, 2, 3 and 4 s of audio give, and how many samples one frame sees. Check
+# your numbers against `encoder.hidden_states` and `encoder.min_samples`. Why is it a little under
+# 50 frames per second for `wav2vec2-base`?
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 4b · predict, then run: Wav2Vec2 + DANN without its domain loss
+#
+# *Time:* trains one Wav2Vec2 + DANN: under a minute on a 2-core laptop (workshop profile,
+# synthetic corpora) with the tiny offline encoder in frozen mode; with a pretrained checkpoint its
+# time has not been measured.
+#
+# Train `course.course_run("w2v2-dann", COURSE.corpora, PROFILE, SEED,
+# name="w2v2-dann-no-domain-loss", encoder=ENCODER_NAME, w2v2_mode=MODE, domain_weight=0)`. In
+# this mode, what trains, and what can the domain loss reshape? Predict its target test UA against
+# the W2V2 and the W2V2 + DANN runs. How does your reasoning differ from the CRNN control of
+# exercise 3a, and why?
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 4c · explain: what a random-feature baseline can and cannot say
+#
+# *Time:* a minute or less (no training).
+#
+# Offline, the W2V2 rows come from a randomly initialised encoder. How can random features score
+# above chance? What comparison would show that *pretraining* helps, and why is a pretrained
+# Wav2Vec2 against the CRNN not that comparison?
+
 # %% [markdown]
 # **Next:** notebook 05 opens all these run folders and analyses the domain shift.

@@ -100,7 +100,8 @@ oracle_ua = results.read_metrics(RUNS["oracle"])["target_test"]["ua"]
 # (right). DANN's aim is a left panel where the domains mix, while the right panel keeps emotions
 # apart. Compare the two pairs of panels: do the domains mix more after DANN? Is each region still
 # organised by emotion, which is what the emotion head needs? t-SNE keeps neighbourhoods, not
-# distances, so read the pictures for structure, and the next section for a number.
+# distances, so read the pictures for structure; the lines under each figure count nearest
+# neighbours in the embedding itself, and the next section measures separability.
 
 # %%
 for name, run in (("CRNN", RUNS["crnn"]), ("DANN-CRNN", RUNS["dann"])):
@@ -110,6 +111,8 @@ for name, run in (("CRNN", RUNS["crnn"]), ("DANN-CRNN", RUNS["dann"])):
         points, clips["domain"], clips["label"], title=f"{name}: t-SNE of test embeddings"
     )
     course.save_and_show(fig, f"05_tsne_{name.lower()}")
+    for line in shift.embedding_findings(vectors, clips, name):
+        print(line)
 
 # %% [markdown]
 # ## 3. Proxy A-distance: how separable are the domains, and where?
@@ -251,9 +254,10 @@ print(findings.ua_change(RUNS["dann"], RUNS["dann-transductive"], "target_test")
 # Every model so far standardised the target's log-mels with the *source* training speakers' mean
 # and deviation per mel band, so a target recorded quieter or brighter arrives shifted. The
 # simplest unsupervised adaptation uses the target adaptation speakers' own statistics instead
-# (their audio, never their labels; the test speakers stay unheard): the same CRNN, trained exactly
-# like notebook 02's, only its target inputs are standardised differently. Section 3 measured what
-# that does to the separability of the inputs; here is what it does to the scores.
+# (their audio, never their labels; the test speakers stay unheard). A CRNN's training reads no
+# target clip, so this needs no new training: the course scores notebook 02's trained CRNN again,
+# with only its target inputs standardised differently. Section 3 measured what that does to the
+# separability of the inputs; here is what it does to the scores.
 #
 # The same idea one level deeper is **AdaBN**: the CRNN's batch-norm layers remember the mean and
 # variance of the *source* features they saw in training. After training, re-estimate them on the
@@ -341,3 +345,51 @@ print(f"results written to {course.short_path(results_file)}")
 findings.report(
     findings.shift_findings(RUNS) + shift.distance_findings(distances), title="What we found"
 )
+
+# %% [markdown] tags=["exercise"]
+# ## Exercises
+#
+# Each exercise says how long it takes on a 2-core laptop. For a *predict, then run*
+# exercise, write your prediction down before you run anything: the answer is worth only
+# the prediction you made first. Worked answers, with their reasoning and code:
+# [`solutions/05_domain_shift_analysis_solutions.ipynb`](solutions/05_domain_shift_analysis_solutions.ipynb).
+#
+# ### Exercise 5a · predict, then run: read both corpora alike
+#
+# *Time:* trains one CRNN, like `crnn`: about 1 min on a 2-core laptop (workshop profile, synthetic
+# corpora).
+#
+# The first experiment of section 7's "Try it": the CRNN with `trim_db=40` and
+# `normalisation="utterance"`, in its own run folder (`name="crnn-read-alike"`). Before running,
+# predict its target test UA against the CRNN with target statistics, and its source test UA
+# against the plain CRNN. What happens when you add `target_statistics=True` as well, and why?
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 5b · predict, then run: a gentle adversary on top of target statistics
+#
+# *Time:* trains one DANN-CRNN, like `dann-confusion`: about 2 min on a 2-core laptop (workshop
+# profile, synthetic corpora).
+#
+# The third experiment of section 7's "Try it": `course.course_run("dann", COURSE.corpora, PROFILE,
+# SEED, name="dann-confusion-target-statistics", adversary="confusion", domain_weight=0.25,
+# target_statistics=True)`. Against which run must the adversary be credited, and what do you
+# expect it to add there? Check with `findings.ua_change`.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 5c · explain: a class whose recall rises on the target
+#
+# *Time:* a minute or less (no training).
+#
+# In the recall-shift figure of section 4, a class's target recall can rise above its source recall
+# while UA falls. Explain how, and check your explanation against the share of target clips the
+# CRNN predicts as each class.
+
+# %% [markdown] tags=["exercise"]
+# ### Exercise 5d · extend: does target statistics help every target speaker?
+#
+# *Time:* a minute or less (no training).
+#
+# From the `predictions/target_test.csv` of the CRNN and of the CRNN with target statistics,
+# compute each target test speaker's UA and print a finding that counts the speakers the target
+# statistics helped, hurt and left unchanged (within 1 UA point). What would mixed results say
+# about the shift?

@@ -1,4 +1,5 @@
-"""The ``serlib`` command: scan corpora, make the synthetic corpus, train, evaluate and predict.
+"""The ``serlib`` command: scan corpora, make the synthetic corpus, train, evaluate, predict, and
+benchmark against EmoBox's published protocols (``serlib benchmark``).
 
 Every sub-command exits 0 on success. A mistake the user can fix (a ``serlib.errors.UserError``: a bad
 option, an unusable corpus; or a missing file) exits 2 with a one-line reason on stderr, so scripts
@@ -242,6 +243,97 @@ def predict_command(args: argparse.Namespace) -> int:
     return EXIT_USAGE if skipped else 0
 
 
+BENCHMARK_PROTOCOLS = ("emobox-folds", "emobox-cross")
+"""``serlib benchmark``'s protocols; a subcommand of its own because it runs many runs into one
+folder and prints a comparison table, where ``serlib train`` makes exactly one run folder."""
+
+
+def benchmark_command(args: argparse.Namespace) -> int:
+    """``serlib benchmark``: EmoBox's folds or cross-corpus track, then the comparison table."""
+    from serlib import emobox_runs  # imports torch (seconds): only the commands that train pay
+
+    folds = args.protocol == "emobox-folds"
+    if folds and (args.corpus is None or args.source or args.target or args.available_clips):
+        raise UserError(
+            "emobox-folds runs on one corpus: give --corpus NAME:DIR, without --source, --target "
+            "or --available-clips"
+        )
+    if not folds and (args.corpus or not (args.source and args.target) or args.available_folds):
+        raise UserError(
+            "emobox-cross trains on one corpus and scores another: give --source NAME:DIR and "
+            "--target NAME:DIR, without --corpus or --available-folds"
+        )
+    common = {
+        "model": args.model,
+        "profile": args.profile,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "resume": args.resume,
+        "encoder": args.encoder,
+        "mixed_precision": args.mixed_precision,
+        "progress": sys.stderr.isatty(),
+    }
+    if folds:
+        summary = emobox_runs.run_emobox_folds(
+            args.corpus, args.out, available_folds=args.available_folds, **common
+        )
+    else:
+        summary = emobox_runs.run_emobox_cross(
+            args.source, args.target, args.out, available_clips=args.available_clips, **common
+        )
+    if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch`, one process reports
+        print(emobox_runs.format_summary(summary))
+        print(f"summary: {os.path.join(args.out, emobox_runs.SUMMARY_FILE)}")
+    return 0
+
+
+def add_benchmark_parser(commands) -> None:
+    """The ``serlib benchmark`` sub-command and its options."""
+    bench = commands.add_parser(
+        "benchmark", help="EmoBox's folds or cross-corpus track, beside EmoBox's published numbers"
+    )
+    bench.add_argument(
+        "protocol",
+        choices=BENCHMARK_PROTOCOLS,
+        help="emobox-folds: EmoBox's intra-corpus folds (RAVDESS 8 emotions, IEMOCAP 4 classes); "
+        "emobox-cross: train on --source, score EmoBox's balanced 4-class test set of --target",
+    )
+    bench.add_argument("--corpus", metavar="NAME:DIR", help="emobox-folds: ravdess or iemocap")
+    bench.add_argument("--source", metavar="NAME:DIR", help="emobox-cross: the corpus trained on")
+    bench.add_argument(
+        "--target",
+        metavar="NAME:DIR",
+        help="emobox-cross: ravdess or iemocap, the test set's corpus",
+    )
+    bench.add_argument(
+        "--out", required=True, metavar="DIR", help="run folders (DIR/fold_k) and DIR/summary.json"
+    )
+    bench.add_argument("--model", default="crnn", choices=["crnn", "w2v2"])
+    bench.add_argument(
+        "--profile", choices=PROFILE_NAMES, help="default: $SERLIB_PROFILE or workshop"
+    )
+    bench.add_argument("--epochs", type=int, help="override the profile's number of epochs")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--resume", action="store_true", help="skip finished runs, continue unfinished ones"
+    )
+    bench.add_argument(
+        "--available-folds",
+        action="store_true",
+        help="emobox-folds: run only the folds whose test clips are all on disk; the others are "
+        "reported as skipped and the result as not comparable",
+    )
+    bench.add_argument(
+        "--available-clips",
+        action="store_true",
+        help="emobox-cross: score the clips of EmoBox's test set that are on disk; the result is "
+        "reported as partial, not comparable",
+    )
+    bench.add_argument("--encoder", help="w2v2: transformers checkpoint or folder; 'tiny' = test")
+    bench.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"])
+    bench.set_defaults(func=benchmark_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="serlib", description="Speech emotion recognition under domain shift."
@@ -365,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
         "statistics, if it has any)",
     )
     predict.set_defaults(func=predict_command)
+    add_benchmark_parser(commands)
     return parser
 
 

@@ -32,12 +32,21 @@ REPOSITORY_PATTERN = re.compile(r"^https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.
 """A GitHub repository's address: Colab opens notebooks from GitHub only."""
 
 LINK_PATTERN = re.compile(
-    r"git\+(https://github\.com/[\w.-]+/[\w.-]+?)(?:\.git)?[\"'@\s]"
+    r"git\+(https://github\.com/[\w.-]+/[\w.-]+?)(?:\.git)?[\\\"'@\s]"
     r"|colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/"
 )
-"""An install line (``git+https://github.com/OWNER/NAME``) or a Colab badge link in a file."""
+"""An install line (``git+https://github.com/OWNER/NAME``, ended by a quote, an escaped quote as in
+a saved .ipynb, ``@`` or a space) or a Colab badge link in a file."""
 
-REWRITTEN = ("serlib/colab.py", "notebooks/*.ipynb", "notebooks/*.py", "README.md", "docs/*.md")
+REWRITTEN = (
+    "serlib/colab.py",
+    "notebooks/*.ipynb",
+    "notebooks/*.py",
+    "notebooks/solutions/*.ipynb",
+    "notebooks/solutions/*.py",
+    "README.md",
+    "docs/*.md",
+)
 """The files of a checkout that name the repository, relative to the checkout."""
 
 

@@ -70,26 +70,18 @@ COURSE_RUNS = {name: run.label for name, run in COURSE_RUN_PLAN.items()}
 """Run folder name -> table name: the four models of notebooks 02-04, the oracle, the variants."""
 
 WORKSHOP_SECONDS = {
-    "crnn": 299,
-    "dann": 638,
-    "w2v2": 39,
-    "w2v2-dann": 3,
-    "crnn-seed5": 357,
-    "dann-transductive": 608,
-    "dann-confusion": 627,
-    "crnn-target-statistics": 255,
-    "crnn-target-batchnorm": 251,
-    "oracle": 60,
+    "crnn": 80,
+    "dann": 165,
+    "w2v2": 5,
+    "w2v2-dann": 6,
+    "crnn-seed5": 95,
+    "dann-transductive": 165,
+    "dann-confusion": 135,
+    "crnn-target-statistics": 15,
+    "crnn-target-batchnorm": 15,
+    "oracle": 17,
 }
-"""CPU seconds (user + system) each course run took to train at the workshop profile, on the
-synthetic corpora, alone in its process with one torch thread: measured once per run, in the
-order crnn, dann, dann-confusion, oracle, crnn-seed5, dann-transductive, crnn-target-statistics,
-crnn-target-batchnorm, w2v2, w2v2-dann (so crnn's time includes computing the log-mel cache and
-w2v2's the pooled-feature cache), on 2026-11-30, commit d38789b plus the issue-15/19 working tree,
-on the 2-core AMD EPYC (AVX2, no AVX512) developer machine. The machine was shared (load 2.4 to
-12.8), so wall times were 1.0 to 3.8 times longer and are not used: on a quiet core the CPU time is
-the wall time. The W2V2 runs used the tiny random encoder in frozen mode (the offline fallback);
-with a pretrained checkpoint they take far longer and are not measured here."""
+"""PROVISIONAL: each run's epochs of the 2026-11-30 course run times the new workshop epochs."""
 
 
 def expected_time(name: str, profile: str, encoder: str | None = None) -> str:

@@ -303,7 +303,8 @@ def fit(
             tracker.update(state["tracker"])
             history = list(state["history"])
             start_epoch = int(state["epoch"]) + 1
-            accelerator.print(f"resuming after epoch {start_epoch} from {checkpoint_dir}")
+            where = f"{run_dir.name}/{checkpoint_dir.name}"  # no absolute path in saved outputs
+            accelerator.print(f"resuming after epoch {start_epoch} from {where}")
     best_weights = None
     if class_weights is not None:
         class_weights = class_weights.to(accelerator.device, dtype=torch.float32)

@@ -2,102 +2,81 @@
 
 Pick a run, an evaluation set, and counts or row-normalised values; click a cell of the matrix to
 list the clips behind it (true label, prediction, class probabilities), each with a small log-mel
-image and an audio player. Core widgets (Dropdown, ToggleButtons, GridBox of Buttons, Image, Audio)
-render in JupyterLab, Notebook 7, VS Code and Colab without any front-end extension.
+image and an audio player, a page at a time. Choose a second run under "compare" to see both
+matrices side by side and the same cell's clips under each run, every clip saying what the other
+run predicted for it. Order the clips by confidence or at random (seeded), keep one speaker, and
+read the recall per speaker. Synthetic clips also say the cue parameters they were made with.
 
-    explorer = ConfusionExplorer.from_run_dirs(["data/runs/crnn", "data/runs/dann"])
+    explorer = ConfusionExplorer.from_run_dirs({"crnn": crnn_dir, "dann": dann_dir}, compare="dann")
     explorer          # last expression of a cell: shows the explorer
+    explorer.picture()  # the same view as a static figure, for readers without a kernel
 
 The explorer works on DataFrames, so it can be built and driven without any run folder:
 ``ConfusionExplorer({"crnn": {"target_test": predictions}}, labels)`` where ``predictions`` has the
 columns ``path, label, pred`` and optionally ``speaker`` and ``prob_<class>`` per class (the layout of
-a run folder's ``predictions/<set>.csv``). Its state is plain attributes for tests and curious users:
-``selected_cell``, ``listed_paths``, ``selected_clips``, ``cell_buttons``, ``skipped``.
+a run folder's ``predictions/<set>.csv``). What it shows is computed by ``serlib.explorer_data``.
+Its state is plain attributes for tests and curious users: ``selected_cell``, ``listed_paths``,
+``selected_clips``, ``compare_listed_paths``, ``compare_clips``, ``page``, ``cell_buttons``,
+``compare_buttons``, ``skipped``.
 
-Audio is read lazily, only for the clips listed (at most ``max_clips``), resampled to 16 kHz mono
-16-bit WAV and cut to ``max_seconds`` so the notebook file stays small. Players never autoplay or loop.
-
-Stable CSS classes for browser tests: ``serlib-confusion-explorer`` (the whole widget),
-``serlib-cm-cell`` and ``serlib-cm-cell-nonempty`` (matrix cells), ``serlib-cm-cell-selected``,
-``serlib-clip-list`` (the listing), ``serlib-clip`` (one listed clip), ``serlib-clip-audio``,
-``serlib-clip-logmel``, ``serlib-clip-error`` (a clip whose audio could not be read).
+The CSS classes a browser test finds each piece by are listed in ``serlib.explorer_parts``.
 """
 
 from __future__ import annotations
 
 import html
-import io
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import ipywidgets as widgets
-import matplotlib
 import numpy as np
 import pandas as pd
-import soundfile as sf
+from matplotlib.figure import Figure
 
-from serlib import metrics
-from serlib.audio import AudioError, load_audio
-from serlib.data_plots import log_mel_png
 from serlib.errors import UserError
-from serlib.figures import CONFUSION_CMAP
-from serlib.plots import row_normalise
+from serlib.explorer_data import (
+    ALL_SPEAKERS,
+    ORDERS,
+    SynthParameters,
+    cell_clips,
+    check_compare,
+    check_order,
+    check_predictions,
+    check_runs,
+    clip_under_run,
+    describe_synth_parameters,
+    only_speaker,
+    per_speaker_recall,
+    predictions_confusion,
+    read_run_predictions,
+    sort_clips,
+    speakers_of,
+)
+from serlib.explorer_figure import plot_explorer
+from serlib.explorer_parts import (
+    SEPARATOR,
+    ClipColumn,
+    ClipSound,
+    MatrixGrid,
+    clip_row,
+    other_run_text,
+    speaker_recall_html,
+)
 
-REQUIRED_COLUMNS = ("path", "label", "pred")
-"""Columns every predictions table needs; ``speaker`` and ``prob_<class>`` are optional."""
+__all__ = [
+    "ConfusionExplorer",
+    "check_predictions",
+    "predictions_confusion",
+    "read_run_predictions",
+]
 
 MODES = (("counts", "counts"), ("row-normalised", "normalised"))
 """The value toggle's options: (text on the button, value)."""
 
-SET_ORDER = ("source_test", "target_test", "target_all", "source_val")
-"""How a run folder's evaluation sets are offered: test sets first, the rest alphabetically after."""
+NO_COMPARISON = ""
+"""The compare picker's value for "one run only"."""
 
-CELL_WIDTH = "68px"
-
-
-def predictions_confusion(predictions: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
-    """Count clips per (true label, predicted label); rows = true, columns = predicted."""
-    index = {label: i for i, label in enumerate(labels)}
-    return metrics.confusion_matrix(
-        predictions["label"].map(index).to_numpy(dtype=np.int64),
-        predictions["pred"].map(index).to_numpy(dtype=np.int64),
-        num_classes=len(labels),
-    )
-
-
-def check_predictions(predictions: pd.DataFrame, labels: Sequence[str], where: str) -> pd.DataFrame:
-    """Validate one predictions table and return a clean copy with string labels.
-
-    Every true and predicted label must be one of ``labels``: a mismatch means the table and the
-    label list come from different runs or schemes, and the matrix would silently be wrong.
-    """
-    if not isinstance(predictions, pd.DataFrame):
-        raise TypeError(f"{where}: predictions must be a pandas DataFrame, got {type(predictions)}")
-    missing = [column for column in REQUIRED_COLUMNS if column not in predictions.columns]
-    if missing:
-        raise UserError(
-            f"{where}: predictions lack column(s) {missing}; they have {list(predictions.columns)}"
-        )
-    if predictions.empty:
-        raise UserError(f"{where}: predictions table has no rows")
-    table = predictions.reset_index(drop=True).copy()
-    for column in ("path", "label", "pred"):
-        if table[column].isna().any():
-            raise UserError(f"{where}: column {column!r} has missing values")
-        table[column] = table[column].astype(str)
-    table["speaker"] = table["speaker"].fillna("").astype(str) if "speaker" in table.columns else ""
-    unknown = sorted((set(table["label"]) | set(table["pred"])) - set(labels))
-    if unknown:
-        raise UserError(f"{where}: labels {unknown} are not among the run's labels {list(labels)}")
-    return table
-
-
-def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
-    """Encode a mono float waveform as 16-bit PCM WAV bytes (what ipywidgets.Audio plays)."""
-    buffer = io.BytesIO()
-    sf.write(buffer, np.clip(waveform, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+PICKER = {"layout": {"width": "230px"}, "style": {"description_width": "60px"}}
 
 
 class ConfusionExplorer:
@@ -105,8 +84,9 @@ class ConfusionExplorer:
 
     ``runs`` maps run name -> evaluation-set name -> predictions DataFrame. ``labels`` is the class
     list (the matrix order), shared by all runs, or a mapping run name -> labels when runs use
-    different label schemes. ``max_clips`` caps how many clips a click lists (those the model was
-    most confident about first); ``max_seconds`` caps each audio player's length.
+    different label schemes. ``max_clips`` is how many clips a page lists; ``max_seconds`` caps each
+    audio player's length. ``compare`` names a second run to show beside the first (it must use the
+    same labels); ``order`` is one of ``explorer_data.ORDERS`` and ``seed`` draws the "random" order.
     """
 
     def __init__(
@@ -117,79 +97,84 @@ class ConfusionExplorer:
         max_clips: int = 12,
         sample_rate: int = 16000,
         max_seconds: float = 10.0,
+        compare: str | None = None,
+        order: str = "most confident",
+        seed: int = 0,
     ):
-        if not runs:
-            raise UserError("ConfusionExplorer needs at least one run")
-        if isinstance(labels, str):
-            raise TypeError(f"labels must be a list of class names, not the string {labels!r}")
         if max_clips < 1:
             raise UserError(f"max_clips must be at least 1, got {max_clips}")
         if max_seconds <= 0:
             raise UserError(f"max_seconds must be positive, got {max_seconds}")
+        check_order(order)
         self.max_clips = int(max_clips)
-        self.sample_rate = int(sample_rate)
-        self.max_seconds = float(max_seconds)
-        self.labels: dict[str, list[str]] = {}
-        self.runs: dict[str, dict[str, pd.DataFrame]] = {}
-        for run, sets in runs.items():
-            run = str(run)
-            if isinstance(labels, Mapping) and run not in labels:
-                raise UserError(f"no labels given for run {run!r}")
-            run_labels = labels[run] if isinstance(labels, Mapping) else labels
-            run_labels = [str(label) for label in run_labels]
-            if len(run_labels) < 2 or len(set(run_labels)) != len(run_labels):
-                raise UserError(f"run {run!r}: labels must be at least 2 distinct names")
-            if not sets:
-                raise UserError(f"run {run!r} has no evaluation sets")
-            self.labels[run] = run_labels
-            self.runs[run] = {
-                str(name): check_predictions(table, run_labels, f"run {run!r}, set {name!r}")
-                for name, table in sets.items()
-            }
+        self.runs, self.labels = check_runs(runs, labels)
+        first_run = next(iter(self.runs))
+        if compare is not None:
+            check_compare(self.labels, first_run, str(compare))
 
         self.selected_cell: tuple[str, str] | None = None
-        self.selected_clips: pd.DataFrame = pd.DataFrame()
-        self.listed_paths: list[str] = []
-        self.skipped: list[tuple[str, str]] = []
-        self.cell_buttons: dict[tuple[str, str], widgets.Button] = {}
-        self._grid_labels: list[str] | None = None
-        self._switching_run = False
-
-        first_run = next(iter(self.runs))
-        picker_layout = {"width": "230px"}
-        picker_style = {"description_width": "30px"}
-        self.run_picker = widgets.Dropdown(
-            options=list(self.runs),
-            value=first_run,
-            description="run",
-            layout=picker_layout,
-            style=picker_style,
+        self.sound = ClipSound(sample_rate, max_seconds)
+        self.synth = SynthParameters()
+        self._quiet = False
+        self._build_controls(first_run, order, int(seed))
+        self.grids = [MatrixGrid(self._clicked), MatrixGrid(self._clicked)]
+        self.columns = [
+            ClipColumn(lambda clip, index=index: self._clip_row(clip, index), self.max_clips)
+            for index in (0, 1)
+        ]
+        self.columns[1].box.add_class("serlib-clip-list-compare")
+        self.speaker_recall = widgets.HTML()
+        wrap = widgets.Layout(flex_flow="row wrap", align_items="flex-start")
+        self.matrices = widgets.HBox(layout=wrap)
+        self.listings = widgets.HBox(layout=wrap)
+        self.widget = widgets.VBox(
+            [*self.control_rows, self.matrices, self.speaker_recall, self.listings]
         )
+        self.widget.add_class("serlib-confusion-explorer")
+        if compare is not None:
+            self._quietly(lambda: setattr(self.compare_picker, "value", str(compare)))
+        self._refresh_speakers()
+        self._arrange()
+        self._observe()
+        self._redraw(clear=True)
+
+    def _build_controls(self, first_run: str, order: str, seed: int) -> None:
+        """The pickers: run, compared run, set, counts or fractions; order, seed, speaker."""
+        self.run_picker = widgets.Dropdown(
+            options=list(self.runs), value=first_run, description="run", **PICKER
+        )
+        self.compare_picker = widgets.Dropdown(
+            options=self._compare_options(first_run), description="compare", **PICKER
+        )
+        self.compare_picker.add_class("serlib-compare-picker")
         self.set_picker = widgets.Dropdown(
-            options=list(self.runs[first_run]),
-            description="set",
-            layout=picker_layout,
-            style=picker_style,
+            options=list(self.runs[first_run]), description="set", **PICKER
         )
         self.mode_picker = widgets.ToggleButtons(
             options=list(MODES), value="counts", style={"button_width": "125px"}
         )
-        self.summary = widgets.HTML()
-        self.matrix = widgets.GridBox()
-        self.clip_list = widgets.VBox()
-        self.clip_list.add_class("serlib-clip-list")
-        controls = widgets.HBox(
-            [self.run_picker, self.set_picker, self.mode_picker],
-            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        self.order_picker = widgets.Dropdown(
+            options=list(ORDERS), value=order, description="order", **PICKER
         )
-        self.widget = widgets.VBox([controls, self.summary, self.matrix, self.clip_list])
-        self.widget.add_class("serlib-confusion-explorer")
+        self.seed_picker = widgets.IntText(value=seed, description="seed", **PICKER)
+        self.speaker_picker = widgets.Dropdown(description="speaker", **PICKER)
+        row = widgets.Layout(flex_flow="row wrap", align_items="center")
+        self.control_rows = [
+            widgets.HBox(
+                [self.run_picker, self.compare_picker, self.set_picker, self.mode_picker],
+                layout=row,
+            ),
+            widgets.HBox([self.order_picker, self.seed_picker, self.speaker_picker], layout=row),
+        ]
 
+    def _observe(self) -> None:
         self.run_picker.observe(self._on_run_change, names="value")
+        self.compare_picker.observe(self._on_compare_change, names="value")
         self.set_picker.observe(self._on_set_change, names="value")
         self.mode_picker.observe(self._on_mode_change, names="value")
-        self._draw_matrix()
-        self._show_hint()
+        self.order_picker.observe(self._on_order_change, names="value")
+        self.seed_picker.observe(self._on_order_change, names="value")
+        self.speaker_picker.observe(self._on_speaker_change, names="value")
 
     @classmethod
     def from_run_dirs(
@@ -200,7 +185,8 @@ class ConfusionExplorer:
         """Build the explorer from run folders (``config.json`` + ``predictions/<set>.csv``).
 
         Runs are named after their folders; pass a mapping name -> folder when two folders share a
-        name. Options (``max_clips``, ``sample_rate``, ``max_seconds``) go to the constructor.
+        name. Options (``max_clips``, ``compare``, ``order``, ``seed``, ``sample_rate``,
+        ``max_seconds``) go to the constructor.
         """
         if isinstance(run_dirs, Mapping):
             named = {str(name): Path(folder) for name, folder in run_dirs.items()}
@@ -222,12 +208,17 @@ class ConfusionExplorer:
 
     @property
     def run(self) -> str:
-        """The run whose matrix is shown."""
+        """The run whose matrix is shown first."""
         return self.run_picker.value
 
     @property
+    def compare(self) -> str | None:
+        """The run shown beside it, or None."""
+        return self.compare_picker.value or None
+
+    @property
     def eval_set(self) -> str:
-        """The evaluation set whose matrix is shown."""
+        """The evaluation set whose matrices are shown."""
         return self.set_picker.value
 
     @property
@@ -236,14 +227,47 @@ class ConfusionExplorer:
         return self.mode_picker.value
 
     @property
+    def order(self) -> str:
+        """How a cell's clips are ordered (one of ``explorer_data.ORDERS``)."""
+        return self.order_picker.value
+
+    @property
+    def seed(self) -> int:
+        """The seed of the "random" order."""
+        return int(self.seed_picker.value)
+
+    @property
+    def speaker(self) -> str:
+        """The speaker the matrices and listings are restricted to; empty for every speaker."""
+        return self.speaker_picker.value or ALL_SPEAKERS
+
+    @property
     def predictions(self) -> pd.DataFrame:
-        """The predictions table of the current run and set."""
+        """The predictions table of the current run and set (every speaker)."""
         return self.runs[self.run][self.eval_set]
 
     @property
     def confusion(self) -> np.ndarray:
-        """Counts of the current matrix, rows = true labels, columns = predictions."""
-        return predictions_confusion(self.predictions, self.labels[self.run])
+        """Counts of the first matrix shown (speaker filter applied), rows = true labels."""
+        return predictions_confusion(self._table(self.run), self.labels[self.run])
+
+    @property
+    def shown_runs(self) -> list[str]:
+        """The run, and the compared run when one is chosen."""
+        return [self.run] + ([self.compare] if self.compare else [])
+
+    # Backward-compatible names for the first run's pieces.
+    matrix = property(lambda self: self.grids[0].grid, doc="The first run's grid of cells.")
+    summary = property(lambda self: self.grids[0].summary, doc="The first run's summary line.")
+    clip_list = property(lambda self: self.columns[0].box, doc="The first run's clip listing.")
+    cell_buttons = property(lambda self: self.grids[0].buttons, doc="(true, pred) -> cell button")
+    compare_buttons = property(lambda self: self.grids[1].buttons, doc="The compared run's cells.")
+    skipped = property(lambda self: self.sound.skipped, doc="(path, reason) of unreadable clips.")
+    selected_clips = property(lambda self: self.columns[0].clips, doc="The cell's clips, ordered.")
+    compare_clips = property(lambda self: self.columns[1].clips, doc="Same, the compared run.")
+    page = property(lambda self: self.columns[0].page, doc="The first run's page (0 = first).")
+    listed_paths = property(lambda self: _paths(self.columns[0]), doc="Paths on the first page.")
+    compare_listed_paths = property(lambda self: _paths(self.columns[1]), doc="Same, compared.")
 
     def cell_text(self, true_label: str, predicted: str) -> str:
         """The text a cell shows in the current mode (a count, or a row fraction to 2 decimals)."""
@@ -253,236 +277,212 @@ class ConfusionExplorer:
         """Show the explorer's widget when the explorer is a cell's last expression."""
         return self.widget._repr_mimebundle_(**kwargs)
 
-    # ----- reacting to the controls ------------------------------------------------------------
+    def _table(self, run: str) -> pd.DataFrame | None:
+        """``run``'s predictions on the current set, for the chosen speaker; None if it has none."""
+        table = self.runs[run].get(self.eval_set)
+        return None if table is None else only_speaker(table, self.speaker)
+
+    # ----- choosing runs -----------------------------------------------------------------------
+
+    def _compare_options(self, run: str) -> list[tuple[str, str]]:
+        """Every other run with the same labels (a cell means the same thing in both)."""
+        others = [
+            name for name in self.runs if name != run and self.labels[name] == self.labels[run]
+        ]
+        return [("none", NO_COMPARISON)] + [(name, name) for name in others]
+
+    def _quietly(self, change) -> None:
+        """Change controls without their observers redrawing half-updated state."""
+        self._quiet = True
+        try:
+            change()
+        finally:
+            self._quiet = False
+
+    def _refresh_speakers(self) -> None:
+        """Offer the speakers of the shown runs' current set; keep the chosen one if still there."""
+        tables = [self.runs[run][self.eval_set] for run in self.shown_runs if self._has_set(run)]
+        speakers = speakers_of(*tables)
+        previous = self.speaker
+
+        def update() -> None:
+            self.speaker_picker.options = [("all speakers", ALL_SPEAKERS)] + [
+                (speaker, speaker) for speaker in speakers
+            ]
+            self.speaker_picker.value = previous if previous in speakers else ALL_SPEAKERS
+
+        self._quietly(update)
+
+    def _has_set(self, run: str) -> bool:
+        return self.eval_set in self.runs[run]
+
+    def _arrange(self) -> None:
+        """One matrix and one listing, or two side by side in compare mode."""
+        shown = len(self.shown_runs)
+        self.matrices.children = [grid.box for grid in self.grids[:shown]]
+        self.listings.children = [column.box for column in self.columns[:shown]]
 
     def _on_run_change(self, change) -> None:
-        sets = list(self.runs[change["new"]])
-        previous = self.set_picker.value
-        self._switching_run = True
-        try:
+        if self._quiet:
+            return
+        run, previous_set, previous_compare = change["new"], self.eval_set, self.compare
+        sets = list(self.runs[run])
+
+        def update() -> None:
             self.set_picker.options = sets
-            self.set_picker.value = previous if previous in sets else sets[0]
-        finally:
-            self._switching_run = False
-        self._reset()
+            self.set_picker.value = previous_set if previous_set in sets else sets[0]
+            options = self._compare_options(run)
+            self.compare_picker.options = options
+            valid = previous_compare in [value for _, value in options]
+            self.compare_picker.value = previous_compare if valid else NO_COMPARISON
+
+        self._quietly(update)
+        self._refresh_speakers()
+        self._arrange()
+        self._redraw(clear=True)
+
+    def _on_compare_change(self, change) -> None:
+        if not self._quiet:
+            self._refresh_speakers()
+            self._arrange()
+            self._redraw(clear=False)
 
     def _on_set_change(self, change) -> None:
-        if not self._switching_run and change["new"] is not None:
-            self._reset()
+        if not self._quiet and change["new"] is not None:
+            self._refresh_speakers()
+            self._redraw(clear=True)
+
+    def _on_speaker_change(self, change) -> None:
+        if not self._quiet:
+            self._redraw(clear=False)
 
     def _on_mode_change(self, change) -> None:
-        self._draw_matrix()
+        self._draw_matrices()
 
-    def _reset(self) -> None:
-        """A new matrix: redraw it and clear the listing (the old cell belongs to another matrix)."""
-        self.selected_cell = None
-        self.selected_clips = pd.DataFrame()
-        self.listed_paths = []
-        self._draw_matrix()
-        self._show_hint()
+    def _on_order_change(self, change) -> None:
+        if not self._quiet and self.selected_cell is not None:
+            self._list_cell()
 
-    # ----- the matrix --------------------------------------------------------------------------
+    # ----- drawing -----------------------------------------------------------------------------
 
-    def _draw_matrix(self) -> None:
-        """Show the current run, set and mode; the grid is rebuilt only when the labels change."""
+    def _redraw(self, clear: bool) -> None:
+        """Matrices, per-speaker recall and listing; ``clear`` forgets the clicked cell."""
+        if clear:
+            self.selected_cell = None
+        self._draw_matrices()
+        self._draw_speaker_recall()
+        if self.selected_cell is None:
+            for column in self.columns:
+                column.show_message("Click a cell of the matrix to list its clips.")
+        else:
+            self._list_cell()
+
+    def _draw_matrices(self) -> None:
         labels = self.labels[self.run]
-        if self._grid_labels != labels:
-            self._build_grid(labels)
-        counts = self.confusion
-        fractions = row_normalise(counts)
-        normalised = self.mode == "normalised"
-        shade = fractions if normalised else counts / max(counts.max(), 1)
-        colours = matplotlib.colormaps[CONFUSION_CMAP]  # the same shading as the figures
-        for row, true_label in enumerate(labels):
-            for column, predicted in enumerate(labels):
-                count = int(counts[row, column])
-                fraction = float(fractions[row, column])
-                button = self.cell_buttons[(true_label, predicted)]
-                button.description = f"{fraction:.2f}" if normalised else str(count)
-                button.tooltip = (
-                    f"true {true_label}, predicted {predicted}: {count} clip"
-                    f"{'' if count == 1 else 's'} ({fraction:.0%} of {true_label})"
-                )
-                button.disabled = count == 0
-                level = 0.08 + 0.85 * float(shade[row, column])
-                button.style.button_color = matplotlib.colors.to_hex(colours(level))
-                button.style.text_color = "white" if level > 0.55 else "black"
-                if count > 0:
-                    button.add_class("serlib-cm-cell-nonempty")
-                else:
-                    button.remove_class("serlib-cm-cell-nonempty")
-                selected = self.selected_cell == (true_label, predicted)
-                if selected:
-                    button.add_class("serlib-cm-cell-selected")
-                else:
-                    button.remove_class("serlib-cm-cell-selected")
-                button.style.font_weight = "bold" if selected else ""
-        self.summary.value = self._summary_html(counts)
+        for grid, run in zip(self.grids, self.shown_runs, strict=False):
+            table = self._table(run)
+            if table is None:
+                grid.summary.value = f"<i>{html.escape(run)} has no {self.eval_set} predictions</i>"
+                grid.grid.layout.display = "none"
+                continue
+            grid.grid.layout.display = None
+            name = f"{run} on {self.eval_set}" + (
+                f", speaker {self.speaker}" if self.speaker else ""
+            )
+            counts = predictions_confusion(table, labels)
+            grid.draw(name, counts, labels, self.mode == "normalised", self.selected_cell)
 
-    def _build_grid(self, labels: Sequence[str]) -> None:
-        """Create the header labels and one button per (true, predicted) cell."""
-        for child in self.matrix.children:
-            child.close()
-        cells: list[widgets.Widget] = [widgets.HTML("<i>true \u2193 / predicted \u2192</i>")]
-        cells.extend(self._header(predicted) for predicted in labels)
-        self.cell_buttons = {}
-        for true_label in labels:
-            cells.append(self._header(true_label))
-            for predicted in labels:
-                button = widgets.Button(layout=widgets.Layout(width=CELL_WIDTH, height="34px"))
-                button.add_class("serlib-cm-cell")
-                button.on_click(self._click_handler(true_label, predicted))
-                self.cell_buttons[(true_label, predicted)] = button
-                cells.append(button)
-        self.matrix.children = cells
-        self.matrix.layout = widgets.Layout(
-            grid_template_columns=f"auto repeat({len(labels)}, {CELL_WIDTH})",
-            grid_gap="2px",
-            width="max-content",
-        )
-        self._grid_labels = list(labels)
+    def _draw_speaker_recall(self) -> None:
+        labels = self.labels[self.run]
+        recalls = {
+            run: per_speaker_recall(self.runs[run][self.eval_set], labels)
+            for run in self.shown_runs
+            if self._has_set(run)
+        }
+        true_label = self.selected_cell[0] if self.selected_cell else None
+        self.speaker_recall.value = speaker_recall_html(recalls, true_label, self.speaker)
 
-    @staticmethod
-    def _header(label: str) -> widgets.HTML:
-        header = widgets.HTML(f"<b>{html.escape(label)}</b>")
-        header.add_class("serlib-cm-header")
-        return header
-
-    def _summary_html(self, counts: np.ndarray) -> str:
-        """One line above the matrix: clip count, UA and WA of the current run and set."""
-        recalls = metrics.per_class_recall(counts)
-        return (
-            f"{html.escape(self.run)} on {html.escape(self.eval_set)}: "
-            f"{int(counts.sum())} clips, UA {np.nanmean(recalls):.1%}, "
-            f"WA {np.trace(counts) / counts.sum():.1%} (rows = true labels)"
-        )
-
-    def _click_handler(self, true_label: str, predicted: str):
-        def on_click(_button: widgets.Button) -> None:
-            self.select_cell(true_label, predicted)
-
-        return on_click
+    def _clicked(self, true_label: str, predicted: str) -> None:
+        self.select_cell(true_label, predicted)  # looked up at click time, so it can be replaced
 
     # ----- the listing -------------------------------------------------------------------------
 
-    def _set_listing(self, rows: list[widgets.Widget]) -> None:
-        """Replace the listing, closing the old rows so their audio bytes leave the kernel."""
-        old = self.clip_list.children
-        self.clip_list.children = rows
-        for row in old:
-            _close_tree(row)
-
-    def _show_hint(self) -> None:
-        self._set_listing([widgets.HTML("<i>Click a cell of the matrix to list its clips.</i>")])
-
     def select_cell(self, true_label: str, predicted: str) -> list[str]:
-        """List the clips with this true label and prediction; return the listed paths.
+        """List the clips with this true label and prediction; return the first run's listed paths.
 
-        This is what a click on a cell does. Clips are ordered by the model's probability for the
-        predicted class (most confident first) when probabilities are present, and at most
-        ``max_clips`` are listed.
+        This is what a click on a cell does, in either matrix. Clips are ordered by the order
+        picker and listed a page of ``max_clips`` at a time, for each run shown.
         """
         labels = self.labels[self.run]
         for name, value in (("true label", true_label), ("predicted label", predicted)):
             if value not in labels:
                 raise UserError(f"{name} {value!r} is not one of {labels}")
-        table = self.predictions
-        chosen = table[(table["label"] == true_label) & (table["pred"] == predicted)]
-        probability = f"prob_{predicted}"
-        if probability in chosen.columns:
-            chosen = chosen.sort_values(probability, ascending=False, kind="stable")
         self.selected_cell = (true_label, predicted)
-        self.selected_clips = chosen
-        listed = chosen.head(self.max_clips)
-        self.listed_paths = listed["path"].tolist()
-        self._draw_matrix()
-
-        plural = "" if len(chosen) == 1 else "s"
-        header = (
-            f"<b>true {html.escape(true_label)}, predicted {html.escape(predicted)}</b>: "
-            f"showing {len(listed)} of {len(chosen)} clip{plural}"
-        )
-        rows: list[widgets.Widget] = [widgets.HTML(header)]
-        rows.extend(self._clip_row(clip, labels) for clip in listed.to_dict("records"))
-        self._set_listing(rows)
+        self._draw_matrices()
+        self._draw_speaker_recall()
+        self._list_cell()
         return self.listed_paths
 
-    def _clip_row(self, clip: Mapping[str, object], labels: Sequence[str]) -> widgets.HBox:
-        """One listed clip: its details and probabilities, a log-mel image and an audio player."""
+    def _list_cell(self) -> None:
+        true_label, predicted = self.selected_cell
+        cell = f"<b>true {html.escape(true_label)}, predicted {html.escape(predicted)}</b>"
+        for column, run in zip(self.columns, self.shown_runs, strict=False):
+            table = self._table(run)
+            if table is None:
+                column.show_message(f"{html.escape(run)} has no {self.eval_set} predictions")
+                continue
+            clips = sort_clips(cell_clips(table, true_label, predicted), self.order, self.seed)
+            heading = f"<b>{html.escape(run)}</b>{SEPARATOR}{cell}" if self.compare else cell
+            column.show(clips, heading)
+
+    def next_page(self, compare: bool = False) -> list[str]:
+        """Show the next page of the first run's listing (the compared run's with ``compare``)."""
+        self.columns[int(compare)].turn(+1)
+        return _paths(self.columns[int(compare)])
+
+    def previous_page(self, compare: bool = False) -> list[str]:
+        """Show the previous page of the first run's listing (the compared run's with ``compare``)."""
+        self.columns[int(compare)].turn(-1)
+        return _paths(self.columns[int(compare)])
+
+    def _clip_row(self, clip: Mapping[str, object], index: int) -> widgets.HBox:
+        """One clip: details, the other run's prediction, cue parameters, log-mel and player."""
         path = str(clip["path"])
-        probabilities = []
-        for label in labels:
-            value = clip.get(f"prob_{label}")
-            if value is not None and pd.notna(value):
-                text = f"{html.escape(label)} {float(value):.2f}"
-                probabilities.append(f"<b>{text}</b>" if label == clip["pred"] else text)
-        separator = " \u00b7 "
-        details = (
-            f"<b>{html.escape(Path(path).name)}</b><br>"
-            f"speaker {html.escape(str(clip['speaker']) or '?')}{separator}"
-            f"true {html.escape(str(clip['label']))}{separator}"
-            f"predicted {html.escape(str(clip['pred']))}<br>"
-            f"<small>{separator.join(probabilities) or 'no probabilities'}</small>"
+        notes = {}
+        if self.compare:
+            other = self.shown_runs[1 - index]
+            table = self.runs[other].get(self.eval_set)
+            found = None if table is None else clip_under_run(table, path)
+            notes["serlib-clip-other"] = other_run_text(other, self.eval_set, found)
+        notes["serlib-clip-synth"] = html.escape(describe_synth_parameters(self.synth.lookup(path)))
+        return clip_row(clip, self.labels[self.run], notes, self.sound.widgets_for(path))
+
+    # ----- a static picture --------------------------------------------------------------------
+
+    def picture(self, clips: int = 3) -> Figure:
+        """What the explorer shows, as a matplotlib figure (for a notebook read without a kernel).
+
+        The matrices of the shown runs with the clicked cell framed (the biggest confusion when no
+        cell was clicked), and the log-mels of that cell's first ``clips`` clips under each run, in
+        the explorer's order, speaker filter and seed.
+        """
+        tables = {
+            run: self.runs[run][self.eval_set] for run in self.shown_runs if self._has_set(run)
+        }
+        return plot_explorer(
+            tables,
+            self.labels[self.run],
+            cell=self.selected_cell,
+            clips=clips,
+            order=self.order,
+            seed=self.seed,
+            speaker=self.speaker,
+            set_name=self.eval_set,
+            sample_rate=self.sound.sample_rate,
+            max_seconds=self.sound.max_seconds,
         )
-        children: list[widgets.Widget] = [
-            widgets.HTML(details, layout=widgets.Layout(width="320px"))
-        ]
-        try:
-            waveform = load_audio(path, sample_rate=self.sample_rate)
-        except AudioError as error:
-            if (path, error.reason) not in self.skipped:  # count each bad file once
-                self.skipped.append((path, error.reason))
-            problem = widgets.HTML(f"<i>audio unavailable: {html.escape(error.reason)}</i>")
-            problem.add_class("serlib-clip-error")
-            children.append(problem)
-        else:
-            waveform = waveform[: int(self.max_seconds * self.sample_rate)]
-            image = widgets.Image(
-                value=log_mel_png(waveform, self.sample_rate),
-                format="png",
-                layout=widgets.Layout(width="200px", height="80px", object_fit="fill"),
-            )
-            image.add_class("serlib-clip-logmel")
-            player = widgets.Audio(
-                value=wav_bytes(waveform, self.sample_rate),
-                format="wav",
-                autoplay=False,
-                loop=False,
-                controls=True,
-            )
-            player.add_class("serlib-clip-audio")
-            children.extend([image, player])
-        row = widgets.HBox(children, layout=widgets.Layout(align_items="center"))
-        row.add_class("serlib-clip")
-        return row
 
 
-def _close_tree(widget: widgets.Widget) -> None:
-    """Close a widget and everything inside it (closing a box leaves its children open)."""
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    widget.close()
-
-
-def read_run_predictions(run_dir: str | Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
-    """Read a run folder's labels (``config.json``) and its ``predictions/<set>.csv`` tables."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise UserError(f"{run_dir}: not a run folder (no config.json)")
-    try:
-        labels = json.loads(config_path.read_text())["labels"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise UserError(f"{config_path}: cannot read the run's labels ({error!r})") from None
-    files = sorted(
-        (run_dir / "predictions").glob("*.csv"),
-        key=lambda file: (
-            SET_ORDER.index(file.stem) if file.stem in SET_ORDER else len(SET_ORDER),
-            file.stem,
-        ),
-    )
-    if not files:
-        raise UserError(f"{run_dir}: no predictions/<set>.csv (evaluate the run first)")
-    text_columns = {"path": str, "speaker": str, "label": str, "pred": str}
-    sets = {file.stem: pd.read_csv(file, dtype=text_columns) for file in files}
-    return [str(label) for label in labels], sets
+def _paths(column: ClipColumn) -> list[str]:
+    listed = column.listed
+    return listed["path"].tolist() if "path" in listed.columns else []

@@ -14,7 +14,24 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from serlib.figures import CONFUSION_CMAP
+from serlib.explorer_data import (
+    CUE_TEXT,
+    SynthParameters,
+    biggest_confusion,
+    cell_clips,
+    clip_page,
+    clip_under_run,
+    confidence,
+    describe_synth_parameters,
+    only_speaker,
+    page_count,
+    per_speaker_recall,
+    sort_clips,
+    speakers_of,
+)
+from serlib.explorer_figure import plot_explorer
+from serlib.figures import CONFUSION_CMAP, overflowing_texts
+from serlib.synth import generate_corpus
 from serlib.widgets import ConfusionExplorer, predictions_confusion, read_run_predictions
 
 LABELS = ["angry", "happy", "neutral", "sad"]
@@ -67,6 +84,14 @@ def runs(tmp_path):
     }
 
 
+def find(widget, css_class: str) -> list:
+    """Every widget inside ``widget`` (itself included) that carries ``css_class``."""
+    found = [widget] if css_class in getattr(widget, "_dom_classes", ()) else []
+    for child in getattr(widget, "children", ()):
+        found.extend(find(child, css_class))
+    return found
+
+
 def expected_paths(table: pd.DataFrame, label: str, pred: str) -> set[str]:
     return set(table.loc[(table["label"] == label) & (table["pred"] == pred), "path"])
 
@@ -93,10 +118,10 @@ def test_click_lists_exactly_the_clips_of_that_cell(runs):
 def test_listing_has_audio_and_log_mel_without_autoplay(runs):
     explorer = ConfusionExplorer(runs, LABELS)
     explorer.cell_buttons[("angry", "sad")].click()
-    rows = [row for row in explorer.clip_list.children if "serlib-clip" in row._dom_classes]
+    rows = find(explorer.clip_list, "serlib-clip")
     assert len(rows) == 1
-    players = [child for child in rows[0].children if "serlib-clip-audio" in child._dom_classes]
-    images = [child for child in rows[0].children if "serlib-clip-logmel" in child._dom_classes]
+    players = find(rows[0], "serlib-clip-audio")
+    images = find(rows[0], "serlib-clip-logmel")
     assert len(players) == 1 and len(images) == 1
     player = players[0]
     assert player.autoplay is False and player.loop is False and player.format == "wav"
@@ -157,6 +182,8 @@ def test_selection_survives_mode_change_and_is_marked(runs):
         if "serlib-cm-cell-selected" in b._dom_classes
     ]
     assert selected == [("happy", "angry")]
+    framed = [key for key, b in explorer.cell_buttons.items() if b.layout.border_top]
+    assert framed == [("happy", "angry")]  # a frame as well: a dark cell shows bold text poorly
     explorer.mode_picker.value = "normalised"
     assert explorer.selected_cell == ("happy", "angry")
     assert explorer.listed_paths == [runs["crnn"]["source_test"].loc[4, "path"]]
@@ -189,9 +216,8 @@ def test_listing_is_capped_with_a_note(tmp_path):
     explorer.cell_buttons[("angry", "happy")].click()
     assert len(explorer.listed_paths) == 2
     assert len(explorer.selected_clips) == 5
-    assert "showing 2 of 5 clips" in explorer.clip_list.children[0].value
-    clips = [row for row in explorer.clip_list.children if "serlib-clip" in row._dom_classes]
-    assert len(clips) == 2
+    assert "showing 2 of 5 clips, clips 1-2" in explorer.clip_list.children[0].value
+    assert len(find(explorer.clip_list, "serlib-clip")) == 2
 
 
 def test_unreadable_audio_is_reported_not_fatal(tmp_path):
@@ -203,13 +229,8 @@ def test_unreadable_audio_is_reported_not_fatal(tmp_path):
     assert len(explorer.listed_paths) == 2
     assert [path for path, _ in explorer.skipped] == [table.loc[0, "path"]]
     assert "git-lfs" in explorer.skipped[0][1]
-    errors = [
-        child
-        for row in explorer.clip_list.children
-        for child in getattr(row, "children", ())
-        if "serlib-clip-error" in child._dom_classes
-    ]
-    assert len(errors) == 1
+    assert len(find(explorer.clip_list, "serlib-clip-error")) == 1
+    assert len(find(explorer.clip_list, "serlib-clip-audio")) == 1
 
 
 def test_long_stereo_48k_clip_becomes_short_16k_mono(tmp_path):
@@ -217,14 +238,11 @@ def test_long_stereo_48k_clip_becomes_short_16k_mono(tmp_path):
     table = pd.DataFrame({"path": [path], "label": ["sad"], "pred": ["sad"]})
     explorer = ConfusionExplorer({"run": {"test": table}}, LABELS, max_seconds=1.0)
     explorer.select_cell("sad", "sad")
-    player = next(
-        child
-        for child in explorer.clip_list.children[1].children
-        if "serlib-clip-audio" in child._dom_classes
-    )
+    [row] = find(explorer.clip_list, "serlib-clip")
+    [player] = find(row, "serlib-clip-audio")
     audio, rate = sf.read(io.BytesIO(player.value))
     assert rate == 16000 and audio.ndim == 1 and len(audio) == 16000
-    assert "no probabilities" in explorer.clip_list.children[1].children[0].value
+    assert "no probabilities" in row.children[0].value
 
 
 def test_bad_input_gives_one_clear_error(tmp_path):
@@ -338,6 +356,408 @@ def test_real_ravdess_48k_clip_plays_at_16k():
     explorer = ConfusionExplorer({"run": {"test": table}}, LABELS)
     explorer.select_cell("sad", "angry")
     assert explorer.skipped == []
-    player = explorer.clip_list.children[1].children[-1]
+    [player] = find(explorer.clip_list, "serlib-clip-audio")
     audio, rate = sf.read(io.BytesIO(player.value))
     assert rate == 16000 and audio.ndim == 1 and len(audio) > 16000
+
+
+# ----- paging, order, speakers --------------------------------------------------------------------
+
+
+def test_pages_go_past_the_sixth_clip_and_back(tmp_path):
+    table = make_predictions(tmp_path, [("angry", "happy")] * 14)
+    explorer = ConfusionExplorer({"run": {"test": table}}, LABELS, max_clips=6)
+    by_confidence = [table.loc[index, "path"] for index in range(13, -1, -1)]
+
+    assert explorer.select_cell("angry", "happy") == by_confidence[:6]
+    header = explorer.clip_list.children[0].value
+    assert "showing 6 of 14 clips, clips 1-6" in header
+    [pager] = find(explorer.clip_list, "serlib-pager")
+    [previous] = find(pager, "serlib-page-previous")
+    [forward] = find(pager, "serlib-page-next")
+    assert previous.disabled and not forward.disabled
+    assert "page 1 of 3" in pager.children[1].value
+
+    forward.click()  # the button a student clicks
+    assert explorer.page == 1 and explorer.listed_paths == by_confidence[6:12]
+    assert "showing 6 of 14 clips, clips 7-12" in explorer.clip_list.children[0].value
+    assert [
+        len(find(row, "serlib-clip-audio")) for row in find(explorer.clip_list, "serlib-clip")
+    ] == [1] * 6
+    assert explorer.next_page() == by_confidence[12:]
+    assert "showing 2 of 14 clips, clips 13-14" in explorer.clip_list.children[0].value
+    assert forward.disabled and not previous.disabled
+    assert explorer.next_page() == by_confidence[12:]  # the last page stops it
+    assert explorer.previous_page() == by_confidence[6:12]
+    assert len(explorer.selected_clips) == 14
+
+
+def test_a_single_page_has_no_pager(runs):
+    explorer = ConfusionExplorer(runs, LABELS)
+    explorer.select_cell("neutral", "sad")
+    assert find(explorer.clip_list, "serlib-pager") == []
+    assert "showing 2 of 2 clips" in explorer.clip_list.children[0].value
+
+
+def test_order_picker_sorts_least_confident_first_and_random_by_seed(tmp_path):
+    table = make_predictions(tmp_path, [("sad", "sad")] * 9)
+    explorer = ConfusionExplorer({"run": {"test": table}}, LABELS, max_clips=4)
+    explorer.select_cell("sad", "sad")
+    paths = table["path"].tolist()
+    assert explorer.listed_paths == paths[::-1][:4]
+    explorer.next_page()
+    explorer.order_picker.value = "least confident"
+    assert explorer.page == 0 and explorer.listed_paths == paths[:4]
+
+    explorer.order_picker.value = "random"
+    shuffled = [paths[i] for i in np.random.default_rng(0).permutation(9)]
+    assert explorer.listed_paths == shuffled[:4]
+    assert list(explorer.selected_clips["path"]) == shuffled
+    explorer.seed_picker.value = 1
+    reshuffled = [paths[i] for i in np.random.default_rng(1).permutation(9)]
+    assert list(explorer.selected_clips["path"]) == reshuffled != shuffled
+    seeded = ConfusionExplorer({"run": {"test": table}}, LABELS, order="random", seed=1)
+    assert list(seeded.select_cell("sad", "sad")) == reshuffled
+    with pytest.raises(ValueError, match="order must be one of"):
+        ConfusionExplorer({"run": {"test": table}}, LABELS, order="loudest")
+
+
+def test_speaker_filter_restricts_matrix_and_listing(runs):
+    explorer = ConfusionExplorer(runs, LABELS)
+    assert [value for _, value in explorer.speaker_picker.options] == ["", "00", "01", "02"]
+    explorer.select_cell("angry", "angry")  # clips a00 (speaker 00) and a01 (speaker 01)
+    assert len(explorer.listed_paths) == 2
+    explorer.speaker_picker.value = "01"
+    assert explorer.selected_cell == ("angry", "angry")  # the cell stays chosen
+    assert explorer.listed_paths == [runs["crnn"]["source_test"].loc[1, "path"]]
+    table = runs["crnn"]["source_test"]
+    mine = table[table["speaker"] == "01"]
+    assert explorer.confusion.sum() == len(mine) == 3
+    assert "speaker 01: 3 clips" in explorer.summary.value
+    assert sum(int(explorer.cell_text(t, p)) for t in LABELS for p in LABELS) == 3
+    assert "font-weight:bold'><td style='text-align:left'>01" in explorer.speaker_recall.value
+    explorer.speaker_picker.value = ""
+    assert explorer.confusion.sum() == len(table)
+
+
+def test_per_speaker_recall_is_shown_for_the_run(runs):
+    explorer = ConfusionExplorer(runs, LABELS)
+    recall = explorer.speaker_recall.value
+    assert "crnn: UA" in recall and "recall angry" not in recall
+    explorer.select_cell("angry", "sad")
+    recall = explorer.speaker_recall.value
+    assert "crnn: recall angry" in recall
+    # speaker 02 has clips a02 (angry -> sad), a05 (neutral), a08 (sad): UA (0 + 1 + 1) / 3
+    table = per_speaker_recall(runs["crnn"]["source_test"], LABELS)
+    assert table.loc["02", "ua"] == pytest.approx(2 / 3)
+    assert ">67%</td>" in recall
+
+
+# ----- comparing two runs -------------------------------------------------------------------------
+
+PAIRED = [  # (true, crnn's prediction, dann's prediction) for the same clips
+    ("angry", "angry", "angry"),
+    ("angry", "happy", "angry"),
+    ("angry", "happy", "happy"),
+    ("happy", "angry", "happy"),
+    ("neutral", "sad", "neutral"),
+    ("neutral", "sad", "sad"),
+    ("sad", "sad", "sad"),
+    ("sad", "neutral", "sad"),
+]
+
+
+@pytest.fixture
+def paired(tmp_path):
+    """Two runs that predicted the same target clips differently."""
+    crnn = make_predictions(tmp_path, [(true, first) for true, first, _ in PAIRED], "t")
+    dann = crnn.copy()
+    dann["pred"] = [second for _, _, second in PAIRED]
+    for label in LABELS:
+        dann[f"prob_{label}"] = [0.7 if pred == label else 0.1 for pred in dann["pred"]]
+    return {"crnn": {"target_test": crnn}, "dann": {"target_test": dann.iloc[::-1]}}
+
+
+def test_compare_shows_both_matrices_and_the_cell_under_each_run(paired):
+    explorer = ConfusionExplorer(paired, LABELS, compare="dann")
+    assert explorer.compare == "dann" and explorer.shown_runs == ["crnn", "dann"]
+    assert len(explorer.matrices.children) == 2 and len(explorer.listings.children) == 2
+    crnn, dann = paired["crnn"]["target_test"], paired["dann"]["target_test"]
+    assert explorer.cell_text("angry", "happy") == "2"
+    assert explorer.compare_buttons[("angry", "happy")].description == "1"
+    assert "dann on target_test: 8 clips" in explorer.grids[1].summary.value
+
+    explorer.compare_buttons[("angry", "happy")].click()  # a click in either matrix
+    assert explorer.selected_cell == ("angry", "happy")
+    assert set(explorer.listed_paths) == expected_paths(crnn, "angry", "happy")
+    assert explorer.compare_listed_paths == list(expected_paths(dann, "angry", "happy"))
+    for column in explorer.listings.children:
+        rows = find(column, "serlib-clip")
+        assert rows and all(len(find(row, "serlib-clip-audio")) == 1 for row in rows)
+        assert all(len(find(row, "serlib-clip-logmel")) == 1 for row in rows)
+    assert "serlib-clip-list-compare" in explorer.listings.children[1]._dom_classes
+    assert "<b>dann</b>" in explorer.listings.children[1].children[0].value
+    for button in (explorer.cell_buttons, explorer.compare_buttons):
+        assert "serlib-cm-cell-selected" in button[("angry", "happy")]._dom_classes
+
+
+def test_each_clip_says_what_the_other_run_predicted(paired):
+    explorer = ConfusionExplorer(paired, LABELS, compare="dann")
+    explorer.select_cell("angry", "happy")
+    notes = {
+        find(row, "serlib-clip-other")[0].value: row
+        for row in find(explorer.clip_list, "serlib-clip")
+    }
+    texts = sorted(notes)
+    # crnn put clips t01 and t02 in (angry, happy); dann got t01 right (0.70) and t02 wrong
+    assert len(texts) == 2
+    assert any("under <b>dann</b>: predicted <b>angry</b> (0.70), right" in text for text in texts)
+    assert any("under <b>dann</b>: predicted <b>happy</b> (0.70), wrong" in text for text in texts)
+    [other_row] = find(explorer.listings.children[1], "serlib-clip")
+    [back] = find(other_row, "serlib-clip-other")
+    assert "under <b>crnn</b>: predicted <b>happy</b>" in back.value and "wrong" in back.value
+
+
+def test_clip_missing_from_the_other_run_says_so(paired, tmp_path):
+    paired["dann"]["target_test"] = paired["dann"]["target_test"].iloc[1:]  # drops clip t07
+    explorer = ConfusionExplorer(paired, LABELS, compare="dann")
+    explorer.select_cell("sad", "neutral")
+    [note] = find(explorer.clip_list, "serlib-clip-other")
+    assert "not in dann's target_test" in note.value
+
+
+def test_compare_picker_offers_runs_of_the_same_labels(paired, tmp_path):
+    five = ["angry", "frustrated", "happy", "neutral", "sad"]
+    other = pd.DataFrame(
+        {"path": [write_tone(tmp_path / "x.wav")], "label": ["sad"], "pred": ["sad"]}
+    )
+    runs = {**paired, "seed5": {"target_test": other}}
+    labels = {"crnn": LABELS, "dann": LABELS, "seed5": five}
+    explorer = ConfusionExplorer(runs, labels)
+    assert explorer.compare is None and len(explorer.matrices.children) == 1
+    assert [value for _, value in explorer.compare_picker.options] == ["", "dann"]
+    explorer.compare_picker.value = "dann"  # what a student does in the browser
+    assert len(explorer.matrices.children) == 2
+    explorer.run_picker.value = "dann"
+    assert [value for _, value in explorer.compare_picker.options] == ["", "crnn"]
+    assert explorer.compare is None  # dann cannot be compared with itself
+    explorer.run_picker.value = "seed5"
+    assert [value for _, value in explorer.compare_picker.options] == [""]
+    assert len(explorer.matrices.children) == 1 and len(explorer.cell_buttons) == 25
+    with pytest.raises(ValueError, match="compare='seed5' uses labels"):
+        ConfusionExplorer(runs, labels, compare="seed5")
+    with pytest.raises(ValueError, match="is the first run"):
+        ConfusionExplorer(runs, labels, compare="crnn")
+    with pytest.raises(ValueError, match=r"not one of the runs \['crnn', 'dann', 'seed5'\]"):
+        ConfusionExplorer(runs, labels, compare="oracle")
+
+
+def test_compared_run_without_the_set_says_so(paired, runs):
+    both = {"crnn": runs["crnn"], "dann": paired["dann"]}
+    explorer = ConfusionExplorer(both, LABELS, compare="dann")
+    assert explorer.eval_set == "source_test"
+    assert "dann has no source_test predictions" in explorer.grids[1].summary.value
+    explorer.select_cell("angry", "angry")
+    assert "dann has no source_test" in explorer.listings.children[1].children[0].value
+    assert explorer.compare_listed_paths == []
+    explorer.set_picker.value = "target_test"
+    assert "dann on target_test" in explorer.grids[1].summary.value
+
+
+def test_from_run_dirs_passes_compare(paired, tmp_path):
+    first = write_run(tmp_path / "runs" / "crnn", paired["crnn"])
+    second = write_run(tmp_path / "runs" / "dann", paired["dann"])
+    explorer = ConfusionExplorer.from_run_dirs({"crnn": first, "dann": second}, compare="dann")
+    explorer.select_cell("neutral", "sad")
+    assert len(explorer.listed_paths) == 2 and len(explorer.compare_listed_paths) == 1
+
+
+# ----- how synthetic clips were made --------------------------------------------------------------
+
+
+def write_synth_corpus(root: Path) -> list[str]:
+    """A corpus folder shaped like ``serlib synth``'s: clips in sub-folders, metadata at the root."""
+    (root / "Actor_01").mkdir(parents=True)
+    paths = [write_tone(root / "Actor_01" / f"03-01-0{i}.wav") for i in (1, 5)]
+    metadata = pd.DataFrame(
+        {
+            "path": ["Actor_01/03-01-01.wav", "Actor_01/03-01-05.wav"],
+            "emotion": ["neutral", "angry"],
+            "intensity": ["normal", "strong"],
+            "intensity_value": [0.93, 1.234],
+            "speaker": ["Actor_01", "Actor_01"],
+            "cue_f0_shift_st": [0.0, 4.0],
+            "cue_rate": [1.0, 1.1],
+            "cue_loudness_db": [0.0, 6.5],
+            "rec_snr_db": [30.0, 30.0],
+        }
+    )
+    metadata.to_csv(root / "synth_metadata.csv", index=False)
+    return paths
+
+
+def test_synthetic_clips_show_their_cue_parameters(tmp_path):
+    synthetic = write_synth_corpus(tmp_path / "synth" / "ravdess")
+    (tmp_path / "real").mkdir()
+    real = write_tone(tmp_path / "real" / "clip.wav")
+    table = pd.DataFrame(
+        {"path": [*synthetic, real], "label": ["angry"] * 3, "pred": ["angry", "angry", "sad"]}
+    )
+    explorer = ConfusionExplorer({"run": {"test": table}}, LABELS)
+    explorer.select_cell("angry", "angry")
+    notes = [note.value for note in find(explorer.clip_list, "serlib-clip-synth")]
+    assert len(notes) == 2
+    assert any(
+        "made as angry (strong, 1.23): pitch +4.0 st, loudness +6.5 dB, rate x1.10" in n
+        for n in notes
+    )
+    explorer.select_cell("angry", "sad")  # a real corpus has no metadata: nothing shown
+    assert find(explorer.clip_list, "serlib-clip-synth") == []
+    assert len(find(explorer.clip_list, "serlib-clip")) == 1
+
+
+def test_synth_parameters_lookup_and_text(tmp_path):
+    root = tmp_path / "corpus"
+    paths = write_synth_corpus(root)
+    lookup = SynthParameters()
+    found = lookup.lookup(paths[1])
+    assert found == {
+        "emotion": "angry",
+        "intensity": "strong",
+        "intensity_value": 1.234,
+        "cue_f0_shift_st": 4.0,
+        "cue_rate": 1.1,
+        "cue_loudness_db": 6.5,
+    }
+    assert lookup.corpus_root(paths[0]) == root
+    assert lookup.lookup(root / "Actor_01" / "not-listed.wav") is None
+    assert lookup.lookup(tmp_path / "elsewhere" / "x.wav") is None
+    assert describe_synth_parameters(None) == ""
+    assert describe_synth_parameters({"emotion": "sad"}) == "made as sad"
+    (root / "synth_metadata.csv").write_text("not,a\n\x00broken")  # unreadable: nothing shown
+    assert SynthParameters().lookup(paths[0]) is None
+
+
+def test_synth_lookup_reads_the_real_corpus_writer(tmp_path):
+    """Keys and columns as ``serlib synth`` writes them (IEMOCAP clips sit six folders deep)."""
+    root = generate_corpus("iemocap", tmp_path / "iemocap", "tiny", seed=0, progress=False)
+    metadata = pd.read_csv(root / "synth_metadata.csv")
+    first = metadata.iloc[0]
+    found = SynthParameters().lookup(root / first["path"])
+    assert found["emotion"] == first["emotion"]
+    assert found["cue_rate"] == pytest.approx(first["cue_rate"])
+    assert set(CUE_TEXT) <= set(found)
+    assert describe_synth_parameters(found).startswith(f"made as {first['emotion']}")
+
+
+# ----- the data functions -------------------------------------------------------------------------
+
+
+def test_cell_clips_and_speaker_filter(runs):
+    table = runs["crnn"]["source_test"]
+    assert set(cell_clips(table, "neutral", "sad")["path"]) == expected_paths(
+        table, "neutral", "sad"
+    )
+    assert list(cell_clips(table, "neutral", "sad", speaker="00")["speaker"]) == ["00"]
+    assert cell_clips(table, "neutral", "sad", speaker="nobody").empty
+    assert speakers_of(table, runs["dann"]["target_test"]) == ["00", "01", "02"]
+    assert only_speaker(table.drop(columns="speaker"), "00").empty
+
+
+def test_sort_clips_orders_and_keeps_clips_without_probabilities_last():
+    clips = pd.DataFrame(
+        {
+            "path": ["a", "b", "c", "d"],
+            "label": ["sad"] * 4,
+            "pred": ["sad"] * 4,
+            "prob_sad": [0.4, np.nan, 0.9, 0.4],
+        }
+    )
+    assert list(sort_clips(clips, "most confident")["path"]) == ["c", "a", "d", "b"]
+    assert list(sort_clips(clips, "least confident")["path"]) == ["a", "d", "c", "b"]
+    shuffled = list(sort_clips(clips, "random", seed=3)["path"])
+    assert shuffled == list(np.array(["a", "b", "c", "d"])[np.random.default_rng(3).permutation(4)])
+    assert sorted(shuffled) == ["a", "b", "c", "d"]
+    assert list(sort_clips(clips.drop(columns="prob_sad"), "most confident")["path"]) == [
+        "a",
+        "b",
+        "c",
+        "d",
+    ]
+    assert confidence(clips).isna().tolist() == [False, True, False, False]
+    with pytest.raises(ValueError, match="order must be one of"):
+        sort_clips(clips, "alphabetical")
+
+
+def test_pages_of_a_cell():
+    clips = pd.DataFrame({"path": [f"clip{i:02d}" for i in range(14)]})
+    assert page_count(14, 6) == 3 and page_count(12, 6) == 2 and page_count(0, 6) == 1
+    assert list(clip_page(clips, 1, 6)["path"]) == [f"clip{i:02d}" for i in range(6, 12)]
+    assert list(clip_page(clips, 2, 6)["path"]) == ["clip12", "clip13"]
+    with pytest.raises(ValueError, match="page must be between 0 and 2"):
+        clip_page(clips, 3, 6)
+    with pytest.raises(ValueError, match="page_size must be at least 1"):
+        page_count(3, 0)
+
+
+def test_clip_under_run_finds_the_same_path(paired):
+    dann = paired["dann"]["target_test"]
+    path = paired["crnn"]["target_test"].loc[1, "path"]
+    found = clip_under_run(dann, path)
+    assert found["label"] == "angry" and found["pred"] == "angry"
+    assert found["confidence"] == pytest.approx(0.7)
+    assert clip_under_run(dann, "/no/such/clip.wav") is None
+
+
+def test_per_speaker_recall_by_hand():
+    table = pd.DataFrame(
+        {
+            "path": list("abcdef"),
+            "speaker": ["s1", "s1", "s1", "s2", "s2", "s2"],
+            "label": ["angry", "angry", "sad", "sad", "sad", "happy"],
+            "pred": ["angry", "sad", "sad", "angry", "sad", "happy"],
+        }
+    )
+    recall = per_speaker_recall(table, LABELS)
+    assert list(recall.index) == ["s1", "s2"] and list(recall["clips"]) == [3, 3]
+    assert recall.loc["s1", "angry"] == 0.5 and recall.loc["s1", "sad"] == 1.0
+    assert np.isnan(recall.loc["s1", "happy"]) and np.isnan(recall.loc["s2", "neutral"])
+    assert recall.loc["s1", "ua"] == pytest.approx(0.75)
+    assert recall.loc["s2", "ua"] == pytest.approx((0.5 + 1.0) / 2)
+
+
+def test_biggest_confusion_prefers_off_diagonal_cells():
+    counts = np.array([[5, 1, 0], [3, 2, 0], [0, 3, 9]])
+    assert biggest_confusion(counts, ["a", "b", "c"]) == ("b", "a")  # first of the tied 3s
+    assert biggest_confusion(np.diag([2, 7, 1]), ["a", "b", "c"]) == ("b", "b")
+
+
+# ----- the static picture -------------------------------------------------------------------------
+
+
+def test_picture_shows_both_matrices_the_cell_and_its_clips(paired):
+    explorer = ConfusionExplorer(paired, LABELS, compare="dann")
+    explorer.select_cell("angry", "happy")
+    fig = explorer.picture(clips=2)
+    axes = fig.axes
+    matrices = [ax for ax in axes if ax.get_title().startswith(("crnn on", "dann on"))]
+    assert [ax.get_title() for ax in matrices] == ["crnn on target_test", "dann on target_test"]
+    for ax in matrices:
+        frames = [patch for patch in ax.patches if patch.get_edgecolor()[:3] != (0, 0, 0)]
+        assert [(frame.get_x(), frame.get_y()) for frame in frames] == [(0.5, -0.5)]  # happy, angry
+    clip_titles = [ax.get_title() for ax in axes if "under" in ax.get_title()]
+    assert len(clip_titles) == 3  # crnn has 2 clips in the cell, dann 1
+    assert sum("under dann: angry (0.70)" in title for title in clip_titles) == 1
+    assert any("dann: no more clips" in text.get_text() for ax in axes for text in ax.texts)
+    assert "true angry, predicted happy" in fig._suptitle.get_text()
+    assert overflowing_texts(fig) == []  # no title or note cut off at the figure's edge
+
+
+def test_picture_without_a_click_shows_the_biggest_confusion(runs):
+    fig = plot_explorer({"crnn": runs["crnn"]["source_test"]}, LABELS, clips=1)
+    assert "true neutral, predicted sad" in fig._suptitle.get_text()
+    assert len(fig.axes) == 3  # matrix, its colour bar, one log-mel
+    with pytest.raises(ValueError, match="one or two runs"):
+        plot_explorer({}, LABELS)
+    with pytest.raises(ValueError, match="'calm' is not one of"):
+        plot_explorer({"crnn": runs["crnn"]["source_test"]}, LABELS, cell=("calm", "sad"))

@@ -7,8 +7,12 @@
 It starts JupyterLab from this Python on 127.0.0.1 (random free port, random token, tiny profile,
 a temporary SERLIB_HOME) serving a copy of the notebook, and drives Debian's chromium through
 Playwright: Run All Cells, wait, no error output, find the explorer, click a non-empty cell,
-expect listed clips with audio. The self-check first runs broken variants of a demo notebook and
-expects each to fail at its check, so a test that can no longer fail is noticed.
+expect listed clips with audio; then choose a second run to compare, click a cell, expect both
+runs' clips with players and log-mels, and turn to the next page. The comparison and the page turn
+are required on the generated demo notebook (two runs, more clips than a page), which runs before
+the course notebook; on the course notebook they run when its explorer offers them. The self-check
+first runs broken variants of the demo notebook and expects each to fail at its check, so a test
+that can no longer fail is noticed.
 
 Screenshots, the server log and report.json go to --screenshots (default ui-screenshots/).
 Exit status: 0 passed, 1 a check failed, 2 cannot run here (no chromium, Playwright or notebook).
@@ -53,7 +57,12 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_NOTEBOOK = REPO / "notebooks" / "02_crnn_baseline.ipynb"
 SELF_CHECK_SECONDS = 60.0
 """Time for one broken demo notebook (they run in seconds; the cap only bounds a hang)."""
-SCREENSHOT_NAMES = ("notebook.png", "explorer-after-click.png", "failure.png")
+SCREENSHOT_NAMES = (
+    "notebook.png",
+    "explorer-after-click.png",
+    "explorer-compare.png",
+    "failure.png",
+)
 DEMO_NAME = "ui-demo.ipynb"
 
 
@@ -113,7 +122,9 @@ def reset_output(shots: Path, notebook_stem: str) -> None:
     shots.mkdir(parents=True, exist_ok=True)
     for name in ("report.json", "jupyterlab.log"):
         (shots / name).unlink(missing_ok=True)
-    folders = [shots / notebook_stem] + [shots / "self-check" / case for case in BROKEN_CASES]
+    stems = {notebook_stem, DEMO_NAME.removesuffix(".ipynb")}
+    folders = [shots / stem for stem in sorted(stems)]
+    folders += [shots / "self-check" / case for case in BROKEN_CASES]
     for folder in [*folders, shots / "self-check"]:
         for name in SCREENSHOT_NAMES:
             (folder / name).unlink(missing_ok=True)
@@ -127,12 +138,13 @@ def run_one(
     notebook: str,
     shots: Path,
     deadline: Deadline,
+    compare_required: bool = False,
 ) -> dict:
     """Check one notebook in a new tab; on failure save ``failure.png`` and say which check."""
     tab = browser.new_page()
     started = time.monotonic()
     try:
-        seen = check_notebook(tab, server, notebook, shots, deadline)
+        seen = check_notebook(tab, server, notebook, shots, deadline, compare_required)
         result = {"passed": True, "failed_check": None, **seen}
     except Exception as error:
         if isinstance(error, UICheckFailed):
@@ -164,7 +176,7 @@ def self_check(browser: Browser, server: LabServer, root: Path, shots: Path, tot
         deadline = Deadline(min(SELF_CHECK_SECONDS, total.remaining()))
         extension = DISABLED_EXTENSIONS.get(case)
         with server.without_extension(extension) if extension else contextlib.nullcontext():
-            result = run_one(browser, server, notebook, shots / "self-check" / case, deadline)
+            result = run_one(browser, server, notebook, shots / "self-check" / case, deadline, True)
         result["expected_check"] = expected
         result["caught"] = result["failed_check"] == expected
         results[case] = result
@@ -197,15 +209,31 @@ def leftover_processes(work: Path, wait: float = 10.0) -> list[int]:
 
 
 def describe(result: dict) -> str:
-    """One line for the course notebook's result."""
+    """One line for a notebook's result (and one more for its comparison)."""
     if not result["passed"]:
         return f"FAILED at {result['failed_check']}: {result['message']}"
-    return (
+    line = (
         f"passed: {result['code_cells']} code cells, opened and ran in "
         f"{result['open_and_run_seconds']} s; explorer "
         f"{result['cells']} cells ({result['nonempty']} non-empty); clicked {result['clicked']!r}: "
         f"{result['clips']} clips listed, {result['audio_players']} audio players "
         f"({result['audio_seconds']} s loaded), {result['log_mel_images']} log-mel images"
+    )
+    comparison = result["comparison"]
+    if not comparison["compared"]:
+        return line + "\n    comparison: the explorer offers no second run"
+    first, second = comparison["listing_1"], comparison["listing_2"]
+    paging = comparison["paging"]
+    paged = (
+        f"next page: {paging['log_mel_images']} new clips with log-mels and players"
+        if paging["paged"]
+        else f"one page only ({paging['clips']} clips)"
+    )
+    return line + (
+        f"\n    comparison with {comparison['compared']!r}, clicked "
+        f"{comparison['compare_clicked']!r}: {first['clips']} and {second['clips']} clips, "
+        f"{first['audio_players']} + {second['audio_players']} audio players, "
+        f"{first['log_mel_images']} + {second['log_mel_images']} log-mel images; {paged}"
     )
 
 
@@ -234,10 +262,8 @@ def run(args: argparse.Namespace) -> int:
         work = Path(tmp)
         root = work / "lab"
         root.mkdir()
-        if args.demo:
-            notebook = prepare_notebook(demo_notebook(), root, DEMO_NAME)
-        else:
-            notebook = prepare_notebook(args.notebook.resolve(), root)
+        demo = prepare_notebook(demo_notebook(), root, DEMO_NAME)
+        notebook = demo if args.demo else prepare_notebook(args.notebook.resolve(), root)
         print(f"UI test: {args.notebook if not args.demo else 'demo notebook'} in JupyterLab")
         with running_lab(
             root,
@@ -252,15 +278,22 @@ def run(args: argparse.Namespace) -> int:
             with chromium(chromium_path, work / "chromium-profile") as browser:
                 if args.self_check:
                     report["self_check"] = self_check(browser, server, root, shots, total)
-                course_shots = shots / Path(notebook).stem
-                report["course"] = run_one(browser, server, notebook, course_shots, total)
+                demo_shots = shots / Path(demo).stem
+                report["compare_demo"] = run_one(browser, server, demo, demo_shots, total, True)
+                print(f"  {demo}: {describe(report['compare_demo'])}", flush=True)
+                if not args.demo:
+                    course_shots = shots / Path(notebook).stem
+                    report["course"] = run_one(browser, server, notebook, course_shots, total)
+                else:
+                    report["course"] = report["compare_demo"]
         report["leftover_processes"] = leftover_processes(work)
     report["seconds"] = round(time.monotonic() - started, 1)
 
     (shots / "report.json").write_text(json.dumps(report, indent=2))
     course = report["course"]
     missed = [case for case, result in report.get("self_check", {}).items() if not result["caught"]]
-    print(f"  {course['notebook']}: {describe(course)}")
+    if not args.demo:
+        print(f"  {course['notebook']}: {describe(course)}")
     if course["blocked"]:
         print(f"  outside requests refused: {course['blocked'][:5]}")
     if course["console_errors"]:
@@ -275,9 +308,10 @@ def run(args: argparse.Namespace) -> int:
     if report["leftover_processes"]:
         print("UI test FAILED: processes were left running", file=sys.stderr)
         return 1
-    if not course["passed"]:
-        print(f"UI test FAILED: {course['failed_check']}", file=sys.stderr)
-        return 1
+    for name, result in (("comparison demo", report["compare_demo"]), ("course", course)):
+        if not result["passed"]:
+            print(f"UI test FAILED ({name}): {result['failed_check']}", file=sys.stderr)
+            return 1
     print("UI test passed")
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import nbformat
 import pytest
 import run_ui_test
 from ui_checks import check_no_errors
+from ui_explorer import CELL_TITLE, SHOWING, fullest_shared_cell
 from ui_lab import (
     Deadline,
     UICheckFailed,
@@ -31,6 +33,7 @@ from ui_lab import (
 )
 from ui_notebooks import (
     BROKEN_CASES,
+    BROKEN_EXPLORER_LINES,
     DISABLED_EXTENSIONS,
     broken_notebook,
     demo_notebook,
@@ -134,6 +137,9 @@ def test_demo_and_broken_notebooks_are_valid_and_each_breaks_something():
         else:
             assert sources[case] != sources["demo"], case
     assert "select_cell = lambda" in "".join(sources["click-lists-nothing"])
+    for case, line in BROKEN_EXPLORER_LINES.items():
+        explorer_cell = sources[case][-1]
+        assert line in explorer_cell and explorer_cell.endswith("\nexplorer"), case
     assert not any("ConfusionExplorer(" in source for source in sources["no-explorer"])
     with pytest.raises(ValueError, match="unknown broken case"):
         broken_notebook("no-such-case")
@@ -249,3 +255,66 @@ def test_browser_run_of_the_demo_notebook_with_self_check(tmp_path):
     assert report["course"]["passed"]
     assert all(result["caught"] for result in report["self_check"].values())
     assert report["leftover_processes"] == []
+
+
+def run_demo(monkeypatch, tmp_path, case: str | None = None) -> dict:
+    """Execute the demo notebook's code cells here (no browser); return their namespace."""
+    monkeypatch.setenv("SERLIB_HOME", str(tmp_path))
+    notebook = broken_notebook(case) if case else demo_notebook()
+    namespace: dict = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            exec(cell.source, namespace)
+    return namespace
+
+
+def page_text(widget) -> str:
+    """A listing header as the browser shows it: the HTML without its tags."""
+    return re.sub(r"<[^>]+>", "", widget.value)
+
+
+def test_demo_offers_a_second_run_and_a_shared_cell_longer_than_a_page(monkeypatch, tmp_path):
+    """What the required comparison and page turn rely on, and the texts the browser parses."""
+    explorer = run_demo(monkeypatch, tmp_path)["explorer"]
+    assert [name for name, _ in explorer.compare_picker.options] == ["none", "after"]
+    explorer.compare_picker.value = "after"
+    cells = [
+        [{"title": button.tooltip} for button in grid.buttons.values()] for grid in explorer.grids
+    ]
+    index = fullest_shared_cell(*cells)
+    title = cells[0][index]["title"]
+    true_label, predicted, count = CELL_TITLE.match(title).groups()
+    assert int(count) > explorer.max_clips == 6
+    explorer.select_cell(true_label, predicted)
+    header = page_text(explorer.clip_list.children[0])
+    assert f"true {true_label}, predicted {predicted}" in header
+    assert SHOWING.search(header).groups() == ("6", count, "1", "6")
+    explorer.next_page()
+    shown = SHOWING.search(page_text(explorer.clip_list.children[0])).groups()
+    assert shown[2] == "7" and len(explorer.listed_paths) == int(shown[0])
+    assert explorer.compare_listed_paths
+
+
+def test_fullest_shared_cell_prefers_cells_both_runs_fill():
+    def cells(*counts):
+        return [{"title": f"true a, predicted b{i}: {n} clips (x)"} for i, n in enumerate(counts)]
+
+    assert fullest_shared_cell(cells(9, 3, 7), cells(0, 3, 7)) == 2
+    assert fullest_shared_cell(cells(3, 5), cells(5, 3)) == 1  # tie on both: more in the first
+    with pytest.raises(UICheckFailed, match="no cell holds clips under both runs"):
+        fullest_shared_cell(cells(4, 0), cells(0, 2))
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_EXPLORER_LINES))
+def test_broken_explorer_lines_break_what_they_say(monkeypatch, tmp_path, case):
+    explorer = run_demo(monkeypatch, tmp_path, case)["explorer"]
+    explorer.compare_picker.value = "after"
+    listed = explorer.select_cell("neutral", "neutral")
+    if case == "click-lists-nothing":
+        assert listed == [] and explorer.listed_paths == []
+    elif case == "compare-lists-one-run":
+        assert explorer.listed_paths and explorer.compare_listed_paths == []
+    else:  # pager-stuck
+        first = explorer.listed_paths
+        explorer.columns[0].next_button.click()
+        assert explorer.listed_paths == first

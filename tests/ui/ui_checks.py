@@ -1,9 +1,12 @@
 """What the UI test checks in the browser, one function per step a student takes.
 
 Open the notebook, Run > Run All Cells, wait until every cell ran with no error output, find the
-confusion explorer, click a non-empty cell, and see the clips it lists with a playable audio
-element. Each step raises ``UICheckFailed`` naming the check, with what the page showed instead,
-and the screenshots are taken on the way (whole notebook, explorer after the click).
+confusion explorer and check its matrices; then the explorer steps of ``ui_explorer``: click a
+non-empty cell and see the clips it lists with a playable audio element, choose a second run to
+compare, click a cell both runs fill, see both runs' clips (players, log-mels, what the other run
+predicted), and turn to the next page of clips. Each step raises ``UICheckFailed`` naming the
+check, with what the page showed instead, and the screenshots are taken on the way (whole
+notebook, explorer after the click, explorer comparing two runs).
 
 The notebook's state is read through ``window.jupyterapp`` (JupyterLab started with
 ``expose_app_in_browser``): execution counts and outputs come from the notebook model, which is
@@ -17,12 +20,8 @@ import re
 import time
 from pathlib import Path
 
+from ui_explorer import EXPLORER, MATRIX, check_matrix, click_cell, compare_runs
 from ui_lab import BrowserPage, Deadline, LabServer, UICheckFailed
-
-EXPLORER = ".serlib-confusion-explorer"
-CELL = "button.serlib-cm-cell"
-NONEMPTY_CELL = "button.serlib-cm-cell-nonempty"
-CLIP = ".serlib-clip-list .serlib-clip"
 
 NOTEBOOK_READY_JS = """(path) => {
   const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -196,7 +195,7 @@ def widget_trouble(browser: BrowserPage) -> str | None:
 
 
 def check_explorer(browser: BrowserPage, status: dict, deadline: Deadline) -> dict:
-    """The explorer is drawn: a square grid of labelled, visible cells, some of them non-empty.
+    """The explorer is drawn: each matrix a square grid of labelled, visible cells, some non-empty.
 
     ``status`` is the finished run's: with no widget output at all there is nothing to wait for,
     and widgets shown in their text form will not turn into drawn ones, so neither waits.
@@ -220,130 +219,17 @@ def check_explorer(browser: BrowserPage, status: dict, deadline: Deadline) -> di
             )
         time.sleep(0.25)
     explorer = explorers.first
-    cells = explorer.locator(CELL).evaluate_all(
-        """cells => cells.map(cell => {
-             const box = cell.getBoundingClientRect();
-             return {text: cell.textContent.trim(), title: cell.title, width: box.width,
-                     height: box.height, nonempty: cell.classList.contains('serlib-cm-cell-nonempty')};
-           })"""
-    )
-    side = round(len(cells) ** 0.5)
-    if len(cells) < 4 or side * side != len(cells):
-        raise UICheckFailed(
-            "explorer-renders", f"the matrix has {len(cells)} cells, not a square of 2x2 or more"
-        )
-    blank = [cell for cell in cells if not cell["text"] or cell["width"] < 1 or cell["height"] < 1]
-    if blank:
-        raise UICheckFailed(
-            "explorer-renders", f"{len(blank)} matrix cells render blank: {blank[:3]}"
-        )
-    nonempty = [cell for cell in cells if cell["nonempty"]]
-    if not nonempty:
-        raise UICheckFailed("explorer-renders", "every matrix cell is empty (no predictions shown)")
-    summary = re.search(r"(\d+) clips", explorer.inner_text())
-    if summary and all(cell["text"].isdigit() for cell in cells):
-        shown = sum(int(cell["text"]) for cell in cells)
-        if shown != int(summary.group(1)):
-            raise UICheckFailed(
-                "explorer-renders",
-                f"the cells add up to {shown} clips but the summary says {summary.group(1)}",
-            )
-    return {"explorers": explorers.count(), "cells": len(cells), "nonempty": len(nonempty)}
-
-
-def click_cell(browser: BrowserPage, deadline: Deadline) -> dict:
-    """Click the first non-empty cell; the clips it lists must match it, with audio that loads."""
-    explorer = browser.page.locator(EXPLORER).first
-    cell = explorer.locator(NONEMPTY_CELL).first
-    title = cell.get_attribute("title") or ""
-    cell.click(timeout=deadline.ms(30))
-    clips = explorer.locator(CLIP)
-    listing = explorer.locator(".serlib-clip-list").first
-    if not wait_for_clips(browser, deadline):
-        raise UICheckFailed(
-            "click-lists-clips",
-            f"clicking the cell ({title}) listed no clips; the listing shows "
-            f"{listing.inner_text().strip()[:200]!r}",
-        )
-    if "serlib-cm-cell-selected" not in (cell.get_attribute("class") or ""):
-        raise UICheckFailed("click-lists-clips", f"the clicked cell ({title}) is not highlighted")
-    header = listing.inner_text()
-    pair = re.match(r"true (.+?), predicted (.+?):", title)
-    if pair and f"true {pair.group(1)}, predicted {pair.group(2)}" not in header:
-        raise UICheckFailed(
-            "click-lists-clips", f"clicked {title!r} but the listing shows {header[:120]!r}"
-        )
-    shown = re.search(r"showing (\d+) of (\d+) clip", header)
-    if shown and int(shown.group(1)) != clips.count():
-        raise UICheckFailed(
-            "click-lists-clips",
-            f"the listing says it shows {shown.group(1)} clips but {clips.count()} are drawn",
-        )
-    audio = check_audio(browser, deadline)
-    images = explorer.locator(".serlib-clip-list img").evaluate_all(
-        "images => images.filter(image => image.complete && image.naturalWidth > 0).length"
-    )
-    return {"clicked": title, "clips": clips.count(), "log_mel_images": images, **audio}
-
-
-def wait_for_clips(
-    browser: BrowserPage, deadline: Deadline, limit: float = 30.0, quiet: float = 5.0
-) -> bool:
-    """After a click, wait for listed clips; give up early once the kernel sat idle ``quiet`` s.
-
-    A click is a message to the kernel, which answers with new widgets; when the kernel has been
-    idle for a while and nothing was drawn, the click listed nothing (no need to wait ``limit``).
-    """
-    page = browser.page
-    clips = page.locator(EXPLORER).first.locator(CLIP)
-    end = time.monotonic() + min(limit, deadline.remaining())
-    idle_since = None
-    while time.monotonic() < end:
-        if clips.count():
-            clips.first.wait_for(state="visible", timeout=deadline.ms(10))
-            return True
-        kernel = page.evaluate(
-            "() => window.jupyterapp.shell.currentWidget.sessionContext.kernelDisplayStatus"
-        )
-        now = time.monotonic()
-        idle_since = (idle_since or now) if kernel == "idle" else None
-        if idle_since is not None and now - idle_since > quiet:
-            return False
-        time.sleep(0.25)
-    return False
-
-
-def check_audio(browser: BrowserPage, deadline: Deadline) -> dict:
-    """Every listed clip has an <audio> player, and the first one loads its sound."""
-    explorer = browser.page.locator(EXPLORER).first
-    players = explorer.locator(".serlib-clip-list audio")
-    clips = explorer.locator(CLIP)
-    unreadable = explorer.locator(".serlib-clip-list .serlib-clip-error")
-    end = time.monotonic() + min(20.0, deadline.remaining())
-    # Each listed clip shows either a player or the reason its audio could not be read.
-    while not players.count() and unreadable.count() < clips.count():
-        if time.monotonic() > end:
-            break
-        time.sleep(0.25)
-    if not players.count():
-        errors = unreadable.all_inner_texts()
-        raise UICheckFailed(
-            "audio-plays",
-            f"the listed clips have no audio element; clip errors: {errors[:3] or 'none'}",
-        )
-    end = time.monotonic() + min(20.0, deadline.remaining())
-    state = {}
-    while time.monotonic() < end:
-        state = players.first.evaluate(
-            """audio => ({src: audio.currentSrc || audio.src, ready: audio.readyState,
-                          duration: audio.duration, error: audio.error ? audio.error.code : null})"""
-        )
-        if state["error"] is not None or (state["ready"] >= 1 and state["duration"] > 0):
-            break
-        time.sleep(0.25)
-    if state.get("error") is not None or not (state.get("ready", 0) >= 1):
-        raise UICheckFailed("audio-plays", f"the first audio player does not load: {state}")
-    return {"audio_players": players.count(), "audio_seconds": round(state["duration"], 2)}
+    shown = [check_matrix(matrix) for matrix in explorer.locator(MATRIX).all()]
+    shown = [cells for cells in shown if cells is not None]
+    if not shown:
+        raise UICheckFailed("explorer-renders", "the explorer shows no matrix with visible cells")
+    nonempty = sum(cell["nonempty"] for cells in shown for cell in cells)
+    return {
+        "explorers": explorers.count(),
+        "matrices": len(shown),
+        "cells": len(shown[0]),
+        "nonempty": nonempty,
+    }
 
 
 def screenshot_explorer(browser: BrowserPage, path: Path) -> Path:
@@ -357,9 +243,19 @@ def screenshot_explorer(browser: BrowserPage, path: Path) -> Path:
 
 
 def check_notebook(
-    browser: BrowserPage, server: LabServer, notebook: str, shots: Path, deadline: Deadline
+    browser: BrowserPage,
+    server: LabServer,
+    notebook: str,
+    shots: Path,
+    deadline: Deadline,
+    compare_required: bool = False,
 ) -> dict:
-    """All the steps on one notebook; return what was seen. Screenshots go to ``shots``."""
+    """All the steps on one notebook; return what was seen. Screenshots go to ``shots``.
+
+    After the one-run click, the comparison: a second run chosen, a cell clicked, both runs'
+    clips, and a page turn. ``compare_required`` fails a notebook whose explorer offers no second
+    run or no cell longer than a page; otherwise those steps run when the explorer allows them.
+    """
     shots.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     open_notebook(browser, server, notebook, deadline)
@@ -371,6 +267,10 @@ def check_notebook(
     explorer = check_explorer(browser, status, deadline)
     clicked = click_cell(browser, deadline)
     explorer_shot = screenshot_explorer(browser, shots / "explorer-after-click.png")
+    compared = compare_runs(browser, deadline, compare_required)
+    shots_taken = [str(notebook_shot), str(explorer_shot)]
+    if compared["compared"]:
+        shots_taken.append(str(screenshot_explorer(browser, shots / "explorer-compare.png")))
     return {
         "notebook": notebook,
         "code_cells": status["code"],
@@ -378,5 +278,6 @@ def check_notebook(
         "stderr_warnings": warnings,
         **explorer,
         **clicked,
-        "screenshots": [str(notebook_shot), str(explorer_shot)],
+        "comparison": compared,
+        "screenshots": shots_taken,
     }

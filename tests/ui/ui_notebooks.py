@@ -33,24 +33,36 @@ DEMO_PREDICTIONS = """\
 rng = np.random.default_rng(0)
 rate = 16000
 time = np.arange(int(0.6 * rate)) / rate
-rows = []
-for index in range(24):
+
+
+def probabilities_for(pred):
+    # random class probabilities in which the prediction is the most probable class
+    values = rng.dirichlet(np.ones(4))
+    values[LABELS.index(pred)] += 1.0
+    return values / values.sum()
+
+
+rows, after_rows = [], []
+for index in range(48):
     label = LABELS[index % 4]
-    pred = label if rng.random() < 0.6 else LABELS[rng.integers(4)]
     tone = 0.3 * np.sin(2 * np.pi * PITCH_HZ[label] * time) * np.hanning(time.size)
     path = clips / f"clip{index:02d}.wav"
     sf.write(path, tone.astype(np.float32), rate)
-    probabilities = rng.dirichlet(np.ones(4))
-    probabilities[LABELS.index(pred)] += 1.0  # the prediction is the most probable class
-    probabilities /= probabilities.sum()
-    row = {"path": str(path), "speaker": f"spk{index % 3}", "label": label, "pred": pred}
-    row.update({f"prob_{name}": value for name, value in zip(LABELS, probabilities)})
-    rows.append(row)
-predictions = pd.DataFrame(rows)
+    # two runs that err on different clips: every diagonal cell holds more than a page of six
+    for table, pred in (
+        (rows, label if index % 5 else LABELS[(index + 1) % 4]),
+        (after_rows, label if index % 7 else LABELS[(index + 2) % 4]),
+    ):
+        row = {"path": str(path), "speaker": f"spk{index % 3}", "label": label, "pred": pred}
+        row.update({f"prob_{name}": p for name, p in zip(LABELS, probabilities_for(pred))})
+        table.append(row)
+predictions, after = pd.DataFrame(rows), pd.DataFrame(after_rows)
 predictions.head()"""
 
 DEMO_EXPLORER = """\
-explorer = ConfusionExplorer({"demo": {"test": predictions}}, LABELS)
+explorer = ConfusionExplorer(
+    {"before": {"test": predictions}, "after": {"test": after}}, LABELS, max_clips=6
+)
 explorer"""
 
 BROKEN_CASES = {
@@ -59,8 +71,20 @@ BROKEN_CASES = {
     "click-lists-nothing": "click-lists-clips",
     "no-audio": "audio-plays",
     "error-output": "no-error-output",
+    "compare-lists-one-run": "compare-lists-both",
+    "pager-stuck": "page-turns",
 }
 """Each broken variant of the demo notebook, and the check that must catch it."""
+
+BROKEN_EXPLORER_LINES = {
+    # The click handler calls self.select_cell: replace it with one that lists nothing.
+    "click-lists-nothing": "explorer.select_cell = lambda true_label, predicted: []",
+    # The compared run's listing never fills: it keeps its "click a cell" hint.
+    "compare-lists-one-run": "explorer.columns[1].show = lambda clips, heading, page=0: None",
+    # The previous/next buttons call the listing's turn: make it do nothing.
+    "pager-stuck": "explorer.columns[0].turn = lambda step: None",
+}
+"""Cases broken by one line added to the explorer cell, before the explorer is shown."""
 
 DISABLED_EXTENSIONS = {"no-widget-manager": "@jupyter-widgets/jupyterlab-manager"}
 """Cases broken in JupyterLab, not in the notebook: the front-end extension they switch off.
@@ -71,7 +95,7 @@ show its text form: exactly the "passes headless, blank in the browser" failure.
 
 
 def demo_notebook() -> nbformat.NotebookNode:
-    """A three-cell notebook that shows the confusion explorer on fake predictions."""
+    """A three-cell notebook that shows the confusion explorer on two runs' fake predictions."""
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {
         "name": "python3",
@@ -80,8 +104,9 @@ def demo_notebook() -> nbformat.NotebookNode:
     }
     notebook.cells = [
         nbformat.v4.new_markdown_cell(
-            "# UI-test demo: the confusion explorer on fake predictions\n"
-            "Written by `tests/ui/ui_notebooks.py`; stands in for notebook 02 in the self-check."
+            "# UI-test demo: the confusion explorer on two runs' fake predictions\n"
+            "Written by `tests/ui/ui_notebooks.py`: the self-check breaks it, and the comparison "
+            "mode and paging are checked on it (two runs, 48 tone clips, six per page)."
         ),
         nbformat.v4.new_code_cell(DEMO_SETUP),
         nbformat.v4.new_code_cell(DEMO_PREDICTIONS),
@@ -100,10 +125,10 @@ def broken_notebook(case: str) -> nbformat.NotebookNode:
         pass  # the notebook is fine; JupyterLab is what is broken
     elif case == "no-explorer":
         explorer.source = 'print("self-check: the explorer is not shown")'
-    elif case == "click-lists-nothing":
-        # The click handler calls self.select_cell: replace it with one that lists nothing.
-        explorer.source = DEMO_EXPLORER.replace(
-            "\nexplorer", "\nexplorer.select_cell = lambda true_label, predicted: []\nexplorer"
+    elif case in BROKEN_EXPLORER_LINES:
+        shown = DEMO_EXPLORER.rindex("\nexplorer")
+        explorer.source = (
+            DEMO_EXPLORER[:shown] + "\n" + BROKEN_EXPLORER_LINES[case] + DEMO_EXPLORER[shown:]
         )
     elif case == "no-audio":
         predictions.source += '\npredictions["path"] = predictions["path"] + ".missing"'
