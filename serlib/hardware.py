@@ -105,8 +105,8 @@ def reusing_freed_memory(device: torch.device) -> Iterator[bool]:
     default hands every block over 32 MB straight back to the kernel when it is freed, so the next
     step faults the same memory in again, page by page and zero-filled: in a workshop CRNN run on 2
     cores over a third of the CPU time went to the kernel (benchmarks/RESULTS_epoch.md). Inside
-    this block (``fit``: one epoch's training steps) large blocks come from the heap
-    (``M_MMAP_MAX = 0``), which keeps freed memory for the next step. On exit glibc's defaults come
+    this block (``fit``: one epoch's training steps; ``predict``: one pass over a loader) large
+    blocks come from the heap (``M_MMAP_MAX = 0``), which keeps freed memory for the next step. On exit glibc's defaults come
     back and the pages of the freed blocks go back to the system (``give_back_freed_memory``): the
     heap fragments as it serves blocks of many sizes, and must not hold on to gigabytes between
     epochs. Nothing computed changes. Yields whether it applied: on a ``device`` that is the CPU,

@@ -1,7 +1,8 @@
 """Run a model over a loader and keep what it says: probabilities, labels, embeddings, the loss.
 
-``predict(model, loader)`` puts the model in eval mode, runs every batch in the loader's order and
-returns ``Predictions``: one row per utterance, joined back to its table by ``index``. The training
+``predict(model, loader)`` puts the model in eval mode, runs every batch and returns
+``Predictions``: one row per utterance in the order of its table (``index``), whatever order the
+loader batched them in (evaluation loaders go longest clip first, to pad little). The training
 loop calls it on the validation speakers after every epoch; evaluation, the notebooks' figures and
 ``serlib predict`` call it on a trained model. With a training run's ``accelerator`` it runs in that
 run's precision and gathers the rows of every process.
@@ -24,13 +25,14 @@ from accelerate.data_loader import DataLoaderStateMixin
 from torch import nn
 from tqdm.auto import tqdm
 
+from serlib.hardware import reusing_freed_memory
 from serlib.metrics import classification_report
 from serlib.models.heads import encoder_inputs
 
 
 @dataclass
 class Predictions:
-    """A model's outputs on a loader, in the loader's order (one row per utterance)."""
+    """A model's outputs on a loader, one row per utterance, in the order of its ``index``."""
 
     index: np.ndarray  # the batch's "index": the row of the utterance in its table
     label: np.ndarray  # true class, or -1 where there is none
@@ -67,10 +69,11 @@ def predict(
     embeddings: bool = False,
     progress: bool = False,
 ) -> Predictions:
-    """Run a model over a loader in eval mode, in the loader's order.
+    """Run a model over a loader in eval mode; the rows come back sorted by ``index``.
 
     With the ``accelerator`` of a training run it uses that run's precision and gathers the
-    outputs of every process; without one it simply runs on the model's own device.
+    outputs of every process; without one it simply runs on the model's own device. On a CPU the
+    freed activation memory is reused from batch to batch (``reusing_freed_memory``).
     """
     if accelerator is not None:
         check_sharded(loader, accelerator)
@@ -81,31 +84,16 @@ def predict(
     parts: dict[str, list[torch.Tensor]] = {"index": [], "label": [], "probabilities": []}
     if embeddings:
         parts["embedding"] = []
-    for batch in tqdm(loader, desc="predict", leave=False, disable=not progress):
-        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        inputs = encoder_inputs(batch, core.input_keys)
-        if accelerator is not None:
-            with accelerator.autocast():
-                outputs = model(*inputs)
-        else:
-            outputs = model(*inputs)
-        logits = outputs["logits"].float()
-        size = logits.shape[0]
-        found = {
-            "index": batch.get("index", torch.full((size,), -1, device=device)),
-            "label": batch.get("label", torch.full((size,), -1, device=device)),
-            "probabilities": logits.softmax(dim=1),
-        }
-        if embeddings:
-            found["embedding"] = outputs["embedding"].float()
-        if accelerator is not None:
-            found = accelerator.gather_for_metrics(found)
-        for key, value in found.items():
-            parts[key].append(value.cpu())
+    with reusing_freed_memory(device):
+        for batch in tqdm(loader, desc="predict", leave=False, disable=not progress):
+            for key, value in predict_batch(model, core, batch, device, accelerator, embeddings):
+                parts[key].append(value)
     model.train(was_training)
     if not parts["index"]:
         raise ValueError("cannot predict on an empty loader")
     arrays = {key: torch.cat(values).numpy() for key, values in parts.items()}
+    order = np.argsort(arrays["index"], kind="stable")  # the table's order, not the batches'
+    arrays = {key: value[order] for key, value in arrays.items()}
     labelled = arrays["label"] >= 0
     loss = float("nan")
     if labelled.any():
@@ -118,3 +106,33 @@ def predict(
         embedding=arrays.get("embedding"),
         loss=loss,
     )
+
+
+def predict_batch(
+    model: nn.Module,
+    core: nn.Module,
+    batch: dict,
+    device: torch.device,
+    accelerator: Accelerator | None,
+    embeddings: bool,
+) -> Iterable[tuple[str, torch.Tensor]]:
+    """One batch's outputs (gathered from every process under an accelerator), on the CPU."""
+    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    inputs = encoder_inputs(batch, core.input_keys)
+    if accelerator is not None:
+        with accelerator.autocast():
+            outputs = model(*inputs)
+    else:
+        outputs = model(*inputs)
+    logits = outputs["logits"].float()
+    size = logits.shape[0]
+    found = {
+        "index": batch.get("index", torch.full((size,), -1, device=device)),
+        "label": batch.get("label", torch.full((size,), -1, device=device)),
+        "probabilities": logits.softmax(dim=1),
+    }
+    if embeddings:
+        found["embedding"] = outputs["embedding"].float()
+    if accelerator is not None:
+        found = accelerator.gather_for_metrics(found)
+    return [(key, value.cpu()) for key, value in found.items()]

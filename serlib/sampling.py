@@ -168,12 +168,18 @@ def make_loader(
 
     ``num_workers=0`` is the fastest choice for cached log-mels on a laptop (no process start-up
     or copying); for ``WaveformDataset`` on a machine with spare cores, workers decode in
-    parallel. Workers are not persistent, so ``set_epoch`` reaches them.
+    parallel. Workers are not persistent, so ``set_epoch`` reaches them. An evaluation loader
+    (no shuffling) over a dataset that knows its clips' ``lengths`` goes longest first: each batch
+    is padded to its longest clip, and in corpus order a 20 s clip would pad 31 short ones.
+    Predictions carry each clip's ``index``, so the order changes no score.
     """
     labels = getattr(dataset, "labels", None) if balanced else None
     if balanced and labels is None:
         raise ValueError("balanced sampling needs a dataset with labels")
     sampler = EpochSampler(len(dataset), seed=seed, shuffle=shuffle, labels=labels)
+    lengths = getattr(dataset, "lengths", None)
+    if not shuffle and not balanced and lengths is not None:
+        sampler = LengthGroupedSampler(sampler, lengths, batch_size)
     return DataLoader(
         dataset,
         batch_size=batch_size,

@@ -13,6 +13,7 @@ from serlib.augment import SpecAugment
 from serlib.data import FeatureDataset, WaveformDataset, encode_labels
 from serlib.epochs import epoch_seed, set_loader_epoch, target_batches
 from serlib.features import MelStats
+from serlib.predict import predict
 from serlib.sampling import EpochSampler, make_loader
 
 N_MELS = 8
@@ -41,10 +42,36 @@ def test_fixed_length_batch_has_documented_fields() -> None:
     dataset = no_normalisation(features, labels=[0, 2, 1], n_frames=6, domain=1)
     batch = next(iter(make_loader(dataset, batch_size=3, shuffle=False)))
     assert batch["x"].shape == (3, 1, N_MELS, 6) and batch["x"].dtype == torch.float32
-    assert batch["mask"].dtype == torch.bool and batch["mask"].sum(dim=1).tolist() == [6, 4, 6]
-    assert batch["label"].tolist() == [0, 2, 1] and batch["domain"].tolist() == [1, 1, 1]
-    assert batch["index"].tolist() == [0, 1, 2] and batch["label"].dtype == torch.long
-    assert torch.all(batch["x"][1, 0, :, 4:] == 0)  # short clip padded with pad_value
+    # evaluation order: longest clip first (12, 9, then 4 frames), each row keeps its index
+    assert batch["index"].tolist() == [0, 2, 1] and batch["label"].dtype == torch.long
+    assert batch["mask"].dtype == torch.bool and batch["mask"].sum(dim=1).tolist() == [6, 6, 4]
+    assert batch["label"].tolist() == [0, 1, 2] and batch["domain"].tolist() == [1, 1, 1]
+    assert torch.all(batch["x"][2, 0, :, 4:] == 0)  # short clip padded with pad_value
+
+
+def test_evaluation_batches_go_longest_first_and_predictions_come_back_in_table_order() -> None:
+    lengths = [3, 40, 5, 38, 4, 39]
+    dataset = no_normalisation(ramps(lengths), labels=[0, 1, 0, 1, 0, 1], n_frames=None)
+    loader = make_loader(dataset, batch_size=2, shuffle=False)
+    padded = [batch["x"].shape[-1] for batch in loader]
+    assert padded == [40, 38, 4]  # in table order the batches would pad to 40, 38, 39
+
+    class MeanModel(torch.nn.Module):
+        input_keys = ("x",)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, x: torch.Tensor) -> dict:
+            mean = x.mean(dim=(1, 2, 3)) * self.scale
+            logits = torch.stack([mean, -mean], dim=1)
+            return {"logits": logits, "embedding": logits}
+
+    model = MeanModel()
+    found = predict(model, loader, embeddings=True)
+    assert found.index.tolist() == list(range(len(lengths)))
+    assert found.label.tolist() == [0, 1, 0, 1, 0, 1]
 
 
 def test_unlabelled_items_have_label_minus_one() -> None:
@@ -54,14 +81,14 @@ def test_unlabelled_items_have_label_minus_one() -> None:
 
 def test_variable_length_batches_pad_to_the_longest_with_a_mask() -> None:
     dataset = no_normalisation(ramps([3, 7, 5]), n_frames=None, fixed_length=False)
-    batch = next(iter(make_loader(dataset, 3, shuffle=False)))
-    assert batch["x"].shape[-1] == 7 and batch["mask"].sum(dim=1).tolist() == [3, 7, 5]
+    batch = next(iter(make_loader(dataset, 3, shuffle=False)))  # longest first: 7, 5, 3
+    assert batch["x"].shape[-1] == 7 and batch["mask"].sum(dim=1).tolist() == [7, 5, 3]
     np.testing.assert_allclose(
-        batch["x"][1, 0, 0].numpy(), dataset.features[1][0].astype(np.float32)
+        batch["x"][0, 0, 0].numpy(), dataset.features[1][0].astype(np.float32)
     )
     capped = no_normalisation(ramps([3, 7, 5]), n_frames=4, fixed_length=False, crop="start")
     batch = next(iter(make_loader(capped, 3, shuffle=False)))
-    assert batch["x"].shape[-1] == 4 and batch["mask"].sum(dim=1).tolist() == [3, 4, 4]
+    assert batch["x"].shape[-1] == 4 and sorted(batch["mask"].sum(dim=1).tolist()) == [3, 4, 4]
 
 
 def test_crops_are_reproducible_per_epoch_and_differ_between_epochs() -> None:
