@@ -71,10 +71,11 @@ def launch(arguments: list[str], processes: int = PROCESSES) -> list[str]:
 
 
 def run(command: list[str], env: dict) -> str:
-    """Run to the end; fail with its stderr unless it exits 0; return its stdout."""
+    """Run to the end; fail with the error lines and the end of its stderr (a child's traceback
+    or the signal that killed it) unless it exits 0; return its stdout."""
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     errors = [line for line in done.stderr.splitlines() if "Error" in line or "rank0]" in line]
-    assert done.returncode == 0, "\n".join(errors[-30:]) or done.stderr[-4000:]
+    assert done.returncode == 0, "\n".join(errors[-30:] + ["--- stderr ---", done.stderr[-6000:]])
     return done.stdout
 
 

@@ -217,16 +217,15 @@ def test_every_notebook_saves_its_figures_where_the_course_says():
             assert f'"{name[:2]}_' in line, f"{name}: name figures NN_*: {line.strip()}"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", course.NOTEBOOKS)
-def test_notebook_runs_alone_on_a_fresh_home(name, tmp_path):
-    """nbval over one notebook in the tiny profile, in its own new and empty SERLIB_HOME, as in
-    Colab where every notebook gets its own runtime: it must make or train all it needs."""
+def run_nbval(path: Path, scratch: Path, seconds: float) -> subprocess.CompletedProcess:
+    """nbval over one notebook in the tiny profile, with a new, empty SERLIB_HOME and figure folder
+    under ``scratch``, on the synthetic corpus and the tiny encoder whatever the caller's
+    environment says (its real-corpus and encoder variables are removed)."""
     env = {
         **os.environ,
         "SERLIB_PROFILE": "tiny",
-        "SERLIB_HOME": str(tmp_path / "home"),
-        course.FIGURES_ENV: str(tmp_path / "figures"),
+        "SERLIB_HOME": str(scratch / "home"),
+        course.FIGURES_ENV: str(scratch / "figures"),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
@@ -240,21 +239,20 @@ def test_notebook_runs_alone_on_a_fresh_home(name, tmp_path):
         "SERLIB_SEED",
         "SERLIB_RETRAIN",
     ):
-        env.pop(variable, None)  # the suite runs on the synthetic corpus and the tiny encoder
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--nbval-lax",
-        "--nbval-current-env",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        str(notebook_path(name)),
-    ]
-    result = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=NOTEBOOK_SECONDS
+        env.pop(variable, None)
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env"]
+    command += ["-p", "no:cacheprovider", "-q", str(path)]
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", course.NOTEBOOKS)
+def test_notebook_runs_alone_on_a_fresh_home(name, tmp_path):
+    """nbval over one notebook in the tiny profile, in its own new and empty SERLIB_HOME, as in
+    Colab where every notebook gets its own runtime: it must make or train all it needs."""
+    result = run_nbval(notebook_path(name), tmp_path, NOTEBOOK_SECONDS)
     report = result.stdout[-6000:] + result.stderr[-2000:]
     assert result.returncode == 0, report
     figures = sorted(path.name for path in (tmp_path / "figures").glob("*.png"))

@@ -12,7 +12,6 @@ runs alone under nbval in the tiny profile on a new and empty SERLIB_HOME.
 from __future__ import annotations
 
 import ast
-import os
 import re
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_notebooks import DECIMAL, METHOD_CONSTANTS, PERCENTAGE, STUDY_PAIR
+from test_notebooks import DECIMAL, METHOD_CONSTANTS, PERCENTAGE, STUDY_PAIR, run_nbval
 
 from serlib import colab, course, course_runner
 from serlib.course_plan import COURSE_RUN_PLAN, WORKSHOP_SECONDS, expected_time
@@ -253,37 +252,5 @@ def test_heading_pattern_reads_ids_and_kinds():
 def test_solution_runs_alone_on_a_fresh_home(name, tmp_path):
     """nbval over one solution notebook in the tiny profile, in its own new and empty
     SERLIB_HOME: it trains its course notebook's runs and its exercises' runs itself."""
-    env = {
-        **os.environ,
-        "SERLIB_PROFILE": "tiny",
-        "SERLIB_HOME": str(tmp_path / "home"),
-        course.FIGURES_ENV: str(tmp_path / "figures"),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "PYTHONHASHSEED": "0",
-    }
-    for variable in (
-        "SERLIB_IEMOCAP_DIR",
-        "SERLIB_RAVDESS_DIR",
-        "SERLIB_W2V2",
-        "SERLIB_W2V2_MODE",
-        "SERLIB_SEED",
-        "SERLIB_RETRAIN",
-    ):
-        env.pop(variable, None)  # the suite runs on the synthetic corpus and the tiny encoder
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--nbval-lax",
-        "--nbval-current-env",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        str(solution_path(name)),
-    ]
-    result = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=SOLUTION_SECONDS
-    )
+    result = run_nbval(solution_path(name), tmp_path, SOLUTION_SECONDS)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
