@@ -222,6 +222,11 @@ def describe(result: dict) -> str:
     comparison = result["comparison"]
     if not comparison["compared"]:
         return line + "\n    comparison: the explorer offers no second run"
+    if comparison.get("shared_cell", True) is None:
+        return line + (
+            f"\n    comparison with {comparison['compared']!r}: no cell holds clips under both "
+            "runs here, so the side-by-side listing is checked on the demo notebook only"
+        )
     first, second = comparison["listing_1"], comparison["listing_2"]
     paging = comparison["paging"]
     paged = (
