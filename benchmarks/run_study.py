@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from serlib.config import TRIM_DB, serlib_home
+from serlib.config import TRAINING_PROFILES, TRIM_DB, serlib_home
 from serlib.runs import cross_validate, train_run
 
 
@@ -315,7 +315,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=["synthetic", "ravdess-folds", "ravdess-emodb"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--profile", default="workshop", choices=["tiny", "workshop", "full"])
+    parser.add_argument("--profile", default="workshop", choices=TRAINING_PROFILES)
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")
     parser.add_argument(
         "--target-statistics",

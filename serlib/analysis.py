@@ -25,8 +25,9 @@ from serlib.audio import AudioError, load_audio, probe_audio
 from serlib.errors import UserError
 from serlib.phrasing import emotion, join_words
 from serlib.predict import predict
-from serlib.runs import load_run
+from serlib.runs import LoadedRun, load_run
 from serlib.sampling import make_loader
+from serlib.scoring import embeddings_path
 
 CUE_SAMPLE_RATE = 16_000
 """All cues are measured at 16 kHz, so a 48 kHz corpus and a 16 kHz corpus are comparable."""
@@ -464,22 +465,36 @@ def run_embeddings(
     The clips are those of ``predictions/<set>.csv`` (so source and target speakers are exactly the
     run's test speakers), at most ``max_per_set`` per set, drawn with ``seed``. The table has
     ``set, domain, path, speaker, label`` with ``domain`` "source" or "target" from the set name.
+    The embeddings are those the run saved when it was scored (``embeddings/<set>.npy``); a run
+    folder from before they were saved is run through its model again.
     """
-    loaded = load_run(run)
-    vectors, tables = [], []
+    loaded, vectors, tables = None, [], []
     for set_name in sets:
         table = read_predictions(run, set_name)[["path", "speaker", "label"]]
+        saved = embeddings_path(run, set_name)
+        rows = np.load(saved) if saved.is_file() else None
+        usable = rows is not None and len(rows) == len(table)  # one row per prediction
         if max_per_set is not None and len(table) > max_per_set:
             table = table.sample(n=max_per_set, random_state=seed)
-        dataset, kept, _ = loaded.dataset(table.reset_index(drop=True))
-        loader = make_loader(dataset, 16, shuffle=False)
-        with torch.no_grad():
-            found = predict(loaded.model, loader, embeddings=True)
-        order = np.argsort(found.index)
-        vectors.append(found.embedding[order])
-        kept = kept.iloc[found.index[order]].reset_index(drop=True)
+        if usable:
+            vectors.append(rows[table.index.to_numpy()])
+            kept = table.reset_index(drop=True)
+        else:
+            loaded = loaded or load_run(run)
+            found, kept = embed_clips(loaded, table.reset_index(drop=True))
+            vectors.append(found)
         domain = set_name.split("_")[0]
         tables.append(
             kept.assign(set=set_name, domain=domain)[["set", "domain", "path", "speaker", "label"]]
         )
     return np.concatenate(vectors), pd.concat(tables, ignore_index=True)
+
+
+def embed_clips(loaded: LoadedRun, table: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """The embeddings of a table's clips under a loaded run, and the rows that could be read."""
+    dataset, kept, _ = loaded.dataset(table)
+    loader = make_loader(dataset, 16, shuffle=False)
+    with torch.no_grad():
+        found = predict(loaded.model, loader, embeddings=True)
+    order = np.argsort(found.index)
+    return found.embedding[order], kept.iloc[found.index[order]].reset_index(drop=True)

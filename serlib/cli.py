@@ -17,10 +17,11 @@ import sys
 from collections.abc import Sequence
 
 from serlib import __version__
-from serlib.config import PROFILE_NAMES, TRIM_DB
+from serlib.config import PROFILE_NAMES, TRAINING_PROFILES
 from serlib.corpora import load_corpus, skip_reasons
 from serlib.errors import UserError
 from serlib.labels import apply_scheme, check_scheme, dropped_counts, require_classes, scheme_labels
+from serlib.train_options import OPTIONAL_FLAGS, add_setting_options
 
 EXIT_USAGE = 2
 """Exit status of a mistake the user can fix."""
@@ -170,10 +171,6 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-OPTIONAL_FLAGS = ("adversary", "domain_weight", "mixed_precision", "normalisation", "trim_db")
-"""``serlib train`` options that override the profile only when given."""
-
-
 def train_command(args: argparse.Namespace) -> int:
     """``serlib train``: train into ``--out`` and print the scores."""
     from serlib import runs  # imports torch (seconds): only the commands that train or score pay
@@ -310,7 +307,7 @@ def add_benchmark_parser(commands) -> None:
     )
     bench.add_argument("--model", default="crnn", choices=["crnn", "w2v2"])
     bench.add_argument(
-        "--profile", choices=PROFILE_NAMES, help="default: $SERLIB_PROFILE or workshop"
+        "--profile", choices=TRAINING_PROFILES, help="default: $SERLIB_PROFILE or workshop"
     )
     bench.add_argument("--epochs", type=int, help="override the profile's number of epochs")
     bench.add_argument("--seed", type=int, default=0)
@@ -374,8 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--profile",
         default=None,
-        choices=PROFILE_NAMES,
-        help="default: $SERLIB_PROFILE or workshop",
+        choices=TRAINING_PROFILES,
+        help="default: $SERLIB_PROFILE or workshop; recipe: the CRNN's training recipe for real "
+        "speech (full, plus SpecAugment, mixup, label smoothing, a cosine schedule, trimming "
+        "and speed perturbation)",
     )
     train.add_argument("--epochs", type=int, help="override the profile's number of epochs")
     train.add_argument("--seed", type=int, default=0)
@@ -386,18 +385,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--transductive",
         action="store_true",
         help="DANN: adapt on all target speakers, test speakers included (labelled transductive)",
-    )
-    train.add_argument(
-        "--adversary",
-        choices=["reversal", "confusion"],
-        help="DANN: gradient reversal (the study's, default) or the bounded domain-confusion loss",
-    )
-    train.add_argument(
-        "--domain-weight",
-        type=float,
-        metavar="W",
-        help="DANN: weight of the domain loss beside the emotion loss (default 0.5); 0 is the "
-        "control: target batches pass through batch norm, no domain loss reaches the encoder",
     )
     train.add_argument(
         "--target-statistics",
@@ -416,28 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoder",
         help="transformers checkpoint or folder for w2v2 models; 'tiny' = offline test config",
     )
-    train.add_argument(
-        "--normalisation",
-        choices=["global", "utterance", "none"],
-        help="CRNN log-mels: global (default; per-band statistics of the source training "
-        "speakers), utterance (each clip's own per-band mean and std) or none",
-    )
-    train.add_argument(
-        "--trim-silence",
-        dest="trim_db",
-        type=float,
-        nargs="?",
-        const=TRIM_DB,
-        metavar="DB",
-        help="CRNN models: drop each clip's leading and trailing frames more than DB (default "
-        f"{TRIM_DB:g}) below its loudest frame",
-    )
-    train.add_argument(
-        "--mixed-precision",
-        choices=["auto", "no", "bf16", "fp16"],
-        help="auto (default): bf16 or fp16 on a GPU, float32 on the CPU; bf16 also speeds up "
-        "CPUs with AVX512-BF16 or AMX",
-    )
+    add_setting_options(train)
     train.set_defaults(func=train_command)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a run on a corpus")

@@ -9,10 +9,11 @@ A run's settings come in two parts, kept apart because different code reads them
 
 - ``TrainConfig``: the optimiser and the training loop (``serlib.train.fit`` reads only this);
 - ``InputConfig``: what the model reads (crop, normalisation, trimming, target statistics,
-  SpecAugment; ``serlib.inputs`` reads only this).
+  SpecAugment, speed perturbation; ``serlib.inputs`` reads only this).
 
 ``PROFILES`` is the profile table: for each profile name (tiny / workshop / full) and encoder row
-(crnn, w2v2, w2v2-frozen) the two parts. ``profile_settings`` looks a row up and applies overrides.
+(crnn, w2v2, w2v2-frozen) the two parts, plus the CRNN's training recipe (``recipe``, crnn row
+only). ``profile_settings`` looks a row up and applies overrides.
 This module imports nothing heavy, so the command line can read it before torch is loaded.
 """
 
@@ -26,7 +27,16 @@ from pathlib import Path
 from serlib.errors import UserError
 
 PROFILE_NAMES = ("tiny", "workshop", "full")
-"""tiny: tests, seconds; workshop: a 2-core laptop, minutes; full: a GPU and the study's settings."""
+"""tiny: tests, seconds; workshop: a 2-core laptop, minutes; full: a GPU and the study's settings.
+The course and the synthetic corpora know these three."""
+
+RECIPE = "recipe"
+"""The CRNN's from-scratch training recipe for real speech: ``full`` plus cheap regularisers
+(``RECIPE_SETTINGS``). A way to train, not a corpus size: ``serlib train`` and ``serlib benchmark``
+take it, the course and the synthetic corpora do not."""
+
+TRAINING_PROFILES = (*PROFILE_NAMES, RECIPE)
+"""The profiles a training command takes."""
 
 TRIM_DB = 40.0
 """``serlib train --trim-silence`` without a value: frames this many dB below a clip's loudest are
@@ -35,8 +45,15 @@ silence (``serlib.features.trim_silence``)."""
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 """``auto`` = bf16 on a GPU that has it, else fp16 on a GPU, else none on a CPU."""
 
+SCHEDULES = ("plateau", "cosine")
+"""How the learning rate moves: down by a factor when validation UA stops improving, or a fixed
+linear warm-up then cosine decay (``serlib.train.build_optimizer``)."""
+
 ADVERSARIES = ("reversal", "confusion")
 """How a DANN's encoder is pushed to hide the domain (see ``serlib.models.dann``)."""
+
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+"""The speeds ``speed_perturb`` takes (``serlib.augment.WavePerturbation``'s range)."""
 
 NORMALISATIONS = ("global", "utterance", "none")
 """How log-mels are standardised: with the source training statistics, per clip, or not at all."""
@@ -58,15 +75,28 @@ def serlib_home() -> Path:
 
 
 def check_profile(name: str) -> str:
-    """Return ``name`` if it is a known profile, else raise a one-line UserError."""
+    """Return ``name`` if it is a profile of the course and the synthetic corpora, else raise a
+    one-line UserError (the recipe profile is refused by name: it is for training commands)."""
+    if name == RECIPE:
+        raise UserError(
+            f"the {RECIPE} profile is a CRNN training recipe for `serlib train` and `serlib "
+            f"benchmark`; here choose one of {', '.join(PROFILE_NAMES)}"
+        )
     if name not in PROFILE_NAMES:
         raise UserError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}")
     return name
 
 
+def check_training_profile(name: str) -> str:
+    """Return ``name`` if a training command takes it (the recipe too), else a one-line UserError."""
+    if name not in TRAINING_PROFILES:
+        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(TRAINING_PROFILES)}")
+    return name
+
+
 def profile_from_env(default: str = "workshop") -> str:
-    """The profile named by ``$SERLIB_PROFILE``, or ``default``."""
-    return check_profile(os.environ.get("SERLIB_PROFILE", default))
+    """The training profile named by ``$SERLIB_PROFILE``, or ``default``."""
+    return check_training_profile(os.environ.get("SERLIB_PROFILE", default))
 
 
 def dataset_root(corpus: str) -> Path | None:
@@ -121,9 +151,29 @@ class TrainConfig(SavedSettings):
     cpu: bool = False  # True forces the CPU even where a GPU is visible
     num_workers: int = 0
     grad_accumulation: int = 1  # optimizer step every N batches (a larger batch in little memory)
+    label_smoothing: float = 0.0  # emotion loss: this much of each target spread over all classes
+    mixup: float = 0.0  # supervised models: Beta(mixup, mixup) weight of a batch mixed with a
+    # shuffled copy of itself (inputs and losses, see serlib.mixup); 0 turns it off
+    schedule: str = "plateau"  # one of SCHEDULES: ReduceLROnPlateau (plateau_*), or cosine
+    warmup_epochs: int = 0  # cosine: epochs of linear warm-up before the decay
 
     def __post_init__(self) -> None:
         check_positive(self, ("epochs", "batch_size", "lr", "patience", "grad_accumulation"))
+        if not 0 <= self.label_smoothing < 1:
+            raise UserError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not self.mixup >= 0:
+            raise UserError(f"mixup must be >= 0 (0 turns it off), got {self.mixup}")
+        if self.schedule not in SCHEDULES:
+            raise UserError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+            )
+        if not self.warmup_epochs >= 0:
+            raise UserError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if self.warmup_epochs and self.schedule != "cosine":
+            raise UserError(
+                f"warmup_epochs applies to the cosine schedule only: use schedule 'cosine', or "
+                f"warmup_epochs 0 with schedule {self.schedule!r}"
+            )
         if self.mixed_precision not in MIXED_PRECISION:
             raise UserError(
                 f"mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
@@ -152,9 +202,21 @@ class InputConfig(SavedSettings):
     target_statistics: bool = False  # CRNN, global: standardise target log-mels with the target
     # adaptation speakers' own mean/std (unlabelled audio) instead of the source's
     spec_augment: bool = False  # CRNN: mask random mel bands and time spans of training batches
+    speed_perturb: tuple[float, ...] = ()  # CRNN: the source training clips are also read at
+    # these speeds (e.g. (0.9, 1.1)), one more copy of the training set per speed, cached once
 
     def __post_init__(self) -> None:
         check_positive(self, ("crop_frames", "crop_seconds"))
+        # config.json keeps the tuple as a list: read it back as the tuple it was
+        object.__setattr__(self, "speed_perturb", tuple(float(s) for s in self.speed_perturb))
+        speeds = self.speed_perturb
+        if any(not MIN_SPEED <= s <= MAX_SPEED or s == 1.0 for s in speeds):
+            raise UserError(
+                f"speed_perturb takes speeds in [{MIN_SPEED}, {MAX_SPEED}] other than 1 (the "
+                f"clean clips are always there), got {list(speeds)}"
+            )
+        if len(set(speeds)) != len(speeds):
+            raise UserError(f"speed_perturb lists a speed twice: {list(speeds)}")
         if self.normalisation not in NORMALISATIONS:
             raise UserError(
                 f"normalisation must be one of {', '.join(NORMALISATIONS)}, "
@@ -183,16 +245,48 @@ W2V2_OPTIMISER = {"lr": 3e-4, "encoder_lr": 2e-5, "weight_decay": 0.01}
 FROZEN_OPTIMISER = {"lr": 3e-4, "weight_decay": 0.01}
 """Frozen features: everything that trains is new, so all of it takes the heads' rate."""
 
+# PROVISIONAL: the recipe's values are chosen on validation speakers of real corpora, and the
+# experiments that chose them are in docs/results.md; change them there and here together. The
+# recipe is the full CRNN row (60 epochs, batch 32, 300-frame crops) with these turned on.
+RECIPE_SETTINGS: dict[str, dict] = {
+    "train": {
+        "patience": 20,  # the cosine schedule's late low-rate epochs still improve
+        "label_smoothing": 0.1,
+        "mixup": 0.2,  # supervised models only: a dann run asks for --mixup 0
+        "schedule": "cosine",
+        "warmup_epochs": 2,
+    },
+    "inputs": {
+        "spec_augment": True,
+        "trim_db": TRIM_DB,
+        "speed_perturb": (0.9, 1.1),
+    },
+}
+"""The ``recipe`` profile's settings beside the full CRNN row's (one place to change them)."""
+
+
+def with_recipe(full: Profile) -> Profile:
+    """The full CRNN row with ``RECIPE_SETTINGS`` turned on: everything else stays the study's."""
+    return Profile(
+        replace(full.train, **RECIPE_SETTINGS["train"]),
+        replace(full.inputs, **RECIPE_SETTINGS["inputs"]),
+    )
+
+
+FULL_CRNN = row(60, 32, 12, inputs={"crop_frames": 300})
+"""The study's CRNN settings: the full profile's crnn row, and the recipe's starting point."""
+
 # The profile table. Rows: "crnn" serves crnn and dann; "w2v2" serves w2v2 and w2v2-dann
 # fine-tuned; "w2v2-frozen" serves them on cached frozen features (an epoch costs milliseconds, so it
 # can afford many). workshop: a 2-core laptop trains the CRNN in a few minutes (shorter crops, fewer
 # epochs; the course's CRNNs kept epochs 2-4 of 8, so 5 epochs with a patience of 2 lose little and
 # let `make course` train its ten runs in minutes); full: the study's settings (300-frame crops,
-# long training, early stopping on source UA).
+# long training, early stopping on source UA); recipe (crnn row only): full plus RECIPE_SETTINGS.
 PROFILES: dict[tuple[str, str], Profile] = {
     ("tiny", "crnn"): row(2, 8, 5, inputs={"crop_frames": 32}),
     ("workshop", "crnn"): row(5, 32, 2, inputs={"crop_frames": 128}),
-    ("full", "crnn"): row(60, 32, 12, inputs={"crop_frames": 300}),
+    ("full", "crnn"): FULL_CRNN,
+    (RECIPE, "crnn"): with_recipe(FULL_CRNN),
     ("tiny", "w2v2"): row(2, 4, inputs={"crop_seconds": 1.0}, **W2V2_OPTIMISER),
     ("workshop", "w2v2"): row(4, 8, inputs={"crop_seconds": 3.0}, **W2V2_OPTIMISER),
     ("full", "w2v2"): row(20, 8, inputs={"crop_seconds": 6.0}, **W2V2_OPTIMISER),
@@ -209,6 +303,11 @@ def profile_settings(profile: str, encoder_row: str = "crnn", **overrides) -> Pr
     profile's value" (so command-line options that were not given change nothing).
     """
     key = (profile, encoder_row)
+    if profile == RECIPE and key not in PROFILES:
+        raise UserError(
+            f"the {RECIPE} profile is for the CRNN (crnn, dann); use --profile full for "
+            "wav2vec2 models"
+        )
     if key not in PROFILES:
         known = ", ".join(sorted({f"{p}/{r}" for p, r in PROFILES}))
         raise UserError(f"no profile {profile!r} for {encoder_row!r}; known: {known}")

@@ -36,7 +36,7 @@ import pandas as pd
 from torch.utils.data import DataLoader, Dataset
 
 from serlib.audio import AudioError, load_audio, probe_audio
-from serlib.cache import POOLED_CACHE_KIND, load_features, load_pooled_states
+from serlib.cache import POOLED_CACHE_KIND, load_pooled_states
 from serlib.config import InputConfig
 from serlib.corpora.base import Skip
 from serlib.data import (
@@ -47,6 +47,7 @@ from serlib.data import (
 )
 from serlib.errors import UserError
 from serlib.features import FrontendConfig, MelStats, log_mel, trim_silence
+from serlib.mel_reading import Read, log_mels, with_speed_copies
 from serlib.models.pretrained import encoder_label
 from serlib.models.wav2vec import (
     SAMPLE_RATE,
@@ -60,9 +61,6 @@ from serlib.sampling import make_loader, waveform_loader
 
 Labels = Sequence[int] | np.ndarray | None
 """Class ids, one per clip, or None for unlabelled clips (the target adaptation audio)."""
-
-Read = tuple[pd.DataFrame, list, list[Skip]]
-"""What ``read`` returns: the usable rows, the item the model reads for each, the skipped files."""
 
 ReadFiles = tuple[list[str], list, list[Skip]]
 """What ``read_files`` returns: the usable paths, in the order given, their items, the skipped."""
@@ -109,18 +107,6 @@ def read_each(paths: Sequence[str | Path], read_one: Callable[[str], object]) ->
         except AudioError as error:
             skipped.append(Skip(path, error.reason))
     return good, items, skipped
-
-
-def log_mels(table: pd.DataFrame, frontend: FrontendConfig, progress: bool) -> Read:
-    """The table's log-mels (cached), shortest first, and the rows that could be read."""
-    cached = load_features(table["path"].tolist(), frontend, progress=progress)
-    kept = table.iloc[cached.kept].reset_index(drop=True)
-    order = np.argsort([a.shape[1] for a in cached.arrays], kind="stable")
-    return (
-        kept.iloc[order].reset_index(drop=True),
-        [cached.arrays[i] for i in order],
-        cached.skipped,
-    )
 
 
 @dataclass
@@ -463,7 +449,8 @@ def make_datasets(
 def prepare_mel_sets(
     protocol: Protocol, labels: list[str], config: InputConfig, seed: int, progress: bool
 ) -> Prepared:
-    """Log-mel datasets for every set; normalisation fitted on the source training speakers.
+    """Log-mel datasets for every set; normalisation fitted on the source training speakers'
+    clips as recorded, before any speed-perturbed copies join the training set.
 
     ``seed`` is the run's: the random training crops of every epoch derive from it.
     """
@@ -475,6 +462,12 @@ def prepare_mel_sets(
         inputs.stats = MelStats.fit(inputs.trim(items["source_train"]))
         if config.target_statistics and "target_adapt" in items:  # audio only: no label is read
             inputs.target_stats = MelStats.fit(inputs.trim(items["target_adapt"]))
+    if config.speed_perturb:  # the source training set only, and after the statistics
+        train = tables["source_train"], items["source_train"]
+        tables["source_train"], items["source_train"], more = with_speed_copies(
+            *train, inputs.frontend, config.speed_perturb, progress
+        )
+        skipped += more
     datasets = make_datasets(tables, items, labels, inputs, seed)
     return Prepared(tables, datasets, inputs, skipped)
 

@@ -49,6 +49,32 @@ class Predictions:
         known = self.label >= 0
         return classification_report(self.label[known], self.pred[known], labels=labels)
 
+    def rows(self, positions: np.ndarray) -> Predictions:
+        """The predictions of some utterances, re-indexed 0..n-1 in the order of ``positions``.
+
+        A set scored inside a bigger one (the target test speakers inside all target speakers)
+        is read from the bigger set's predictions instead of being run through the model again.
+        """
+        positions = np.asarray(positions, dtype=np.int64)
+        label = self.label[positions]
+        probabilities = self.probabilities[positions]
+        return Predictions(
+            index=np.arange(len(positions), dtype=np.int64),
+            label=label,
+            probabilities=probabilities,
+            embedding=self.embedding[positions] if self.embedding is not None else None,
+            loss=mean_cross_entropy(probabilities, label),
+        )
+
+
+def mean_cross_entropy(probabilities: np.ndarray, label: np.ndarray) -> float:
+    """The mean cross-entropy over the rows that have a label (-1: none); NaN when none has."""
+    labelled = label >= 0
+    if not labelled.any():
+        return float("nan")
+    chosen = probabilities[labelled, label[labelled]]
+    return float(-np.log(np.clip(chosen, 1e-12, None)).mean())
+
 
 def check_sharded(loader: Iterable, accelerator: Accelerator) -> None:
     """Refuse an unprepared loader in a multi-process run: every process would score every clip,
@@ -94,17 +120,13 @@ def predict(
     arrays = {key: torch.cat(values).numpy() for key, values in parts.items()}
     order = np.argsort(arrays["index"], kind="stable")  # the table's order, not the batches'
     arrays = {key: value[order] for key, value in arrays.items()}
-    labelled = arrays["label"] >= 0
-    loss = float("nan")
-    if labelled.any():
-        chosen = arrays["probabilities"][labelled, arrays["label"][labelled]]
-        loss = float(-np.log(np.clip(chosen, 1e-12, None)).mean())
+    label = arrays["label"].astype(np.int64)
     return Predictions(
         index=arrays["index"].astype(np.int64),
-        label=arrays["label"].astype(np.int64),
+        label=label,
         probabilities=arrays["probabilities"],
         embedding=arrays.get("embedding"),
-        loss=loss,
+        loss=mean_cross_entropy(arrays["probabilities"], label),
     )
 
 

@@ -23,7 +23,7 @@ from serlib.config import (
     InputConfig,
     Profile,
     TrainConfig,
-    check_profile,
+    check_training_profile,
     profile_from_env,
     profile_settings,
 )
@@ -41,6 +41,7 @@ from serlib.models import (
 from serlib.models.wav2vec import describe_speech_encoder
 from serlib.protocol import CorpusRef, Protocol, speakers_of
 from serlib.splits import SPLIT_SEED
+from serlib.train import MIXUP_DANN
 
 RUN_FORMAT = 2
 """Version of the run-folder layout written in config.json (2: input settings apart from ``train``)."""
@@ -135,7 +136,7 @@ def make_settings(
     """
     kind = check_model_kind(model)
     family = encoder_family(kind)
-    profile = check_profile(profile) if profile else profile_from_env()
+    profile = check_training_profile(profile) if profile else profile_from_env()
     source_ref = CorpusRef.parse(source)
     target_ref = CorpusRef.parse(target) if target is not None else None
     check_options(kind, source_ref, target_ref, transductive, overrides)
@@ -144,6 +145,7 @@ def make_settings(
     chosen = profile_settings(profile, row, epochs=epochs, seed=seed, **overrides)
     check_precision_device(chosen.train)
     check_target_options(kind, chosen, source_ref, target_ref)
+    check_augmentation_options(kind, chosen)
     if family == "w2v2":
         encoder = pretrained.choose_encoder(encoder, profile)
         pretrained.resolve_encoder(encoder)  # an unavailable checkpoint fails now, not mid-run
@@ -297,6 +299,15 @@ def check_target_options(
             raise UserError("target batch norm needs a --target corpus different from the source")
     if inputs.trim_db is not None and family != "crnn":
         raise UserError("trimming silence applies to CRNN models (log-mel inputs) only")
+
+
+def check_augmentation_options(kind: str, settings: Profile) -> None:
+    """Mixup needs a label on every row it mixes (a DANN's target rows have none); speed
+    perturbation is read into the log-mel cache (CRNN models)."""
+    if settings.train.mixup > 0 and is_adversarial_kind(kind):
+        raise UserError(MIXUP_DANN)
+    if settings.inputs.speed_perturb and encoder_family(kind) != "crnn":
+        raise UserError("speed perturbation applies to CRNN models (log-mel inputs) only")
 
 
 def target_statistics_used(settings: RunSettings) -> str | None:

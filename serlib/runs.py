@@ -8,7 +8,8 @@
    normalisation fitted on the source training speakers only;
 3. training with ``serlib.train.fit``: DANN adapts on the adaptation speakers' audio (never their
    labels); the best epoch is chosen on source validation UA;
-4. evaluation on every set, written to ``metrics.json`` and ``predictions/<set>.csv``.
+4. evaluation on every set (``serlib.scoring``), written to ``metrics.json`` and
+   ``predictions/<set>.csv``.
 
 A run folder holds ``config.json`` (everything needed to rebuild the model and its inputs, made by
 ``run_config``), ``model.safetensors`` (the best epoch's weights), ``history.csv``, ``metrics.json``,
@@ -34,7 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from serlib.augment import SpecAugment
-from serlib.checkpoints import load_weights, save_weights, write_json_atomic, write_text_atomic
+from serlib.checkpoints import load_weights, save_weights, write_json_atomic
 from serlib.config import InputConfig, TrainConfig
 from serlib.corpora.base import Skip
 from serlib.data import encode_labels
@@ -48,21 +49,19 @@ from serlib.inputs import (
     prepare_pooled_sets,
     prepare_wave_sets,
 )
-from serlib.metrics import proxy_a_distance
 from serlib.models import (
     build_model,
     encoder_family,
     is_adversarial_kind,
 )
 from serlib.models.adabn import estimate_batchnorm_statistics, using_batchnorm_statistics
-from serlib.predict import Predictions, predict
+from serlib.predict import predict
 from serlib.protocol import (
     CorpusRef,
     Protocol,
     fold_protocol,
     labelled_table,
     make_protocol,
-    speakers_of,
 )
 from serlib.run_settings import (
     READABLE_FORMATS,
@@ -74,14 +73,12 @@ from serlib.run_settings import (
     target_statistics_used,
     uses_split_batchnorm,
 )
+from serlib.scoring import evaluate_sets
 from serlib.splits import SPLIT_SEED, speaker_folds
 from serlib.train import fit
 
 TARGET_BATCHNORM_FILE = "target_batchnorm.safetensors"
 """AdaBN runs: the batch-norm statistics of the target adaptation speakers, used for target clips."""
-
-EVALUATED_SETS = ("source_val", "source_test", "target_test", "target_all")
-"""The labelled sets a run is scored on, when its protocol has them."""
 
 
 # ----- training --------------------------------------------------------------------------------
@@ -207,7 +204,15 @@ def run_protocol(
         if accelerator.is_main_process:
             save_weights(run_dir / TARGET_BATCHNORM_FILE, target_batchnorm)
     metrics = evaluate_sets(
-        result.model, prepared, labels, protocol, config, accelerator, run_dir, target_batchnorm
+        result.model,
+        prepared,
+        labels,
+        protocol,
+        config,
+        accelerator,
+        run_dir,
+        target_batchnorm,
+        source_val=result.best_val,
     )
     metrics["model"] = {"kind": kind, "encoder_label": settings.encoder_label}
     metrics["selection"] = {
@@ -305,68 +310,6 @@ def cross_validate(
 
 
 # ----- evaluation ------------------------------------------------------------------------------
-
-
-def predictions_table(
-    table: pd.DataFrame, predictions: Predictions, labels: list[str]
-) -> pd.DataFrame:
-    """One row per utterance: path, speaker, true label, predicted label, a probability per class."""
-    rows = table.iloc[predictions.index]
-    frame = pd.DataFrame(
-        {
-            "path": rows["path"].to_numpy(),
-            "speaker": rows["speaker"].to_numpy(),
-            "label": rows["label"].to_numpy(),
-            "pred": [labels[i] for i in predictions.pred],
-        }
-    )
-    for column, name in enumerate(labels):
-        frame[f"prob_{name}"] = np.round(predictions.probabilities[:, column], 5)
-    return frame
-
-
-def evaluate_sets(
-    model: nn.Module,
-    prepared: Prepared,
-    labels: list[str],
-    protocol: Protocol,
-    config: TrainConfig,
-    accelerator,
-    run_dir: Path,
-    target_batchnorm: dict[str, torch.Tensor] | None = None,
-) -> dict:
-    """Scores and predictions on every labelled set; the proxy A-distance source vs target test.
-
-    ``target_batchnorm``: batch-norm statistics to score the target sets with (AdaBN runs).
-    """
-    metrics: dict = {}
-    embeddings = {}
-    for name in EVALUATED_SETS:
-        if name not in prepared.datasets:
-            continue
-        # prepared: each process scores its shard; predict gathers them, each clip counted once
-        loader = accelerator.prepare(
-            prepared.inputs.loader(prepared.datasets[name], config.batch_size, shuffle=False)
-        )
-        statistics = target_batchnorm if name.startswith("target_") else None
-        with using_batchnorm_statistics(accelerator.unwrap_model(model), statistics):
-            found = predict(model, loader, accelerator, embeddings=True)
-        embeddings[name] = found.embedding
-        metrics[name] = {
-            "protocol": protocol.descriptions[name],
-            "speakers": speakers_of(prepared.tables[name]),
-            **found.report(labels),
-        }
-        if accelerator.is_main_process:
-            table = predictions_table(prepared.tables[name], found, labels)
-            write_text_atomic(run_dir / "predictions" / f"{name}.csv", table.to_csv(index=False))
-    if "source_test" in embeddings and "target_test" in embeddings:
-        metrics["proxy_a_distance"] = {
-            "value": proxy_a_distance(embeddings["source_test"], embeddings["target_test"]),
-            "between": "embeddings of source_test and target_test (0 = indistinguishable, 2 = "
-            "separable)",
-        }
-    return metrics
 
 
 # ----- using a finished run --------------------------------------------------------------------

@@ -18,13 +18,16 @@ state, see ``serlib.checkpoints``). ``resume=True`` continues from the last comp
 finishes with exactly the metrics an uninterrupted run would have had, because every epoch is a pure
 function of (seed, epoch) (``serlib.epochs``).
 
-Its settings are a ``serlib.config.TrainConfig`` (the optimiser and the loop, nothing about inputs).
+Its settings are a ``serlib.config.TrainConfig`` (the optimiser and the loop, nothing about inputs):
+among them the learning-rate schedule (ReduceLROnPlateau on validation UA, or a warm-up then a
+cosine decay), label smoothing, and mixup of supervised batches (``serlib.mixup``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import astuple, dataclass, field
@@ -49,6 +52,7 @@ from serlib.config import TrainConfig
 from serlib.epochs import global_seed, set_loader_epoch, target_batches
 from serlib.errors import UserError
 from serlib.hardware import make_accelerator, reusing_freed_memory
+from serlib.mixup import Mixup
 from serlib.models.adabn import split_domains
 from serlib.models.dann import (
     DomainAdversarialLoss,
@@ -57,7 +61,7 @@ from serlib.models.dann import (
     grl_coefficient,
 )
 from serlib.models.heads import encoder_inputs
-from serlib.predict import predict
+from serlib.predict import Predictions, predict
 
 
 def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
@@ -84,15 +88,57 @@ def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
     return groups
 
 
+COSINE_FLOOR = 0.01
+"""The cosine schedule's last epoch trains at this fraction of the full learning rate."""
+
+
+def cosine_factor(epoch: int, epochs: int, warmup_epochs: int = 0) -> float:
+    """The cosine schedule's learning rate in ``epoch`` (0-based), as a fraction of the full rate.
+
+    Warm-up: epochs 0..warmup-1 climb linearly (1/(w+1), 2/(w+1), ...) so that the first updates of
+    fresh weights are small; then a cosine from the full rate down to ``COSINE_FLOOR`` in the last
+    epoch, a known path that needs no validation score (unlike ReduceLROnPlateau).
+    """
+    if epoch < warmup_epochs:
+        return (epoch + 1) / (warmup_epochs + 1)
+    progress = min((epoch - warmup_epochs) / max(epochs - 1 - warmup_epochs, 1), 1.0)
+    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+Scheduler = torch.optim.lr_scheduler.LRScheduler
+"""What ``build_optimizer`` returns beside the optimizer (a ReduceLROnPlateau is one, too)."""
+
+
 def build_optimizer(
     model: nn.Module, config: TrainConfig
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau]:
-    """AdamW and a ReduceLROnPlateau that watches the validation UA (higher is better)."""
+) -> tuple[torch.optim.Optimizer, Scheduler]:
+    """AdamW and the learning-rate schedule: a ReduceLROnPlateau that watches the validation UA
+    (higher is better), or ``cosine_factor`` per epoch (``config.schedule``)."""
     optimizer = torch.optim.AdamW(parameter_groups(model, config), weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", patience=config.plateau_patience, factor=config.plateau_factor
-    )
+    if config.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda epoch: cosine_factor(epoch, config.epochs, config.warmup_epochs)
+        )
+    else:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", patience=config.plateau_patience, factor=config.plateau_factor
+        )
     return optimizer, scheduler
+
+
+def step_scheduler(scheduler: Scheduler, val_ua: float) -> None:
+    """End of an epoch: the plateau schedule needs the validation UA, the cosine one only counts."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(val_ua)
+    else:
+        scheduler.step()
+
+
+MIXUP_DANN = (
+    "mixup applies to supervised models only, not DANN (its target rows have no labels to mix); "
+    "set mixup to 0 (--mixup 0; the recipe profile turns it on)"
+)
+"""Why a DANN run with mixup is refused (``fit``, and ``serlib.run_settings`` before any work)."""
 
 
 @dataclass
@@ -156,7 +202,9 @@ def train_one_epoch(
     input_keys = core.input_keys
     adversarial = getattr(core, "adversarial", False) and target_loader is not None
     targets = target_batches(target_loader, epoch) if adversarial else None
-    dann_loss = DomainAdversarialLoss(config.adversary, config.domain_weight)
+    dann_loss = DomainAdversarialLoss(
+        config.adversary, config.domain_weight, label_smoothing=config.label_smoothing
+    )
     steps_per_epoch = len(loader)
     sums = StepLosses()
     model.train()
@@ -172,6 +220,10 @@ def train_one_epoch(
         batch = augment(batch)
         inputs, labels = encoder_inputs(batch, input_keys), batch["label"]
         parts = None
+        mix = None  # mixup: supervised steps only (a DANN's target rows have no labels)
+        if config.mixup > 0 and not adversarial:
+            mix = Mixup.draw(len(labels), config.mixup)
+            inputs = mix.inputs(inputs)
         with accelerator.accumulate(model):
             with accelerator.autocast():
                 if adversarial:
@@ -194,7 +246,13 @@ def train_one_epoch(
                     loss = parts.total
                 else:
                     logits = model(*inputs)["logits"].float()
-                    loss = F.cross_entropy(logits, labels, weight=class_weights)
+                    smoothing = config.label_smoothing
+                    if mix is not None:
+                        loss = mix.loss(logits, labels, class_weights, smoothing)
+                    else:
+                        loss = F.cross_entropy(
+                            logits, labels, weight=class_weights, label_smoothing=smoothing
+                        )
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"the training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
@@ -224,6 +282,9 @@ class FitResult:
     best_val_ua: float = float("nan")
     stopped_early: bool = False
     accelerator: Accelerator | None = None
+    # the best epoch's source-validation predictions, when that epoch ran in this call (a resumed
+    # run that restored its best epoch from the checkpoint has none): scoring need not redo them
+    best_val: Predictions | None = None
 
 
 def history_csv(history: list[dict]) -> str:
@@ -275,6 +336,8 @@ def fit(
     adversarial = getattr(model, "adversarial", False)
     if adversarial and target_loader is None:
         raise ValueError("a DANN model needs a target_loader (unlabelled target batches)")
+    if adversarial and config.mixup > 0:
+        raise UserError(MIXUP_DANN)
     if resume and run_dir is None:
         raise ValueError("resume=True needs the run_dir that holds the checkpoint")
     accelerator = accelerator or make_accelerator(config)
@@ -306,6 +369,7 @@ def fit(
             where = f"{run_dir.name}/{checkpoint_dir.name}"  # no absolute path in saved outputs
             accelerator.print(f"resuming after epoch {start_epoch} from {where}")
     best_weights = None
+    best_val = None
     if class_weights is not None:
         class_weights = class_weights.to(accelerator.device, dtype=torch.float32)
 
@@ -345,7 +409,7 @@ def fit(
             "val_wa": scores["wa"],
             "val_macro_f1": scores["macro_f1"],
         }
-        scheduler.step(scores["ua"])
+        step_scheduler(scheduler, scores["ua"])
         for group in optimizer.param_groups:
             row[f"lr_{group.get('name', 'group')}"] = group["lr"]
         row["seconds"] = round(time.perf_counter() - started, 2)
@@ -354,6 +418,7 @@ def fit(
         improved = scores["ua"] > tracker["best_val_ua"]
         if improved:
             tracker.update(best_val_ua=scores["ua"], best_epoch=epoch, bad_epochs=0)
+            best_val = val
             weights = accelerator.unwrap_model(model).state_dict()
             if run_dir is not None and accelerator.is_main_process:
                 save_weights(run_dir / "model.safetensors", weights, metadata={"epoch": epoch})
@@ -391,6 +456,7 @@ def fit(
         best_val_ua=float(tracker["best_val_ua"]),
         stopped_early=tracker["bad_epochs"] >= config.patience,
         accelerator=accelerator,
+        best_val=best_val,
     )
 
 

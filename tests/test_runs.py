@@ -12,10 +12,12 @@ import soundfile as sf
 import torch
 from tone_corpora import tone_clip, write_emodb, write_ravdess
 
+from serlib.analysis import embed_clips, run_embeddings
 from serlib.checkpoints import load_state
 from serlib.cli import main
 from serlib.features import FrontendConfig, MelStats, log_mel, trim_silence
 from serlib.inputs import MelInputs, WaveInputs, inputs_from_dict, log_mels
+from serlib.predict import predict
 from serlib.protocol import CorpusRef, labelled_table, split_target
 from serlib.runs import cross_validate, evaluate_run, load_run, predict_files, train_run
 
@@ -110,6 +112,46 @@ def test_evaluate_reproduces_the_run_metrics(crnn_run, corpora, capsys):
     assert set(printed) >= {"ua", "wa", "macro_f1", "n", "labels", "confusion"}
     assert printed["ua"] == pytest.approx(metrics["source_test"]["ua"])
     assert np.array(printed["confusion"]).sum() == printed["n"]
+
+
+def test_each_clip_is_scored_once_and_the_scores_equal_a_fresh_scoring(crnn_run, corpora):
+    """Validation predictions come from the kept epoch, target test from all target speakers:
+    the numbers must be those of scoring every set on its own with the saved model."""
+    source, target = corpora
+    out, metrics = crnn_run.run_dir, crnn_run.metrics
+    best = crnn_run.history[metrics["selection"]["best_epoch"] - 1]
+    assert metrics["source_val"]["ua"] == pytest.approx(best["val_ua"], abs=1e-12)
+    splits = json.loads((out / "config.json").read_text())["splits"]
+    run = load_run(out)
+    table, _ = labelled_table(CorpusRef.parse(f"ravdess:{source}"), "4class", run.labels)
+    table = table[table["speaker"].isin(splits["source_val"])].reset_index(drop=True)
+    dataset, _, _ = run.dataset(table)
+    loader = run.inputs.loader(dataset, run.config["train"]["batch_size"], shuffle=False)
+    val = predict(run.model, loader).report(run.labels)
+    assert val["confusion"] == metrics["source_val"]["confusion"]
+    on_its_own = evaluate_run(out, f"emodb:{target}", split="test")
+    assert on_its_own["confusion"] == metrics["target_test"]["confusion"]
+    test = pd.read_csv(out / "predictions" / "target_test.csv")
+    every = pd.read_csv(out / "predictions" / "target_all.csv").set_index("path")
+    assert len(test) < len(every)
+    shared = every.loc[test["path"]].reset_index()
+    pd.testing.assert_frame_equal(test, shared[test.columns])
+
+
+def test_the_embeddings_saved_at_scoring_are_those_of_the_model(crnn_run):
+    """``embeddings/<set>.npy`` has one row per predictions row, and the notebooks' embedding
+    pictures read them: the same clips as before, the vectors the model gives them."""
+    out = crnn_run.run_dir
+    for name in ("source_test", "target_test", "target_all"):
+        rows = np.load(out / "embeddings" / f"{name}.npy")
+        assert rows.shape == (len(pd.read_csv(out / "predictions" / f"{name}.csv")), 256)
+    vectors, clips = run_embeddings(out, max_per_set=5, seed=1)
+    assert list(clips["set"]) == ["source_test"] * 5 + ["target_test"] * 5
+    recomputed = [
+        embed_clips(load_run(out), part[["path", "speaker", "label"]])[0]
+        for _, part in clips.groupby("set", sort=False)
+    ]
+    assert np.allclose(vectors, np.concatenate(recomputed), atol=1e-3)
 
 
 def test_predict_reads_any_rate_and_channel_count(crnn_run, tmp_path, capsys):

@@ -187,6 +187,7 @@ class DomainAdversarialLoss:
 
     adversary: str = "reversal"
     weight: float = 0.5
+    label_smoothing: float = 0.0  # of the emotion loss (``TrainConfig.label_smoothing``)
 
     def __post_init__(self) -> None:
         if self.adversary not in ADVERSARIES:
@@ -214,7 +215,9 @@ class DomainAdversarialLoss:
         logits = outputs["logits"][:n_source].float()  # [n, C]: source rows only
         domain_logits = outputs["domain_logits"].float()  # [n + m, 2]
         domains = domain_labels(n_source, domain_logits.shape[0], labels.device)  # [n + m]
-        emotion = F.cross_entropy(logits, labels, weight=class_weights)
+        emotion = F.cross_entropy(
+            logits, labels, weight=class_weights, label_smoothing=self.label_smoothing
+        )
         domain = F.cross_entropy(domain_logits, domains)
         total = emotion + self.weight * domain
         fooling = None

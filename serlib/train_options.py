@@ -1,0 +1,99 @@
+"""``serlib train``'s options that change one training or input setting of the profile.
+
+Each option is None unless given, so a profile's own value stays unless the command line asks for
+another (``serlib.config.profile_settings`` skips None); ``OPTIONAL_FLAGS`` names them for
+``serlib.cli.train_command``. Kept apart from ``serlib.cli`` so that the command's long table of
+settings does not crowd out the commands themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from serlib.config import ADVERSARIES, MIXED_PRECISION, NORMALISATIONS, SCHEDULES, TRIM_DB
+
+OPTIONAL_FLAGS = (
+    "adversary",
+    "domain_weight",
+    "mixed_precision",
+    "normalisation",
+    "trim_db",
+    "label_smoothing",
+    "mixup",
+    "schedule",
+    "warmup_epochs",
+    "speed_perturb",
+)
+"""``serlib train`` options that override the profile only when given."""
+
+
+def add_setting_options(train: argparse.ArgumentParser) -> None:
+    """The options of ``OPTIONAL_FLAGS``, with what each does and its default."""
+    train.add_argument(
+        "--adversary",
+        choices=ADVERSARIES,
+        help="DANN: gradient reversal (the study's, default) or the bounded domain-confusion loss",
+    )
+    train.add_argument(
+        "--domain-weight",
+        type=float,
+        metavar="W",
+        help="DANN: weight of the domain loss beside the emotion loss (default 0.5); 0 is the "
+        "control: target batches pass through batch norm, no domain loss reaches the encoder",
+    )
+    train.add_argument(
+        "--normalisation",
+        choices=NORMALISATIONS,
+        help="CRNN log-mels: global (default; per-band statistics of the source training "
+        "speakers), utterance (each clip's own per-band mean and std) or none",
+    )
+    train.add_argument(
+        "--trim-silence",
+        dest="trim_db",
+        type=float,
+        nargs="?",
+        const=TRIM_DB,
+        metavar="DB",
+        help="CRNN models: drop each clip's leading and trailing frames more than DB (default "
+        f"{TRIM_DB:g}) below its loudest frame",
+    )
+    train.add_argument(
+        "--mixed-precision",
+        choices=MIXED_PRECISION,
+        help="auto (default): bf16 or fp16 on a GPU, float32 on the CPU; bf16 also speeds up "
+        "CPUs with AVX512-BF16 or AMX",
+    )
+    train.add_argument(
+        "--label-smoothing",
+        type=float,
+        metavar="E",
+        help="spread E of each emotion target over all classes (default 0; recipe 0.1)",
+    )
+    train.add_argument(
+        "--mixup",
+        type=float,
+        metavar="ALPHA",
+        help="supervised models: train on blends of pairs of clips and of their labels, weights "
+        "from Beta(ALPHA, ALPHA) (default 0 = off; recipe 0.2; dann runs need 0)",
+    )
+    train.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="learning rate: plateau (default; cut when validation UA stalls) or cosine "
+        "(linear warm-up, then cosine decay to 1%% in the last epoch; recipe)",
+    )
+    train.add_argument(
+        "--warmup-epochs",
+        type=int,
+        metavar="N",
+        help="cosine schedule: N epochs of linear warm-up (default 0; recipe 2)",
+    )
+    train.add_argument(
+        "--speed-perturb",
+        type=float,
+        nargs="*",
+        metavar="SPEED",
+        help="CRNN models: also train on the source training clips played at these speeds "
+        "(e.g. 0.9 1.1; computed once into the feature cache); no SPEED: none (the recipe's "
+        "default is 0.9 1.1)",
+    )
