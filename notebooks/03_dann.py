@@ -377,7 +377,7 @@ findings.report(findings.dann_findings(RUNS), title="What we found")
 #
 # ### Exercise 3a · predict, then run: DANN with its domain loss switched off
 #
-# *Time:* trains one DANN-CRNN, like `dann`: about 2 min on a 2-core laptop (workshop profile,
+# *Time:* trains one DANN-CRNN, like `dann`: about 1 min on a 2-core laptop (workshop profile,
 # synthetic corpora).
 #
 # `course.course_run("dann", COURSE.corpora, PROFILE, SEED, name="dann-no-domain-loss",
@@ -389,7 +389,7 @@ findings.report(findings.dann_findings(RUNS), title="What we found")
 # %% [markdown] tags=["exercise"]
 # ### Exercise 3b · predict, then run: a GRL cap of 0
 #
-# *Time:* trains one DANN-CRNN, like `dann`: about 2 min on a 2-core laptop (workshop profile,
+# *Time:* trains one DANN-CRNN, like `dann`: about 1 min on a 2-core laptop (workshop profile,
 # synthetic corpora).
 #
 # With `grl_cap=0` (in its own run folder, `name="dann-grl-cap-0"`) the reversal coefficient never

@@ -70,25 +70,26 @@ COURSE_RUNS = {name: run.label for name, run in COURSE_RUN_PLAN.items()}
 """Run folder name -> table name: the four models of notebooks 02-04, the oracle, the variants."""
 
 WORKSHOP_SECONDS = {
-    "crnn": 76,
-    "dann": 96,
-    "w2v2": 5,
+    "crnn": 78,
+    "dann": 88,
+    "w2v2": 4,
     "w2v2-dann": 5,
-    "crnn-seed5": 68,
-    "dann-transductive": 119,
-    "dann-confusion": 110,
-    "crnn-target-statistics": 13,
-    "crnn-target-batchnorm": 14,
-    "oracle": 19,
+    "crnn-seed5": 63,
+    "dann-transductive": 117,
+    "dann-confusion": 91,
+    "crnn-target-statistics": 14,
+    "crnn-target-batchnorm": 15,
+    "oracle": 16,
 }
 """Wall seconds each course run took in ``make course`` at the workshop profile on the synthetic
 corpora: from its config.json (written once its inputs are read) to its metrics.json (written once
 it is scored), as ``benchmarks/course_timings.py`` reads them. Measured on 2026-11-30 in one run of
-``python -m serlib.course_runner --profile workshop`` from a fresh clone, on the quiet 2-core AMD
-EPYC developer machine (AVX2, no AVX512; two torch threads; 1-min load 1.6-2.3, the course itself);
-the whole course took 11 min 55 s. The two CRNN runs with target statistics and AdaBN only score the
-CRNN's trained weights again. The W2V2 runs used the tiny random encoder in frozen mode (the
-offline fallback); with a pretrained checkpoint they take far longer and are not measured here."""
+``python -m serlib.course_runner --profile workshop`` from a fresh clone (commit e652643), on the
+quiet 2-core AMD EPYC developer machine (AVX2, no AVX512; two torch threads; 1-min load 1.8, the
+course itself); the whole course took 10 min 58 s. The two CRNN runs with target statistics and
+AdaBN only score the CRNN's trained weights again. The W2V2 runs used the tiny random encoder in
+frozen mode (the offline fallback); with a pretrained checkpoint they take far longer and are not
+measured here."""
 
 
 def expected_time(name: str, profile: str, encoder: str | None = None) -> str:

@@ -1,0 +1,137 @@
+"""The from-scratch CRNN recipe on real RAVDESS (8 emotions): choose it, then measure it.
+
+Two steps, both resumable (finished runs are read back, an unfinished one continues):
+
+``select``: candidate settings trained on EmoBox's fold_2 (test actors 4, 10, 12, 14; the one
+complete EmoBox fold of actors 1-16) and compared on that fold's *validation* actors only (two of
+its training actors); the test actors' UA is printed beside it but chooses nothing.
+
+``evaluate``: the ``recipe`` profile (``serlib.config.RECIPE_SETTINGS``) on EmoBox's folds that are
+complete on disk and on serlib's 4-fold speaker-independent cross-validation of the actors on disk
+(the folds of the 45.8 % baseline), for each seed; UA per fold, mean +- std, and UA per test actor.
+
+    python benchmarks/run_recipe.py select --ravdess DIR --seeds 0
+    python benchmarks/run_recipe.py evaluate --ravdess DIR --seeds 0 1 2 --threads 1
+
+Runs go to ``$SERLIB_HOME/study/recipe/``. One torch thread per process (``--threads``); two
+processes side by side use a 2-core machine better than one with two threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from serlib.config import serlib_home
+from serlib.emobox_runs import run_emobox_folds
+from serlib.metrics import classification_report
+from serlib.runs import cross_validate
+
+CANDIDATES = {
+    "full-trimmed": {"profile": "full", "trim_db": 40.0, "crop_frames": 160, "epochs": 40},
+    "recipe": {"profile": "recipe", "crop_frames": 160, "epochs": 40, "speed_perturb": ()},
+}
+"""What ``select`` compares: the study's full-profile CRNN on trimmed clips, and the recipe."""
+
+
+def per_speaker_ua(run_dir: Path, labels: list[str]) -> dict[str, float]:
+    """UA of each test speaker, from the run's ``predictions/source_test.csv``."""
+    table = pd.read_csv(run_dir / "predictions" / "source_test.csv", dtype=str)
+    return {
+        speaker: classification_report(part["label"], part["pred"], labels=labels)["ua"]
+        for speaker, part in table.groupby("speaker")
+    }
+
+
+def select(args) -> list[str]:
+    """Train each candidate on EmoBox fold_2; print validation UA (the choice) and test UA."""
+    lines = [
+        "| candidate | seed | validation UA | test UA | epoch kept / run |",
+        "|---|---|---|---|---|",
+    ]
+    for name, options in CANDIDATES.items():
+        options = dict(options)
+        profile = options.pop("profile")
+        for seed in args.seeds:
+            out = serlib_home() / "study" / "recipe" / "select" / name / f"seed{seed}"
+            run_emobox_folds(
+                f"ravdess:{args.ravdess}", out, profile=profile, seed=seed, resume=True,
+                available_folds=True, progress=False, **options,
+            )  # fmt: skip
+            metrics = json.loads((out / "fold_2" / "metrics.json").read_text())
+            chosen = metrics["selection"]
+            lines.append(
+                f"| {name} | {seed} | {100 * metrics['source_val']['ua']:.1f} | "
+                f"{100 * metrics['source_test']['ua']:.1f} | {chosen['best_epoch']} / "
+                f"{chosen['epochs_run']} |"
+            )
+    return lines
+
+
+def evaluate(args) -> list[str]:
+    """The recipe on EmoBox's complete folds and on 4-fold cross-validation, per seed."""
+    lines = []
+    for protocol in ("emobox", "4-fold"):
+        lines += [
+            f"\n### {protocol}\n",
+            "| seed | UA per fold | mean +- std | UA per test actor |",
+            "|---|---|---|---|",
+        ]
+        means = []
+        for seed in args.seeds:
+            out = serlib_home() / "study" / "recipe" / protocol / f"seed{seed}"
+            if protocol == "emobox":
+                summary = run_emobox_folds(
+                    f"ravdess:{args.ravdess}", out, profile="recipe", seed=seed, resume=True,
+                    available_folds=True, progress=False,
+                )  # fmt: skip
+                folds = {name: scores["ua"] for name, scores in summary["folds"].items()}
+                labels = summary["labels"]
+            else:
+                summary = cross_validate(
+                    f"ravdess:{args.ravdess}", out, scheme="native", n_folds=4, profile="recipe",
+                    seed=seed, resume=True, progress=False,
+                )  # fmt: skip
+                folds = {name: scores["ua"] for name, scores in summary["folds"].items()}
+                labels = summary["labels"]
+            speakers = {}
+            for name in folds:
+                speakers |= per_speaker_ua(out / name, labels)
+            uas = np.array(list(folds.values()))
+            means.append(uas.mean())
+            spread = f" +- {100 * uas.std(ddof=1):.1f}" if len(uas) > 1 else ""
+            lines.append(
+                f"| {seed} | {', '.join(f'{n} {100 * u:.1f}' for n, u in folds.items())} | "
+                f"{100 * uas.mean():.1f}{spread} | "
+                f"{', '.join(f'{s} {100 * u:.0f}' for s, u in sorted(speakers.items()))} |"
+            )
+        if len(means) > 1:
+            lines.append(
+                f"| all seeds | | {100 * np.mean(means):.1f} +- {100 * np.std(means, ddof=1):.1f} "
+                "(over seeds) | |"
+            )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["select", "evaluate"])
+    parser.add_argument("--ravdess", required=True, help="RAVDESS folder (Actor_NN/...)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of this process")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    lines = select(args) if args.step == "select" else evaluate(args)
+    print("\n".join(lines))
+    print(f"\n{time.perf_counter() - started:.0f} s (finished runs are only read back)")
+
+
+if __name__ == "__main__":
+    main()
