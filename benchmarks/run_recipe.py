@@ -6,9 +6,10 @@ Two steps, both resumable (finished runs are read back, an unfinished one contin
 complete EmoBox fold of actors 1-16) and compared on that fold's *validation* actors only (two of
 its training actors); the test actors' UA is printed beside it but chooses nothing.
 
-``evaluate``: the ``recipe`` profile (``serlib.config.RECIPE_SETTINGS``) on EmoBox's folds that are
-complete on disk and on serlib's 4-fold speaker-independent cross-validation of the actors on disk
-(the folds of the 45.8 % baseline), for each seed; UA per fold, mean +- std, and UA per test actor.
+``evaluate``: the chosen candidate (``CHOSEN``; the settings of the ``recipe`` profile,
+``serlib.config.RECIPE_SETTINGS``) on EmoBox's folds that are complete on disk and on serlib's
+4-fold speaker-independent cross-validation of the actors on disk (the folds of the 45.8 %
+baseline), for each seed; UA per fold, mean +- std, and UA per test actor.
 
     python benchmarks/run_recipe.py select --ravdess DIR --seeds 0
     python benchmarks/run_recipe.py evaluate --ravdess DIR --seeds 0 1 2 --threads 1
@@ -33,18 +34,38 @@ from serlib.emobox_runs import run_emobox_folds
 from serlib.metrics import classification_report
 from serlib.runs import cross_validate
 
+TRIMMED = {"trim_db": 40.0, "crop_frames": 160, "epochs": 40}
+"""Silence trimmed (40 dB below each clip's loudest frame), so 160-frame crops (2.6 s) hold almost
+every spoken frame of a RAVDESS sentence; 40 epochs."""
+COSINE = {"schedule": "cosine", "warmup_epochs": 2}
+
 CANDIDATES = {
-    "full-trimmed": {"profile": "full", "trim_db": 40.0, "crop_frames": 160, "epochs": 40},
-    "recipe": {"profile": "recipe", "crop_frames": 160, "epochs": 40, "speed_perturb": ()},
-}
-"""What ``select`` compares: the study's full-profile CRNN on trimmed clips, and the recipe."""
+    "full-trimmed": TRIMMED,
+    "utterance": {**TRIMMED, "normalisation": "utterance"},
+    "cosine": {**TRIMMED, **COSINE},
+    "cosine-specaugment-smoothing": {
+        **TRIMMED, **COSINE, "spec_augment": True, "label_smoothing": 0.1,
+    },
+    "cosine-specaugment-smoothing-mixup": {
+        **TRIMMED, **COSINE, "spec_augment": True, "label_smoothing": 0.1, "mixup": 0.2,
+        "patience": 20,
+    },
+}  # fmt: skip
+"""What ``select`` compares, each on top of the ``full`` CRNN profile (60 epochs of 300-frame
+crops, ReduceLROnPlateau, patience 12): trimmed clips, then one cheap change at a time."""
+
+CHOSEN = "cosine"
+"""The candidate with the best validation UA in ``select`` (seed 0): what ``recipe`` is."""
 
 
 def per_speaker_ua(run_dir: Path, labels: list[str]) -> dict[str, float]:
     """UA of each test speaker, from the run's ``predictions/source_test.csv``."""
     table = pd.read_csv(run_dir / "predictions" / "source_test.csv", dtype=str)
+    index = {name: i for i, name in enumerate(labels)}
     return {
-        speaker: classification_report(part["label"], part["pred"], labels=labels)["ua"]
+        speaker: classification_report(
+            part["label"].map(index).to_numpy(), part["pred"].map(index).to_numpy(), labels=labels
+        )["ua"]
         for speaker, part in table.groupby("speaker")
     }
 
@@ -56,12 +77,10 @@ def select(args) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for name, options in CANDIDATES.items():
-        options = dict(options)
-        profile = options.pop("profile")
         for seed in args.seeds:
             out = serlib_home() / "study" / "recipe" / "select" / name / f"seed{seed}"
             run_emobox_folds(
-                f"ravdess:{args.ravdess}", out, profile=profile, seed=seed, resume=True,
+                f"ravdess:{args.ravdess}", out, profile="full", seed=seed, resume=True,
                 available_folds=True, progress=False, **options,
             )  # fmt: skip
             metrics = json.loads((out / "fold_2" / "metrics.json").read_text())
@@ -85,21 +104,20 @@ def evaluate(args) -> list[str]:
         ]
         means = []
         for seed in args.seeds:
-            out = serlib_home() / "study" / "recipe" / protocol / f"seed{seed}"
-            if protocol == "emobox":
+            if protocol == "emobox":  # the chosen candidate's select runs, more seeds
+                out = serlib_home() / "study" / "recipe" / "select" / CHOSEN / f"seed{seed}"
                 summary = run_emobox_folds(
-                    f"ravdess:{args.ravdess}", out, profile="recipe", seed=seed, resume=True,
-                    available_folds=True, progress=False,
+                    f"ravdess:{args.ravdess}", out, profile="full", seed=seed, resume=True,
+                    available_folds=True, progress=False, **CANDIDATES[CHOSEN],
                 )  # fmt: skip
-                folds = {name: scores["ua"] for name, scores in summary["folds"].items()}
-                labels = summary["labels"]
             else:
+                out = serlib_home() / "study" / "recipe" / "4-fold" / f"seed{seed}"
                 summary = cross_validate(
-                    f"ravdess:{args.ravdess}", out, scheme="native", n_folds=4, profile="recipe",
-                    seed=seed, resume=True, progress=False,
+                    f"ravdess:{args.ravdess}", out, scheme="native", n_folds=4, profile="full",
+                    seed=seed, resume=True, progress=False, **CANDIDATES[CHOSEN],
                 )  # fmt: skip
-                folds = {name: scores["ua"] for name, scores in summary["folds"].items()}
-                labels = summary["labels"]
+            folds = {name: scores["ua"] for name, scores in summary["folds"].items()}
+            labels = summary["labels"]
             speakers = {}
             for name in folds:
                 speakers |= per_speaker_ua(out / name, labels)

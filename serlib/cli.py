@@ -373,8 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         choices=TRAINING_PROFILES,
         help="default: $SERLIB_PROFILE or workshop; recipe: the CRNN's training recipe for real "
-        "speech (full, plus SpecAugment, mixup, label smoothing, a cosine schedule, trimming "
-        "and speed perturbation)",
+        "speech (full, with trimmed silence, 160-frame crops, 40 epochs and a cosine schedule)",
     )
     train.add_argument("--epochs", type=int, help="override the profile's number of epochs")
     train.add_argument("--seed", type=int, default=0)

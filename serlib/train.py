@@ -136,7 +136,7 @@ def step_scheduler(scheduler: Scheduler, val_ua: float) -> None:
 
 MIXUP_DANN = (
     "mixup applies to supervised models only, not DANN (its target rows have no labels to mix); "
-    "set mixup to 0 (--mixup 0; the recipe profile turns it on)"
+    "set mixup to 0 (--mixup 0)"
 )
 """Why a DANN run with mixup is refused (``fit``, and ``serlib.run_settings`` before any work)."""
 

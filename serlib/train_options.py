@@ -67,26 +67,26 @@ def add_setting_options(train: argparse.ArgumentParser) -> None:
         "--label-smoothing",
         type=float,
         metavar="E",
-        help="spread E of each emotion target over all classes (default 0; recipe 0.1)",
+        help="spread E of each emotion target over all classes (default 0)",
     )
     train.add_argument(
         "--mixup",
         type=float,
         metavar="ALPHA",
         help="supervised models: train on blends of pairs of clips and of their labels, weights "
-        "from Beta(ALPHA, ALPHA) (default 0 = off; recipe 0.2; dann runs need 0)",
+        "from Beta(ALPHA, ALPHA) (default 0 = off; dann runs need 0)",
     )
     train.add_argument(
         "--schedule",
         choices=SCHEDULES,
         help="learning rate: plateau (default; cut when validation UA stalls) or cosine "
-        "(linear warm-up, then cosine decay to 1%% in the last epoch; recipe)",
+        "(linear warm-up, then cosine decay to 1%% in the last epoch; the recipe's)",
     )
     train.add_argument(
         "--warmup-epochs",
         type=int,
         metavar="N",
-        help="cosine schedule: N epochs of linear warm-up (default 0; recipe 2)",
+        help="cosine schedule: N epochs of linear warm-up (default 0; the recipe's 2)",
     )
     train.add_argument(
         "--speed-perturb",
@@ -94,6 +94,5 @@ def add_setting_options(train: argparse.ArgumentParser) -> None:
         nargs="*",
         metavar="SPEED",
         help="CRNN models: also train on the source training clips played at these speeds "
-        "(e.g. 0.9 1.1; computed once into the feature cache); no SPEED: none (the recipe's "
-        "default is 0.9 1.1)",
+        "(e.g. 0.9 1.1; computed once into the feature cache); no SPEED: none",
     )
