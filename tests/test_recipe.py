@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from tone_corpora import write_emodb, write_ravdess
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
+from toy_batches import FailingLoader, ToyMels
 
 from serlib.checkpoints import load_weights
 from serlib.cli import build_parser, main
@@ -84,44 +85,9 @@ def first_step_loss(config: TrainConfig, seed: int = 5) -> float:
     return row["train_loss"]
 
 
-class ToyMels(Dataset):
-    """Random log-mels where class c lights up mel bands 2c..2c+1."""
-
-    def __init__(self, n: int, seed: int) -> None:
-        generator = torch.Generator().manual_seed(seed)
-        self.labels = torch.arange(n) % CLASSES
-        self.x = torch.randn(n, 1, N_MELS, FRAMES, generator=generator)
-        for c in range(CLASSES):
-            self.x[self.labels == c, :, 2 * c : 2 * c + 2] += 1.5
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict:
-        return {
-            "x": self.x[i],
-            "mask": torch.ones(FRAMES, dtype=torch.bool),
-            "label": self.labels[i],
-            "domain": torch.tensor(0),
-            "index": torch.tensor(i),
-        }
-
-
-class CrashingLoader:
-    """A loader that dies after ``fail_after`` batches in total: a crash in mid-epoch."""
-
-    def __init__(self, loader: DataLoader, fail_after: int) -> None:
-        self.loader, self.left = loader, fail_after
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        for batch in self.loader:
-            if self.left == 0:
-                raise RuntimeError("simulated crash")
-            self.left -= 1
-            yield batch
+def toy_mels(n: int, seed: int) -> ToyMels:
+    """This module's toy log-mels: 8 mels, 12 frames, 3 classes (small enough for many runs)."""
+    return ToyMels(n, seed, n_mels=N_MELS, frames=FRAMES, classes=CLASSES)
 
 
 def small_crnn(adversarial: bool = False, seed: int = 0) -> nn.Module:
@@ -202,7 +168,7 @@ def test_a_mixup_step_minimises_both_labels_weighted_as_the_inputs():
 
 
 def test_mixup_is_refused_for_dann(corpora, tmp_path):
-    train = DataLoader(ToyMels(16, seed=0), batch_size=8)
+    train = DataLoader(toy_mels(16, seed=0), batch_size=8)
     config = TrainConfig(epochs=1, cpu=True, mixup=0.2)
     with pytest.raises(UserError, match="mixup applies to supervised models only"):
         fit(small_crnn(adversarial=True), train, train, config, target_loader=train)
@@ -250,15 +216,15 @@ def test_schedule_settings_are_checked_with_the_fix_in_the_message():
 
 
 def test_a_resumed_cosine_mixup_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
-    train = DataLoader(ToyMels(48, seed=0), batch_size=8, shuffle=True)
-    val = DataLoader(ToyMels(24, seed=1), batch_size=8)
+    train = DataLoader(toy_mels(48, seed=0), batch_size=8, shuffle=True)
+    val = DataLoader(toy_mels(24, seed=1), batch_size=8)
     config = TrainConfig(
         epochs=4, lr=5e-3, cpu=True, schedule="cosine", warmup_epochs=1, mixup=0.3,
         label_smoothing=0.1,
     )  # fmt: skip
     straight = fit(small_crnn(), train, val, config, run_dir=tmp_path / "straight", progress=False)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        crashing = CrashingLoader(train, fail_after=14)  # 6 batches an epoch: dies in epoch 3
+        crashing = FailingLoader(train, fail_after=14)  # 6 batches an epoch: dies in epoch 3
         fit(small_crnn(), crashing, val, config, run_dir=tmp_path / "crashed", progress=False)
     resumed = fit(
         small_crnn(seed=9), train, val, config, run_dir=tmp_path / "crashed", resume=True,

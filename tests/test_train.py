@@ -9,7 +9,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
+from toy_batches import FailingLoader, ToyMels
 
 from serlib.checkpoints import atomic_path, load_checkpoint, load_state, load_weights, save_weights
 from serlib.config import TrainConfig
@@ -23,46 +24,6 @@ from serlib.train import check_every_process_trains, fit, train_one_epoch
 
 torch.set_num_threads(1)
 N_MELS, FRAMES, CLASSES = 16, 24, 3
-
-
-class ToyMels(Dataset):
-    """Random log-mels where class c lights up mel bands 4c..4c+3; ``shift`` fakes a new domain."""
-
-    def __init__(self, n: int, seed: int, shift: float = 0.0):
-        generator = torch.Generator().manual_seed(seed)
-        self.labels = torch.arange(n) % CLASSES
-        self.x = torch.randn(n, 1, N_MELS, FRAMES, generator=generator) + shift
-        for c in range(CLASSES):
-            self.x[self.labels == c, :, 4 * c : 4 * c + 4] += 1.5
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict:
-        return {
-            "x": self.x[i],
-            "mask": torch.ones(FRAMES, dtype=torch.bool),
-            "label": self.labels[i],
-            "domain": torch.tensor(0),
-            "index": torch.tensor(i),
-        }
-
-
-class FailingLoader:
-    """A loader that dies after ``fail_after`` batches in total: a crash in mid-epoch."""
-
-    def __init__(self, loader: DataLoader, fail_after: int):
-        self.loader, self.left = loader, fail_after
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        for batch in self.loader:
-            if self.left == 0:
-                raise RuntimeError("simulated crash")
-            self.left -= 1
-            yield batch
 
 
 def loaders(target: bool = False):
