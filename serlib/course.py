@@ -57,6 +57,7 @@ from serlib.study import STUDY as STUDY  # re-exported: notebooks name the study
 from serlib.study import study_changes as study_changes
 from serlib.study import study_table as study_table
 from serlib.synth import generate_corpus
+from serlib.train import epoch_line
 
 NOTEBOOKS = (
     "01_data_exploration",
@@ -213,6 +214,33 @@ def copy_trained_weights(trained: Path, folder: Path, asked: dict) -> None:
         shutil.copy2(trained / name, folder / name)
 
 
+EPOCH_COLUMNS = ("epoch", "train_loss", "val_ua", "val_wa", "seconds")
+"""The history.csv columns an epoch line is written from (``serlib.train.epoch_line``)."""
+
+
+def trained_epochs(folder: Path, config: dict) -> list[str]:
+    """The epoch lines a finished run printed while it trained, read back from its history.csv.
+
+    A notebook that finds its run already trained (by ``make course``, which trains the runs
+    ahead, or by an earlier notebook) still shows how the run learned, epoch by epoch, with the
+    star on each new best validation UA and the early stop, as if it had trained it itself.
+    """
+    path = folder / "history.csv"
+    history = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if not set(EPOCH_COLUMNS) <= set(history.columns):
+        return [f"(no readable history.csv in {short_path(folder)})"]
+    lines, best = [], float("-inf")
+    for row in history.to_dict("records"):
+        row["epoch"] = int(row["epoch"])
+        lines.append(epoch_line(row, improved=row["val_ua"] > best))
+        best = max(best, row["val_ua"])
+    selection = json.loads((folder / "metrics.json").read_text(encoding="utf-8")).get("selection")
+    if selection and selection.get("stopped_early"):
+        patience = config.get("train", {}).get("patience", "?")
+        lines.append(f"early stop: no better validation UA for {patience} epochs")
+    return lines
+
+
 def course_run(
     model: str,
     corpora: dict[str, CourseCorpus],
@@ -255,8 +283,10 @@ def course_run(
             )
         if (folder / "metrics.json").is_file():
             print(
-                f"reusing the finished run in {short_path(folder)} (RETRAIN = True trains it again)"
+                f"reusing the finished run in {short_path(folder)} (RETRAIN = True trains it "
+                "again); it trained like this:"
             )
+            print("\n".join(trained_epochs(folder, saved)))
             return folder
         print(f"resuming the unfinished run in {short_path(folder)}")
     elif weights_from is not None:

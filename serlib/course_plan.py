@@ -66,6 +66,26 @@ CRNN runs with target statistics or target batch norm train exactly the CRNN's w
 training reads no target clip, ``serlib.run_settings.SCORING_OPTIONS``), so they reuse the CRNN's
 training and only score the target anew."""
 
+NOTEBOOK_RUNS = {
+    "01_data_exploration": (),
+    "02_crnn_baseline": ("crnn", "oracle"),
+    "03_dann": ("crnn", "oracle", "dann", "dann-confusion"),
+    "04_wav2vec2_dann": ("crnn", "oracle", "dann", "w2v2", "w2v2-dann"),
+    "05_domain_shift_analysis": (
+        "crnn",
+        "oracle",
+        "dann",
+        "w2v2",
+        "w2v2-dann",
+        "crnn-seed5",
+        "dann-transductive",
+        "crnn-target-statistics",
+        "crnn-target-batchnorm",
+    ),
+}
+"""Notebook -> the course runs it reads (its ``course.ensure_runs`` calls; a test keeps the two
+equal), so that ``make course`` can train them before the notebooks run."""
+
 COURSE_RUNS = {name: run.label for name, run in COURSE_RUN_PLAN.items()}
 """Run folder name -> table name: the four models of notebooks 02-04, the oracle, the variants."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -30,11 +31,15 @@ from serlib.config import PROFILE_NAMES, check_profile, serlib_home
 from serlib.course import (
     FIGURES_ENV,
     NOTEBOOKS,
+    CourseSetup,
     course_corpora,
     course_results,
     data_tag,
     figures_dir,
+    run_dir,
 )
+from serlib.course_plan import COURSE_RUN_PLAN, NOTEBOOK_RUNS
+from serlib.course_training import compute_features_once, runs_trained_ahead, train_ahead
 from serlib.errors import UserError
 from serlib.results import format_results
 
@@ -171,6 +176,23 @@ def select_notebooks(only: Sequence[str] | None) -> list[str]:
     return chosen
 
 
+def default_jobs() -> int:
+    """Training processes for the runs trained ahead: 2 where the machine has 2 or more cores."""
+    return min(2, os.cpu_count() or 1)
+
+
+def remove_course_runs(
+    names: Sequence[str], setup: CourseSetup, log: Callable[[str], None]
+) -> None:
+    """Delete the folders of the course runs ``names`` of this profile, seed and data
+    (``--retrain``), so that they are trained again: ahead, or by the notebooks."""
+    for name in names:
+        folder = run_dir(name, setup.profile, setup.seed, setup.tag)
+        if folder.exists():
+            shutil.rmtree(folder)
+            log(f"  removed {name}")
+
+
 def run_course(
     profile: str,
     seed: int = 0,
@@ -180,13 +202,17 @@ def run_course(
     out: Path | None = None,
     update_notebooks: bool = False,
     timeout: int | None = None,
+    jobs: int = 1,
+    retrain: bool = False,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Execute the course notebooks in order and return the results table of the course models.
 
     Executed copies go to ``out`` (default ``$SERLIB_HOME/course/<profile>``); with
     ``update_notebooks`` the executed notebooks (audio and widget state stripped) replace the
-    committed ones and their jupytext scripts are re-synced.
+    committed ones and their jupytext scripts are re-synced. With ``jobs`` > 1 the CRNN-family
+    runs the chosen notebooks read are trained first, in that many processes
+    (``serlib.course_training``). ``retrain`` deletes the course's run folders first.
     """
     check_profile(profile)
     folder = notebooks_folder() if folder is None else Path(folder)
@@ -205,6 +231,21 @@ def run_course(
     log(f"corpora ({profile} profile), ready in {time.perf_counter() - start:.1f} s:")
     for role, corpus in corpora.items():
         log(f"  {role}: {corpus.describe()}")
+    setup = CourseSetup(profile, seed, corpora)
+    needed = [run for run in COURSE_RUN_PLAN if any(run in NOTEBOOK_RUNS[nb] for nb in names)]
+    if retrain:
+        log("retraining: removing the runs these notebooks read")
+        remove_course_runs(needed, setup, log)
+        os.environ.pop("SERLIB_RETRAIN", None)  # removed once here; the notebooks retrain nothing
+    ahead = runs_trained_ahead(needed)
+    if jobs > 1 and ahead:
+        started = time.perf_counter()
+        clips = compute_features_once(setup, progress=False)
+        log(f"log-mels of {clips} clips ready in {time.perf_counter() - started:.1f} s")
+        log(f"training {len(ahead)} runs ahead in {jobs} processes (one torch thread each):")
+        started = time.perf_counter()
+        train_ahead(ahead, setup, jobs, out / "training-logs", log)
+        log(f"runs trained in {time.perf_counter() - started:.0f} s")
     for index, name in enumerate(names, start=1):
         source = folder / f"{name}.ipynb"
         if not source.is_file():
@@ -243,9 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        help="processes that train the CRNN and DANN runs before the notebooks run, one torch "
+        "thread each (default: %(default)s on this machine; 1: each notebook trains its own)",
+    )
+    parser.add_argument(
         "--retrain",
         action="store_true",
-        help="train every run again instead of reusing finished ones (sets SERLIB_RETRAIN=1)",
+        help="delete the course's runs first, so that every run is trained again",
     )
     parser.add_argument(
         "--results-only",
@@ -259,8 +307,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m serlib.course_runner``; exit 0 on success, 1 if a notebook fails, 2 on bad usage."""
     args = build_parser().parse_args(argv)
     only = [part.strip() for part in args.only.split(",")] if args.only else None
-    if args.retrain:
-        os.environ["SERLIB_RETRAIN"] = "1"  # read by the notebooks' parameters cells
     try:
         if args.results_only:
             corpora = course_corpora(args.profile)
@@ -274,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out=args.out,
                 update_notebooks=args.update_notebooks,
                 timeout=args.timeout,
+                jobs=args.jobs,
+                retrain=args.retrain or os.environ.get("SERLIB_RETRAIN", "") == "1",
                 log=lambda line: print(line, flush=True),
             )
     except (UserError, FileNotFoundError) as error:
