@@ -179,9 +179,12 @@ print("the hand step equals serlib's within 1e-5")
 # ## 3. Train on the source, and the oracle
 #
 # `course.ensure_runs` trains each run it is asked for that is not there yet (saying how long that
-# takes) and reuses a finished one with the same settings. It calls `serlib.runs.train_run`, the
-# same function as `serlib train` on the command line, and writes everything to a **run folder**
-# (`config.json`, `model.safetensors`, `history.csv`, `metrics.json`, `predictions/<set>.csv`).
+# takes) and reuses a finished one with the same settings, printing the epochs it trained (`make
+# course` trains the runs before it runs the notebooks). Either way you see one line per epoch: the
+# training loss, the validation UA and WA, and a star where the validation UA is a new best.
+# `course.ensure_runs` calls `serlib.runs.train_run`, the same function as `serlib train` on the
+# command line, which writes everything to a **run folder** (`config.json`, `model.safetensors`,
+# `history.csv`, `metrics.json`, `predictions/<set>.csv`).
 #
 # The protocol is speaker-independent: on IEMOCAP, sessions 1-3 train, session 4 validates (the
 # epoch with the best validation **UA** is kept) and session 5 tests. The target corpus is split by
