@@ -194,7 +194,9 @@ print("the hand step equals serlib's within 1e-5")
 # The **oracle** is the same CRNN trained on the target adaptation speakers *with their labels*
 # and tested on the same target test speakers. No adaptation method may use those labels, so the
 # oracle is not a competitor: it marks how far up the target score could go, and every later
-# notebook reports what share of the gap between the CRNN and the oracle a method recovers.
+# notebook reports what share of the gap between the CRNN and the oracle a method recovers. It is
+# one run on a few labelled speakers, though, not a law: a method can pass it on a seed, and the
+# findings then say so instead of giving a share.
 # Set `RETRAIN = True` to train both again.
 
 # %%

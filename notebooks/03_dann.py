@@ -224,7 +224,8 @@ print(f"the encoder's gradient is reversed and scaled by -{coefficient}, the hea
 
 # %%
 # RETRAIN retrains this notebook's own runs only; notebook 02's are reused when they exist
-RUNS = course.ensure_runs(["crnn", "oracle"], COURSE)
+# (quiet: each named in one line; notebook 02 shows how they trained)
+RUNS = course.ensure_runs(["crnn", "oracle"], COURSE, quiet=True)
 RUNS |= course.ensure_runs(["dann"], COURSE, retrain=RETRAIN)
 RUN = RUNS["dann"]
 metrics = results.read_metrics(RUN)

@@ -173,7 +173,8 @@ print(
 
 # %%
 # RETRAIN retrains this notebook's own runs only; those of 02 and 03 are reused when they exist
-RUNS = course.ensure_runs(["crnn", "oracle", "dann"], COURSE)
+# (quiet: each named in one line; notebooks 02 and 03 show how they trained)
+RUNS = course.ensure_runs(["crnn", "oracle", "dann"], COURSE, quiet=True)
 RUNS |= course.ensure_runs(
     ["w2v2", "w2v2-dann"], COURSE, retrain=RETRAIN, encoder=ENCODER_NAME, w2v2_mode=MODE
 )

@@ -85,8 +85,9 @@ LABELS = scheme_labels("4class")
 # the finished ones and trains (saying how long that takes) the ones that are missing.
 
 # %%
-# the runs of notebooks 02-04 (reused when they exist; RETRAIN applies to this notebook's own runs)
-RUNS = course.ensure_runs(["crnn", "oracle", "dann", "w2v2", "w2v2-dann"], COURSE)
+# the runs of notebooks 02-04 (reused when they exist; RETRAIN applies to this notebook's own runs;
+# quiet: each named in one line, its notebook shows how it trained)
+RUNS = course.ensure_runs(["crnn", "oracle", "dann", "w2v2", "w2v2-dann"], COURSE, quiet=True)
 for name, folder in RUNS.items():
     print(f"{course.COURSE_RUNS[name]:<28} {course.short_path(folder)}")
 oracle_ua = results.read_metrics(RUNS["oracle"])["target_test"]["ua"]

@@ -251,6 +251,7 @@ def course_run(
     retrain: bool = False,
     oracle: bool = False,
     weights_from: Path | None = None,
+    quiet: bool = False,
     **train_options,
 ) -> Path:
     """Train a course model into its run folder, or reuse the same run already there.
@@ -263,7 +264,7 @@ def course_run(
     adaptation speakers (an upper bound); ``train_options`` go to ``serlib.runs.train_run``
     (``scheme``, ``transductive``, ``encoder``, ``epochs``, ...). ``weights_from``: a finished run
     that trained the same weights (it differs only in how target clips are scored): its training
-    is reused, not repeated.
+    is reused, not repeated. A reused run prints the epochs it trained unless ``quiet``.
     """
     folder = run_dir(name or model, profile, seed, data_tag(corpora))
     source, target = corpora["target" if oracle else "source"].spec, corpora["target"].spec
@@ -282,11 +283,13 @@ def course_run(
                 "(RETRAIN = True, or SERLIB_RETRAIN=1) replaces it, or give this run another name"
             )
         if (folder / "metrics.json").is_file():
-            print(
-                f"reusing the finished run in {short_path(folder)} (RETRAIN = True trains it "
-                "again); it trained like this:"
+            said = (
+                f"reusing the finished run in {short_path(folder)} (RETRAIN = True trains it again)"
             )
-            print("\n".join(trained_epochs(folder, saved)))
+            if quiet:
+                print(said)
+            else:
+                print("\n".join([f"{said}; it trained like this:", *trained_epochs(folder, saved)]))
             return folder
         print(f"resuming the unfinished run in {short_path(folder)}")
     elif weights_from is not None:
@@ -408,6 +411,7 @@ def ensure_runs(
     *,
     encoder: str | None = None,
     w2v2_mode: str | None = None,
+    quiet: bool = False,
 ) -> dict[str, Path]:
     """The run folders of the named course runs, training each one that is missing.
 
@@ -418,6 +422,8 @@ def ensure_runs(
     given. ``retrain`` trains them all again; ``encoder`` and ``w2v2_mode`` (Wav2Vec2 runs) go
     through ``pick_encoder`` and ``pick_w2v2_mode``, as in notebook 04. A run that only scores
     another run's weights anew (``CourseRun.scores``) trains that run if it is missing, not itself.
+    ``quiet``: a finished run is named in one line, without the epochs it trained (for the runs of
+    an earlier notebook, whose epochs that notebook shows).
     """
     unknown = [name for name in names if name not in COURSE_RUN_PLAN]
     if unknown:
@@ -430,13 +436,16 @@ def ensure_runs(
         print(f"Wav2Vec2 encoder: {note}")
         w2v2_options = {"encoder": chosen, "w2v2_mode": pick_w2v2_mode(w2v2_mode, setup.profile)}
     folders: dict[str, Path] = {}
+    bases: dict[str, Path] = {}  # the runs whose weights the scoring-only runs score again
     for name in names:
         plan = COURSE_RUN_PLAN[name]
         options = dict(plan.options) | (w2v2_options if plan.model.startswith("w2v2") else {})
         folder = run_dir(name, setup.profile, setup.seed, setup.tag)
         trained = None
         if plan.scores:  # the same weights as another run: train that one (once), score anew
-            trained = folders.get(plan.scores) or ensure_runs([plan.scores], setup)[plan.scores]
+            if plan.scores not in folders | bases:
+                bases |= ensure_runs([plan.scores], setup, quiet=True)
+            trained = (folders | bases)[plan.scores]
         if retrain or not (folder / "metrics.json").is_file():
             took = expected_time(name, setup.profile, options.get("encoder"))
             print(f"{'scoring' if trained else 'training'} {plan.label} ({name}): {took}")
@@ -449,6 +458,7 @@ def ensure_runs(
             retrain=retrain,
             oracle=plan.oracle,
             weights_from=trained,
+            quiet=quiet,
             **options,
         )
     return folders

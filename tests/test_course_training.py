@@ -98,6 +98,11 @@ def test_runs_trained_ahead_in_two_processes_are_what_the_notebooks_reuse(
     history = read_history(crnn)
     for epoch, val_ua in zip(history["epoch"], history["val_ua"], strict=True):
         assert re.search(rf"epoch +{epoch} .*val UA {val_ua:.3f}", printed)
+    course.ensure_runs(["crnn-target-statistics"], tiny_course, quiet=True)  # a later notebook's
+    assert capsys.readouterr().out.splitlines() == [
+        f"reusing the finished run in {course.short_path(folder)} (RETRAIN = True trains it again)"
+        for folder in (crnn, scored)
+    ]
 
 
 def test_a_failing_run_names_its_log_and_raises_its_own_error(tiny_course, tmp_path):
