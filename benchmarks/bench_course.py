@@ -1,11 +1,12 @@
 """``make course`` timed with the runs trained ahead in N processes, side by side in one session.
 
-Each setting runs ``python -m serlib.course_runner --profile workshop --jobs N`` on its own empty
-``SERLIB_HOME`` (corpora, features and every run made from scratch), one after the other, and
-reports its wall time, CPU time and peak memory (the children's ``getrusage``) and the time of
-each step the runner prints. ``--avx2`` runs every setting with the AVX512 kernels disabled
-(``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``), as on most students' laptops. Run it on a
-quiet machine: the settings are compared by their ratio, measured minutes apart.
+Each setting runs ``python -m serlib.course_runner --profile workshop --jobs N`` (``--profile
+tiny``: a seconds-long check of this script) on its own empty ``SERLIB_HOME`` (corpora, features
+and every run made from scratch), one after the other, and reports its wall time, CPU time and
+peak memory (the children's ``getrusage``) and the time of each step the runner prints. ``--avx2``
+runs every setting with the AVX512 kernels disabled (``ATEN_CPU_CAPABILITY=avx2
+ONEDNN_MAX_CPU_ISA=AVX2``), as on most students' laptops. Run it on a quiet machine: the settings
+are compared by their ratio, measured minutes apart.
 
     .venv/bin/python benchmarks/bench_course.py --jobs 1 2 --home /tmp/bench-course
     .venv/bin/python benchmarks/bench_course.py --jobs 1 2 --avx2 --home /tmp/bench-course
@@ -44,15 +45,15 @@ def cpu_model() -> str:
     return f"{model} ({', '.join(wide) or 'no AVX2'}), {os.cpu_count()} CPUs"
 
 
-def time_course(jobs: int, home: Path, avx2: bool) -> dict:
-    """Run the workshop course once on an empty ``home``; its wall, CPU and peak memory, and the
-    runner's own lines (one per step)."""
+def time_course(jobs: int, home: Path, avx2: bool, profile: str = "workshop") -> dict:
+    """Run the course once on an empty ``home``; its wall, CPU and peak memory, and the runner's
+    own lines (one per step)."""
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
     env = os.environ | {"SERLIB_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     env |= {"TRANSFORMERS_OFFLINE": "1"} | (AVX2_ONLY if avx2 else {})
-    command = [sys.executable, "-m", "serlib.course_runner", "--profile", "workshop"]
+    command = [sys.executable, "-m", "serlib.course_runner", "--profile", profile]
     command += ["--jobs", str(jobs), "--out", str(home / "executed")]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
@@ -84,10 +85,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--home", type=Path, default=Path("/tmp/bench-course"))
     parser.add_argument("--avx2", action="store_true", help="disable the AVX512 kernels")
+    parser.add_argument("--profile", default="workshop", help="tiny: a seconds-long check")
     args = parser.parse_args()
     kernels = "AVX2 kernels (AVX512 disabled)" if args.avx2 else "default kernels"
-    print(f"{date.today()}, {cpu_model()}, {kernels}")
-    rows = [time_course(jobs, args.home / f"jobs{jobs}", args.avx2) for jobs in args.jobs]
+    print(f"{date.today()}, {cpu_model()}, {kernels}, {args.profile} profile")
+    rows = [
+        time_course(jobs, args.home / f"jobs{jobs}", args.avx2, args.profile) for jobs in args.jobs
+    ]
     for row in rows:
         print(f"\n--jobs {row['jobs']} (1-min load before: {row['load_before']:.2f}):")
         print("\n".join(f"    {line.strip()}" for line in row["steps"]))

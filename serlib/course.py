@@ -50,14 +50,13 @@ from serlib.models.pretrained import (
     is_tiny,
     resolve_encoder,
 )
-from serlib.results import results_table
+from serlib.results import results_table, trained_epochs
 from serlib.run_settings import differing_settings, make_settings, trains_the_same
 from serlib.runs import train_run
 from serlib.study import STUDY as STUDY  # re-exported: notebooks name the study from here
 from serlib.study import study_changes as study_changes
 from serlib.study import study_table as study_table
 from serlib.synth import generate_corpus
-from serlib.train import epoch_line
 
 NOTEBOOKS = (
     "01_data_exploration",
@@ -214,33 +213,6 @@ def copy_trained_weights(trained: Path, folder: Path, asked: dict) -> None:
         shutil.copy2(trained / name, folder / name)
 
 
-EPOCH_COLUMNS = ("epoch", "train_loss", "val_ua", "val_wa", "seconds")
-"""The history.csv columns an epoch line is written from (``serlib.train.epoch_line``)."""
-
-
-def trained_epochs(folder: Path, config: dict) -> list[str]:
-    """The epoch lines a finished run printed while it trained, read back from its history.csv.
-
-    A notebook that finds its run already trained (by ``make course``, which trains the runs
-    ahead, or by an earlier notebook) still shows how the run learned, epoch by epoch, with the
-    star on each new best validation UA and the early stop, as if it had trained it itself.
-    """
-    path = folder / "history.csv"
-    history = pd.read_csv(path) if path.is_file() else pd.DataFrame()
-    if not set(EPOCH_COLUMNS) <= set(history.columns):
-        return [f"(no readable history.csv in {short_path(folder)})"]
-    lines, best = [], float("-inf")
-    for row in history.to_dict("records"):
-        row["epoch"] = int(row["epoch"])
-        lines.append(epoch_line(row, improved=row["val_ua"] > best))
-        best = max(best, row["val_ua"])
-    selection = json.loads((folder / "metrics.json").read_text(encoding="utf-8")).get("selection")
-    if selection and selection.get("stopped_early"):
-        patience = config.get("train", {}).get("patience", "?")
-        lines.append(f"early stop: no better validation UA for {patience} epochs")
-    return lines
-
-
 def course_run(
     model: str,
     corpora: dict[str, CourseCorpus],
@@ -289,7 +261,7 @@ def course_run(
             if quiet:
                 print(said)
             else:
-                print("\n".join([f"{said}; it trained like this:", *trained_epochs(folder, saved)]))
+                print("\n".join([f"{said}; it trained like this:", *trained_epochs(folder)]))
             return folder
         print(f"resuming the unfinished run in {short_path(folder)}")
     elif weights_from is not None:

@@ -101,10 +101,12 @@ WORKSHOP_SECONDS = {
     "crnn-target-batchnorm": 15,
     "oracle": 16,
 }
-"""Wall seconds each course run took in ``make course`` at the workshop profile on the synthetic
-corpora: from its config.json (written once its inputs are read) to its metrics.json (written once
-it is scored), as ``benchmarks/course_timings.py`` reads them. Measured on 2026-11-30 in one run of
-``python -m serlib.course_runner --profile workshop`` from a fresh clone (commit e652643), on the
+"""Wall seconds each course run took when a notebook trained it (what a student waits for), at the
+workshop profile on the synthetic corpora: from its config.json (written once its inputs are read)
+to its metrics.json (written once it is scored), as ``benchmarks/course_timings.py`` reads them.
+Measured on 2026-11-30 in one run of the course with each notebook training its own runs (commit
+e652643; ``python -m serlib.course_runner --jobs 1`` today, while ``make course`` trains them
+ahead in two processes, ``serlib.course_training``) from a fresh clone, on the
 quiet 2-core AMD EPYC developer machine (AVX2, no AVX512; two torch threads; 1-min load 1.8, the
 course itself); the whole course took 10 min 58 s. The two CRNN runs with target statistics and
 AdaBN only score the CRNN's trained weights again. The W2V2 runs used the tiny random encoder in

@@ -1,8 +1,8 @@
 """Train the course's CRNN-family runs ahead of the notebooks, several processes at a time.
 
 ``make course`` executes the five notebooks one after the other, and most of its time is training.
-On a small CPU one torch thread per training process gets more done than two threads in one
-process (a workshop CRNN's convolutions and LSTM steps are too small to keep two cores busy; see
+On a 2-core CPU two processes of one torch thread each get more training done than one process of
+two threads (the whole course used 15 % less CPU time on AVX2 kernels and 7 % less on AVX512 ones;
 ``benchmarks/RESULTS_course.md``), so ``python -m serlib.course_runner`` first trains the runs the
 notebooks will ask for in ``jobs`` worker processes, one torch thread each, longest first. The
 notebooks then find them finished: ``serlib.course.course_run`` reuses a finished run with the same
@@ -52,11 +52,12 @@ def runs_trained_ahead(names: Sequence[str] | None = None) -> list[str]:
     return sorted(ahead, key=lambda name: -WORKSHOP_SECONDS.get(name, 0))
 
 
-def ready_to_start(name: str, finished: set[str], queued: Sequence[str]) -> bool:
+def ready_to_start(name: str, finished: set[str], planned: Sequence[str]) -> bool:
     """A run that scores another run's weights (``CourseRun.scores``) waits until that run is
-    finished when it is trained ahead too; otherwise two workers would train the same weights."""
+    finished when it is one of the ``planned`` runs too (queued or training): otherwise its worker
+    would find the weights missing and train them a second time, into the same folder."""
     base = COURSE_RUN_PLAN[name].scores
-    return not base or base in finished or base not in queued
+    return not base or base in finished or base not in planned
 
 
 def compute_features_once(setup: CourseSetup, progress: bool = True) -> int:
@@ -107,7 +108,7 @@ def train_ahead(
     context = multiprocessing.get_context("spawn")  # no forked torch thread pools
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=use_one_thread) as pool:
         while queued or running:
-            for name in [n for n in queued if ready_to_start(n, finished, queued)]:
+            for name in [n for n in queued if ready_to_start(n, finished, names)]:
                 if len(running) == jobs:
                     break
                 queued.remove(name)
@@ -116,6 +117,7 @@ def train_ahead(
                     train_in_worker, name, setup.profile, setup.seed, str(log_path)
                 )
                 running[future] = name
+                log(f"  {name}: training (what it prints: {short_path(log_path)})")
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 name = running.pop(future)
@@ -126,5 +128,5 @@ def train_ahead(
                     raise error
                 seconds[name] = future.result()
                 finished.add(name)
-                log(f"  {name}: {seconds[name]:.0f} s")
+                log(f"  {name}: done in {seconds[name]:.0f} s")
     return seconds

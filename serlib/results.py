@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from serlib.errors import UserError
+from serlib.train import epoch_line
 
 RESULT_SETS = {"source_test": "source test", "target_test": "target test"}
 """Evaluation sets every course run reports, and how tables name them."""
@@ -28,6 +29,38 @@ def read_history(run: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise UserError(f"{run}: no history.csv (train the run first)")
     return pd.read_csv(path)
+
+
+EPOCH_COLUMNS = ("epoch", "train_loss", "val_ua", "val_wa", "seconds")
+"""The history.csv columns an epoch line is written from (``serlib.train.epoch_line``)."""
+
+
+def trained_epochs(run: str | Path) -> list[str]:
+    """The epoch lines a finished run printed while it trained, read back from its folder.
+
+    A notebook that finds its run already trained (by ``make course``, which trains the runs
+    ahead, or by an earlier notebook) still shows how the run learned, epoch by epoch, with the
+    star on each new best validation UA and the early stop, as if it had trained it itself.
+    """
+    folder = Path(run)
+    path = folder / "history.csv"
+    history = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if not set(EPOCH_COLUMNS) <= set(history.columns):
+        return [f"(no readable history.csv in {folder.name})"]
+    lines, best = [], float("-inf")
+    for row in history.to_dict("records"):
+        row["epoch"] = int(row["epoch"])
+        lines.append(epoch_line(row, improved=row["val_ua"] > best))
+        best = max(best, row["val_ua"])
+    files = {name: folder / f"{name}.json" for name in ("metrics", "config")}
+    saved = {
+        k: json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+        for k, f in files.items()
+    }
+    if saved["metrics"].get("selection", {}).get("stopped_early"):
+        patience = saved["config"].get("train", {}).get("patience", "?")
+        lines.append(f"early stop: no better validation UA for {patience} epochs")
+    return lines
 
 
 def read_metrics(run: str | Path) -> dict:
