@@ -63,7 +63,8 @@ def time_course(jobs: int, home: Path, avx2: bool, profile: str = "workshop") ->
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.exit(f"the course failed with --jobs {jobs}:\n{done.stderr[-3000:]}")
-    steps = [line for line in done.stdout.splitlines() if " s" in line and "results" not in line]
+    timed = ("ready in", "done in", "trained in", "finished in")
+    steps = [line for line in done.stdout.splitlines() if any(word in line for word in timed)]
     return {
         "jobs": jobs,
         "wall": wall,
