@@ -1,6 +1,8 @@
 """``python -m serlib.course_runner``: run the five course notebooks in order, as ``make course`` does.
 
-It makes sure the corpora exist, executes notebooks 01..05 in order into
+It makes sure the corpora exist, trains the CRNN and DANN runs the notebooks read in ``--jobs``
+processes (``serlib.course_training``; ``--jobs 1``: each notebook trains its own), executes
+notebooks 01..05 in order into
 ``$SERLIB_HOME/course/<profile>/`` (the committed notebooks are left alone unless
 ``--update-notebooks`` is given), prints one line per notebook with the time it took, then prints
 the results table of the course runs. Executed notebooks are stripped of embedded audio, widget
