@@ -2,10 +2,9 @@
 
 It makes sure the corpora exist, trains the CRNN and DANN runs the notebooks read in ``--jobs``
 processes (``serlib.course_training``; ``--jobs 1``: each notebook trains its own), executes
-notebooks 01..05 in order into
-``$SERLIB_HOME/course/<profile>/`` (the committed notebooks are left alone unless
-``--update-notebooks`` is given), prints one line per notebook with the time it took, then prints
-the results table of the course runs. Executed notebooks are stripped of embedded audio, widget
+notebooks 01..05 in order into ``$SERLIB_HOME/course/<profile>/`` (the committed notebooks are
+left alone unless ``--update-notebooks`` is given), prints one line per notebook with the time it
+took, then prints the results table of the course runs. Executed notebooks are stripped of embedded audio, widget
 state and progress bars before they are written, so what gets committed stays small.
 """
 
