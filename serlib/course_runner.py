@@ -216,6 +216,10 @@ def run_course(
     (``serlib.course_training``). ``retrain`` deletes the course's run folders first.
     """
     check_profile(profile)
+    if jobs < 1:
+        raise UserError(
+            f"--jobs must be 1 or more (got {jobs}); 1 lets each notebook train its runs"
+        )
     folder = notebooks_folder() if folder is None else Path(folder)
     names = select_notebooks(notebooks)
     home = serlib_home().resolve()

@@ -199,6 +199,8 @@ def test_course_command_rejects_unknown_notebooks_with_exit_2(capsys, monkeypatc
         course_runner.main(["--profile", "tiny", "--only", "99", "--notebooks", str(tmp_path)]) == 2
     )
     assert "matches none" in capsys.readouterr().err
+    assert course_runner.main(["--profile", "tiny", "--jobs", "0"]) == 2
+    assert "--jobs must be 1 or more (got 0)" in capsys.readouterr().err
 
 
 # ----- serlib.analysis ---------------------------------------------------------------------------
