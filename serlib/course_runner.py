@@ -4,8 +4,9 @@ It makes sure the corpora exist, trains the CRNN and DANN runs the notebooks rea
 processes (``serlib.course_training``; ``--jobs 1``: each notebook trains its own), executes
 notebooks 01..05 in order into ``$SERLIB_HOME/course/<profile>/`` (the committed notebooks are
 left alone unless ``--update-notebooks`` is given), prints one line per notebook with the time it
-took, then prints the results table of the course runs. Executed notebooks are stripped of embedded audio, widget
-state and progress bars before they are written, so what gets committed stays small.
+took, then prints the results table of the course runs. Executed notebooks are stripped of
+embedded audio, widget state and progress bars before they are written, so what gets committed
+stays small.
 """
 
 from __future__ import annotations
@@ -213,7 +214,7 @@ def run_course(
     ``update_notebooks`` the executed notebooks (audio and widget state stripped) replace the
     committed ones and their jupytext scripts are re-synced. With ``jobs`` > 1 the CRNN-family
     runs the chosen notebooks read are trained first, in that many processes
-    (``serlib.course_training``). ``retrain`` deletes the course's run folders first.
+    (``serlib.course_training``). ``retrain`` first deletes the runs the chosen notebooks read.
     """
     check_profile(profile)
     if jobs < 1:

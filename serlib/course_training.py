@@ -28,7 +28,6 @@ from serlib.cache import load_features
 from serlib.corpora import load_corpus
 from serlib.course import CourseSetup, course_corpora, ensure_runs, short_path
 from serlib.course_plan import COURSE_RUN_PLAN, WORKSHOP_SECONDS
-from serlib.errors import UserError
 from serlib.features import FrontendConfig
 
 AHEAD_MODELS = ("crnn", "dann")
@@ -36,19 +35,11 @@ AHEAD_MODELS = ("crnn", "dann")
 parameters (the Wav2Vec2 runs' encoder and mode do, so notebook 04 trains those itself)."""
 
 
-def runs_trained_ahead(names: Sequence[str] | None = None) -> list[str]:
-    """The course runs to train ahead, longest first (``WORKSHOP_SECONDS``).
-
-    ``names`` (default: every planned run) is filtered to the CRNN-family models. Starting the
-    longest runs first keeps both workers busy to the end instead of leaving one long run alone.
-    """
-    chosen = list(COURSE_RUN_PLAN) if names is None else list(names)
-    unknown = [name for name in chosen if name not in COURSE_RUN_PLAN]
-    if unknown:
-        raise UserError(
-            f"unknown course runs {unknown}; the course has {', '.join(COURSE_RUN_PLAN)}"
-        )
-    ahead = [name for name in chosen if COURSE_RUN_PLAN[name].model in AHEAD_MODELS]
+def runs_trained_ahead(names: Sequence[str]) -> list[str]:
+    """The course runs among ``names`` to train ahead (the CRNN-family models), longest first
+    (``WORKSHOP_SECONDS``): starting the longest runs first keeps both workers busy to the end
+    instead of leaving one long run alone."""
+    ahead = [name for name in names if COURSE_RUN_PLAN[name].model in AHEAD_MODELS]
     return sorted(ahead, key=lambda name: -WORKSHOP_SECONDS.get(name, 0))
 
 
@@ -100,8 +91,6 @@ def train_ahead(
     """Train ``names`` (``runs_trained_ahead``'s order) in ``jobs`` worker processes; return the
     wall seconds of each. A failing run stops the others and raises its own error (with the
     worker's traceback), after naming the log file that holds what it printed."""
-    if jobs < 1:
-        raise UserError(f"jobs must be 1 or more, got {jobs}")
     log_dir.mkdir(parents=True, exist_ok=True)
     queued, finished, seconds = list(names), set(), {}
     running: dict[Future, str] = {}

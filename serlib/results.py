@@ -43,8 +43,8 @@ def trained_epochs(run: str | Path) -> list[str]:
     star on each new best validation UA and the early stop, as if it had trained it itself.
     """
     folder = Path(run)
-    path = folder / "history.csv"
-    history = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    has_history = (folder / "history.csv").is_file()
+    history = read_history(folder) if has_history else pd.DataFrame()
     if not set(EPOCH_COLUMNS) <= set(history.columns):
         return [f"(no readable history.csv in {folder.name})"]
     lines, best = [], float("-inf")
@@ -52,14 +52,11 @@ def trained_epochs(run: str | Path) -> list[str]:
         row["epoch"] = int(row["epoch"])
         lines.append(epoch_line(row, improved=row["val_ua"] > best))
         best = max(best, row["val_ua"])
-    files = {name: folder / f"{name}.json" for name in ("metrics", "config")}
-    saved = {
-        k: json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
-        for k, f in files.items()
-    }
-    if saved["metrics"].get("selection", {}).get("stopped_early"):
-        patience = saved["config"].get("train", {}).get("patience", "?")
-        lines.append(f"early stop: no better validation UA for {patience} epochs")
+    if read_metrics(folder).get("selection", {}).get("stopped_early"):
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        lines.append(
+            f"early stop: no better validation UA for {config['train']['patience']} epochs"
+        )
     return lines
 
 
