@@ -13,6 +13,10 @@ baseline), for each seed; UA per fold, mean +- std, and UA per test actor.
 
     python benchmarks/run_recipe.py select --ravdess DIR --seeds 0
     python benchmarks/run_recipe.py evaluate --ravdess DIR --seeds 0 1 2 --threads 1
+    python benchmarks/run_recipe.py compare --ravdess DIR --seeds 2 --candidates cosine regularised
+
+``compare``: candidates on serlib's 4 folds, compared by the mean validation UA of the four folds
+(eight validation actors); test UA of the kept and of the last epoch beside it, choosing nothing.
 
 Runs go to ``$SERLIB_HOME/study/recipe/``. One torch thread per process (``--threads``); two
 processes side by side use a 2-core machine better than one with two threads.
@@ -29,10 +33,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from serlib.checkpoints import load_checkpoint
 from serlib.config import serlib_home
 from serlib.emobox_runs import run_emobox_folds
 from serlib.metrics import classification_report
-from serlib.runs import cross_validate
+from serlib.runs import cross_validate, evaluate_run, load_run
 
 TRIMMED = {"trim_db": 40.0, "crop_frames": 160, "epochs": 40}
 """Silence trimmed (40 dB below each clip's loudest frame), so 160-frame crops (2.6 s) hold almost
@@ -50,9 +55,29 @@ CANDIDATES = {
         **TRIMMED, **COSINE, "spec_augment": True, "label_smoothing": 0.1, "mixup": 0.2,
         "patience": 20,
     },
+    # Second round (2026-12-01; ``compare``, judged on the validation actors of all four of
+    # serlib's folds): the regularisers given the epochs they need, every epoch run (no early
+    # stop), and speed perturbation.
+    "regularised": {
+        **TRIMMED, **COSINE, "spec_augment": True, "label_smoothing": 0.1,
+        "epochs": 50, "patience": 50,
+    },
+    "regularised-mixup": {
+        **TRIMMED, **COSINE, "spec_augment": True, "label_smoothing": 0.1, "mixup": 0.2,
+        "epochs": 50, "patience": 50,
+    },
+    # Speed perturbation (computed once into the cache) against speaker variation; each speed is one more copy of the training clips per epoch, so fewer epochs give about as
+    # many optimiser steps as the recipe's 40.
+    "speed-0.9-1.1": {**TRIMMED, **COSINE, "speed_perturb": (0.9, 1.1), "epochs": 16,
+                      "warmup_epochs": 1},
+    "speed-0.8-1.2": {**TRIMMED, **COSINE, "speed_perturb": (0.8, 0.9, 1.1, 1.2), "epochs": 10,
+                      "warmup_epochs": 1},
 }  # fmt: skip
-"""What ``select`` compares, each on top of the ``full`` CRNN profile (60 epochs of 300-frame
-crops, ReduceLROnPlateau, patience 12): trimmed clips, then one cheap change at a time."""
+"""The candidates, each on top of the ``full`` CRNN profile (60 epochs of 300-frame crops,
+ReduceLROnPlateau, patience 12): trimmed clips, then one cheap change at a time."""
+
+FIRST_ROUND = list(CANDIDATES)[:5]
+"""What ``select`` compares on EmoBox's fold_2; the others are ``compare``'s second round."""
 
 CHOSEN = "cosine"
 """The candidate with the best validation UA in ``select`` (seed 0): what ``recipe`` is."""
@@ -76,7 +101,8 @@ def select(args) -> list[str]:
         "| candidate | seed | validation UA | test UA | epoch kept / run |",
         "|---|---|---|---|---|",
     ]
-    for name, options in CANDIDATES.items():
+    for name in FIRST_ROUND:
+        options = CANDIDATES[name]
         for seed in args.seeds:
             out = serlib_home() / "study" / "recipe" / "select" / name / f"seed{seed}"
             run_emobox_folds(
@@ -137,16 +163,74 @@ def evaluate(args) -> list[str]:
     return lines
 
 
+def four_fold_dir(name: str, seed: int) -> Path:
+    """Where a candidate's 4-fold runs live (the chosen one's are ``evaluate``'s own)."""
+    if name == CHOSEN:
+        return serlib_home() / "study" / "recipe" / "4-fold" / f"seed{seed}"
+    return serlib_home() / "study" / "recipe" / "compare" / name / f"seed{seed}"
+
+
+def last_epoch_ua(run_dir: Path, ravdess: str) -> float:
+    """Test UA of the weights after the run's last epoch (the run itself keeps the best epoch's)."""
+    run = load_run(run_dir)
+    run.model.load_state_dict(load_checkpoint(run_dir / "checkpoint").weights)
+    return evaluate_run(run, f"ravdess:{ravdess}", split="test")["ua"]
+
+
+def compare(args) -> list[str]:
+    """Candidates on serlib's 4 folds, compared by the validation UA of all four folds.
+
+    Each fold chooses its epoch on two of its training actors; the mean over the folds rests on
+    eight validation actors instead of ``select``'s two. Test UA, of the kept epoch and of the
+    last one, is printed beside it and chooses nothing.
+    """
+    lines = [
+        "| candidate | seed | validation UA per fold | mean validation UA | test UA (kept epoch) "
+        "| test UA (last epoch) | epochs kept / run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in args.candidates:
+        for seed in args.seeds:
+            out = four_fold_dir(name, seed)
+            summary = cross_validate(
+                f"ravdess:{args.ravdess}", out, scheme="native", n_folds=4, profile="full",
+                seed=seed, resume=True, progress=False, **CANDIDATES[name],
+            )  # fmt: skip
+            metrics = {
+                fold: json.loads((out / fold / "metrics.json").read_text())
+                for fold in summary["folds"]
+            }
+            val = [m["source_val"]["ua"] for m in metrics.values()]
+            test = [scores["ua"] for scores in summary["folds"].values()]
+            last = [last_epoch_ua(out / fold, args.ravdess) for fold in summary["folds"]]
+            kept = ", ".join(
+                f"{m['selection']['best_epoch']}/{m['selection']['epochs_run']}"
+                for m in metrics.values()
+            )
+            lines.append(
+                f"| {name} | {seed} | {', '.join(f'{100 * u:.1f}' for u in val)} | "
+                f"{100 * np.mean(val):.1f} | {100 * np.mean(test):.1f} "
+                f"({', '.join(f'{100 * u:.1f}' for u in test)}) | {100 * np.mean(last):.1f} "
+                f"({', '.join(f'{100 * u:.1f}' for u in last)}) | {kept} |"
+            )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["select", "evaluate"])
+    parser.add_argument("step", choices=["select", "evaluate", "compare"])
     parser.add_argument("--ravdess", required=True, help="RAVDESS folder (Actor_NN/...)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--candidates", nargs="+", choices=list(CANDIDATES), default=[CHOSEN],
+        help="compare: the candidates to run on serlib's 4 folds",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    lines = select(args) if args.step == "select" else evaluate(args)
+    steps = {"select": select, "evaluate": evaluate, "compare": compare}
+    lines = steps[args.step](args)
     print("\n".join(lines))
     print(f"\n{time.perf_counter() - started:.0f} s (finished runs are only read back)")
 
