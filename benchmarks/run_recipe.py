@@ -44,7 +44,7 @@ TRIMMED = {"trim_db": 40.0, "crop_frames": 160, "epochs": 40}
 every spoken frame of a RAVDESS sentence; 40 epochs."""
 COSINE = {"schedule": "cosine", "warmup_epochs": 2}
 
-CANDIDATES = {
+FIRST_ROUND = {
     "full-trimmed": TRIMMED,
     "utterance": {**TRIMMED, "normalisation": "utterance"},
     "cosine": {**TRIMMED, **COSINE},
@@ -55,9 +55,12 @@ CANDIDATES = {
         **TRIMMED, **COSINE, "spec_augment": True, "label_smoothing": 0.1, "mixup": 0.2,
         "patience": 20,
     },
-    # Second round (2026-12-01; ``compare``, judged on the validation actors of all four of
-    # serlib's folds): the regularisers given the epochs they need, every epoch run (no early
-    # stop), and speed perturbation.
+}  # fmt: skip
+"""What ``select`` compares on EmoBox's fold_2, each on top of the ``full`` CRNN profile (60
+epochs of 300-frame crops, ReduceLROnPlateau, patience 12): trimmed clips, then one cheap change
+at a time."""
+
+SECOND_ROUND = {
     "regularised": {
         **TRIMMED, **COSINE, "spec_augment": True, "label_smoothing": 0.1,
         "epochs": 50, "patience": 50,
@@ -66,18 +69,22 @@ CANDIDATES = {
         **TRIMMED, **COSINE, "spec_augment": True, "label_smoothing": 0.1, "mixup": 0.2,
         "epochs": 50, "patience": 50,
     },
-    # Speed perturbation (computed once into the cache) against speaker variation; each speed is one more copy of the training clips per epoch, so fewer epochs give about as
-    # many optimiser steps as the recipe's 40.
-    "speed-0.9-1.1": {**TRIMMED, **COSINE, "speed_perturb": (0.9, 1.1), "epochs": 16,
-                      "warmup_epochs": 1},
-    "speed-0.8-1.2": {**TRIMMED, **COSINE, "speed_perturb": (0.8, 0.9, 1.1, 1.2), "epochs": 10,
-                      "warmup_epochs": 1},
+    "speed-0.9-1.1": {
+        **TRIMMED, **COSINE, "speed_perturb": (0.9, 1.1), "epochs": 16, "warmup_epochs": 1,
+    },
+    "speed-0.8-1.2": {
+        **TRIMMED, **COSINE, "speed_perturb": (0.8, 0.9, 1.1, 1.2), "epochs": 10,
+        "warmup_epochs": 1,
+    },
 }  # fmt: skip
-"""The candidates, each on top of the ``full`` CRNN profile (60 epochs of 300-frame crops,
-ReduceLROnPlateau, patience 12): trimmed clips, then one cheap change at a time."""
+"""``compare``'s candidates (2026-12-01), judged on the validation actors of all four of serlib's
+folds: the regularisers given the epochs they need, every epoch run (no early stop); speed
+perturbation (computed once into the cache) against speaker variation, each speed one more copy
+of the training clips per epoch, so fewer epochs give about the recipe's number of optimiser
+steps."""
 
-FIRST_ROUND = list(CANDIDATES)[:5]
-"""What ``select`` compares on EmoBox's fold_2; the others are ``compare``'s second round."""
+CANDIDATES = FIRST_ROUND | SECOND_ROUND
+"""Every candidate by name; ``compare`` runs any of them."""
 
 CHOSEN = "cosine"
 """The candidate with the best validation UA in ``select`` (seed 0): what ``recipe`` is."""
@@ -101,8 +108,7 @@ def select(args) -> list[str]:
         "| candidate | seed | validation UA | test UA | epoch kept / run |",
         "|---|---|---|---|---|",
     ]
-    for name in FIRST_ROUND:
-        options = CANDIDATES[name]
+    for name, options in FIRST_ROUND.items():
         for seed in args.seeds:
             out = serlib_home() / "study" / "recipe" / "select" / name / f"seed{seed}"
             run_emobox_folds(
