@@ -83,7 +83,15 @@ perturbation (computed once into the cache) against speaker variation, each spee
 of the training clips per epoch, so fewer epochs give about the recipe's number of optimiser
 steps."""
 
-CANDIDATES = FIRST_ROUND | SECOND_ROUND
+THIRD_ROUND = {
+    "cosine-40": {**TRIMMED, **COSINE, "patience": 40},
+    "speed-0.9-1.1-all": {**SECOND_ROUND["speed-0.9-1.1"], "patience": 16},
+}
+"""The third round (2026-12-01, seeds 0 and 1): the recipe and the second round's validation pick
+with every epoch of their schedules run, so that the epoch a fold keeps by validation can be set
+against the last epoch of the schedule (a rule declared before these seeds ran)."""
+
+CANDIDATES = FIRST_ROUND | SECOND_ROUND | THIRD_ROUND
 """Every candidate by name; ``compare`` runs any of them."""
 
 CHOSEN = "cosine"
@@ -191,9 +199,9 @@ def compare(args) -> list[str]:
     last one, is printed beside it and chooses nothing.
     """
     lines = [
-        "| candidate | seed | validation UA per fold | mean validation UA | test UA (kept epoch) "
-        "| test UA (last epoch) | epochs kept / run |",
-        "|---|---|---|---|---|---|---|",
+        "| candidate | seed | validation UA per fold | mean validation UA | mean validation UA "
+        "(last epoch) | test UA (kept epoch) | test UA (last epoch) | epochs kept / run |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in args.candidates:
         for seed in args.seeds:
@@ -207,6 +215,9 @@ def compare(args) -> list[str]:
                 for fold in summary["folds"]
             }
             val = [m["source_val"]["ua"] for m in metrics.values()]
+            val_last = [
+                pd.read_csv(out / fold / "history.csv")["val_ua"].iloc[-1] for fold in metrics
+            ]
             test = [scores["ua"] for scores in summary["folds"].values()]
             last = [last_epoch_ua(out / fold, args.ravdess) for fold in summary["folds"]]
             kept = ", ".join(
@@ -215,7 +226,8 @@ def compare(args) -> list[str]:
             )
             lines.append(
                 f"| {name} | {seed} | {', '.join(f'{100 * u:.1f}' for u in val)} | "
-                f"{100 * np.mean(val):.1f} | {100 * np.mean(test):.1f} "
+                f"{100 * np.mean(val):.1f} | {100 * np.mean(val_last):.1f} | "
+                f"{100 * np.mean(test):.1f} "
                 f"({', '.join(f'{100 * u:.1f}' for u in test)}) | {100 * np.mean(last):.1f} "
                 f"({', '.join(f'{100 * u:.1f}' for u in last)}) | {kept} |"
             )

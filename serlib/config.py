@@ -49,6 +49,11 @@ SCHEDULES = ("plateau", "cosine")
 """How the learning rate moves: down by a factor when validation UA stops improving, or a fixed
 linear warm-up then cosine decay (``serlib.train.build_optimizer``)."""
 
+KEEP_RULES = ("best", "last")
+"""Which weights a run keeps: the epoch with the best source-validation UA (and early stopping
+after ``patience`` epochs without one), or those after the last epoch of the schedule (every epoch
+runs; validation UA is still measured and logged, and chooses nothing)."""
+
 ADVERSARIES = ("reversal", "confusion")
 """How a DANN's encoder is pushed to hide the domain (see ``serlib.models.dann``)."""
 
@@ -156,6 +161,7 @@ class TrainConfig(SavedSettings):
     # shuffled copy of itself (inputs and losses, see serlib.mixup); 0 turns it off
     schedule: str = "plateau"  # one of SCHEDULES: ReduceLROnPlateau (plateau_*), or cosine
     warmup_epochs: int = 0  # cosine: epochs of linear warm-up before the decay
+    keep: str = "best"  # one of KEEP_RULES: the best-validation epoch's weights, or the last's
 
     def __post_init__(self) -> None:
         check_positive(self, ("epochs", "batch_size", "lr", "patience", "grad_accumulation"))
@@ -167,6 +173,8 @@ class TrainConfig(SavedSettings):
             raise UserError(
                 f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
             )
+        if self.keep not in KEEP_RULES:
+            raise UserError(f"keep must be one of {', '.join(KEEP_RULES)}, got {self.keep!r}")
         if not self.warmup_epochs >= 0:
             raise UserError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.warmup_epochs and self.schedule != "cosine":

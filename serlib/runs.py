@@ -12,7 +12,7 @@
    ``predictions/<set>.csv``.
 
 A run folder holds ``config.json`` (everything needed to rebuild the model and its inputs, made by
-``run_config``), ``model.safetensors`` (the best epoch's weights), ``history.csv``, ``metrics.json``,
+``run_config``), ``model.safetensors`` (the kept epoch's weights), ``history.csv``, ``metrics.json``,
 ``predictions/<set>.csv`` and ``checkpoint/`` (the last complete epoch, for ``--resume``). Every
 file is written atomically (see ``serlib.checkpoints``).
 
@@ -216,7 +216,7 @@ def run_protocol(
     )
     metrics["model"] = {"kind": kind, "encoder_label": settings.encoder_label}
     metrics["selection"] = {
-        "rule": "best source-validation UA",
+        "rule": {"best": "best source-validation UA", "last": "last epoch"}[config.keep],
         "best_epoch": result.best_epoch + 1,
         "best_val_ua": result.best_val_ua,
         "epochs_run": len(result.history),

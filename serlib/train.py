@@ -1,8 +1,9 @@
 """The one training loop: supervised or domain-adversarial, on a CPU, a GPU or several GPUs.
 
 ``fit(model, train_loader, val_loader, config)`` trains any model from ``serlib.models`` and keeps
-the one that scores the best unweighted accuracy (UA) on the *source validation* speakers; no target
-label is ever looked at to choose it. Give it a ``target_loader`` and a DANN model and every source
+the one that scores the best unweighted accuracy (UA) on the *source validation* speakers, or, with
+``config.keep == "last"``, the one after the last epoch; no target label is ever looked at to
+choose it. Give it a ``target_loader`` and a DANN model and every source
 batch is paired with an unlabelled target batch for the domain head.
 
 Hardware is HF Accelerate's job (``serlib.hardware`` builds the ``Accelerator``): the same loop runs
@@ -13,7 +14,7 @@ validation is gathered from every process (``serlib.predict``), the history repo
 epoch's losses, and only the main process writes files.
 
 With a ``run_dir`` the loop also writes, after every epoch, ``history.csv``, the best model so far
-(``model.safetensors``) and a checkpoint (``checkpoint/``: weights, optimizer, scheduler and loop
+(``model.safetensors``; with ``keep="last"`` each epoch's) and a checkpoint (``checkpoint/``: weights, optimizer, scheduler and loop
 state, see ``serlib.checkpoints``). ``resume=True`` continues from the last complete checkpoint and
 finishes with exactly the metrics an uninterrupted run would have had, because every epoch is a pure
 function of (seed, epoch) (``serlib.epochs``).
@@ -325,7 +326,11 @@ def fit(
     augment: Callable[[dict], dict] | None = None,
     progress: bool = True,
 ) -> FitResult:
-    """Train ``model``; keep the weights with the best source-validation UA; stop early.
+    """Train ``model``; keep the weights ``config.keep`` asks for (best-validation or last epoch).
+
+    With ``keep="best"`` the run keeps the epoch with the best source-validation UA and stops
+    after ``config.patience`` epochs without a better one; with ``keep="last"`` every epoch runs
+    and the weights after the last one are kept (validation UA is logged and chooses nothing).
 
     ``target_loader`` (unlabelled target batches) is used only by adversarial models. With
     ``run_dir``, each epoch is checkpointed there and ``resume=True`` picks up the last complete
@@ -415,8 +420,9 @@ def fit(
         row["seconds"] = round(time.perf_counter() - started, 2)
         history.append(row)
 
-        improved = scores["ua"] > tracker["best_val_ua"]
-        if improved:
+        # keep="last": each epoch replaces the kept weights, so the run ends with the last epoch's
+        kept = scores["ua"] > tracker["best_val_ua"] or config.keep == "last"
+        if kept:
             tracker.update(best_val_ua=scores["ua"], best_epoch=epoch, bad_epochs=0)
             best_val = val
             weights = accelerator.unwrap_model(model).state_dict()
@@ -426,9 +432,9 @@ def fit(
                 best_weights = {k: v.detach().clone() for k, v in weights.items()}
         else:
             tracker["bad_epochs"] += 1
-        stop = tracker["bad_epochs"] >= config.patience
+        stop = config.keep == "best" and tracker["bad_epochs"] >= config.patience
         tracker["finished"] = stop or epoch + 1 == config.epochs
-        accelerator.print(epoch_line(row, improved))
+        accelerator.print(epoch_line(row, kept))
         if run_dir is not None and accelerator.is_main_process:
             write_text_atomic(run_dir / "history.csv", history_csv(history))
             save_checkpoint(
@@ -469,10 +475,10 @@ def check_every_process_trains(train_loader: Iterable, accelerator: Accelerator)
         )
 
 
-def epoch_line(row: Mapping, improved: bool) -> str:
-    """One readable line per epoch: losses, validation scores, and a star for a new best."""
+def epoch_line(row: Mapping, kept: bool) -> str:
+    """One readable line per epoch: losses, validation scores, and a star for kept weights."""
     text = f"epoch {row['epoch']:>3}  loss {row['train_loss']:.3f}"
     if "train_domain_acc" in row:
         text += f"  domain acc {row['train_domain_acc']:.2f} (grl {row['grl_coefficient']:.2f})"
     text += f"  val UA {row['val_ua']:.3f} WA {row['val_wa']:.3f}  {row['seconds']:.1f}s"
-    return text + ("  *" if improved else "")
+    return text + ("  *" if kept else "")

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import argparse
 
-from serlib.config import ADVERSARIES, MIXED_PRECISION, NORMALISATIONS, SCHEDULES, TRIM_DB
+from serlib.config import (
+    ADVERSARIES,
+    KEEP_RULES,
+    MIXED_PRECISION,
+    NORMALISATIONS,
+    SCHEDULES,
+    TRIM_DB,
+)
 
 OPTIONAL_FLAGS = (
     "adversary",
@@ -22,6 +29,7 @@ OPTIONAL_FLAGS = (
     "mixup",
     "schedule",
     "warmup_epochs",
+    "keep",
     "speed_perturb",
 )
 """``serlib train`` options that override the profile only when given."""
@@ -87,6 +95,12 @@ def add_setting_options(train: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="cosine schedule: N epochs of linear warm-up (default 0; the recipe's 2)",
+    )
+    train.add_argument(
+        "--keep",
+        choices=KEEP_RULES,
+        help="the weights a run keeps: best (default; the epoch with the best source-validation "
+        "UA, with early stopping) or last (every epoch runs; the weights after the last one)",
     )
     train.add_argument(
         "--speed-perturb",

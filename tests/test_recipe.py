@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from toy_batches import FailingLoader, ToyMels
 
-from serlib.checkpoints import load_weights
+from serlib.checkpoints import load_checkpoint, load_weights
 from serlib.cli import build_parser, main
 from serlib.config import (
     PROFILES,
@@ -237,6 +237,42 @@ def test_a_resumed_cosine_mixup_run_ends_exactly_like_an_uninterrupted_one(tmp_p
     np.testing.assert_allclose(rates, [5e-3 * cosine_factor(e + 1, 4, 1) for e in range(4)])
     for name, tensor in straight.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+# ----- which epoch a run keeps ----------------------------------------------------------------
+
+
+def test_keep_last_runs_every_epoch_and_keeps_the_last_weights_keep_best_stops_early(tmp_path):
+    train = DataLoader(toy_mels(48, seed=0), batch_size=8, shuffle=True)
+    val = DataLoader(toy_mels(24, seed=1), batch_size=8)
+    common = {"epochs": 6, "lr": 5e-3, "cpu": True, "patience": 1, "schedule": "cosine"}
+    best = fit(small_crnn(), train, val, TrainConfig(**common), run_dir=tmp_path / "best",
+               progress=False)  # fmt: skip
+    last = fit(small_crnn(), train, val, TrainConfig(**common, keep="last"),
+               run_dir=tmp_path / "last", progress=False)  # fmt: skip
+    # the rule changes what is kept, not how the model trains: the shared epochs are identical
+    ran = len(best.history)
+    without_time = [[{k: v for k, v in row.items() if k != "seconds"} for row in result.history]
+                    for result in (best, last)]  # fmt: skip
+    assert without_time[0] == without_time[1][:ran]
+    val_ua = [row["val_ua"] for row in last.history]
+    assert best.best_val_ua == max(val_ua[:ran]) and best.best_epoch == val_ua.index(max(val_ua))
+    # patience 1 stopped it the first time validation UA did not rise (this toy data does early)
+    assert ran < 6 and best.stopped_early and val_ua[ran - 1] <= max(val_ua[: ran - 1])
+    assert len(last.history) == 6 and not last.stopped_early  # patience does not apply
+    assert (last.best_epoch, last.best_val_ua) == (5, val_ua[-1])
+    saved = load_weights(tmp_path / "last" / "model.safetensors")
+    final = load_checkpoint(tmp_path / "last" / "checkpoint").weights  # after the last epoch
+    for name, tensor in last.model.state_dict().items():
+        assert torch.equal(tensor.cpu(), saved[name]) and torch.equal(saved[name], final[name])
+
+
+def test_keep_is_checked_and_reaches_the_run_from_the_command_line():
+    with pytest.raises(UserError, match="keep must be one of best, last, got 'first'"):
+        TrainConfig(keep="first")
+    base = ["train", "--model", "crnn", "--source", "ravdess:x", "--out", "o"]
+    assert build_parser().parse_args(base).keep is None  # not given: the profile's rule stays
+    assert build_parser().parse_args([*base, "--keep", "last"]).keep == "last"
 
 
 # ----- speed perturbation ----------------------------------------------------------------------
