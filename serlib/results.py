@@ -50,7 +50,7 @@ def trained_epochs(run: str | Path) -> list[str]:
     lines, best = [], float("-inf")
     for row in history.to_dict("records"):
         row["epoch"] = int(row["epoch"])
-        lines.append(epoch_line(row, improved=row["val_ua"] > best))
+        lines.append(epoch_line(row, kept=row["val_ua"] > best))
         best = max(best, row["val_ua"])
     if read_metrics(folder).get("selection", {}).get("stopped_early"):
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
