@@ -40,19 +40,22 @@ def trained_epochs(run: str | Path) -> list[str]:
 
     A notebook that finds its run already trained (by ``make course``, which trains the runs
     ahead, or by an earlier notebook) still shows how the run learned, epoch by epoch, with the
-    star on each new best validation UA and the early stop, as if it had trained it itself.
+    star on each new best validation UA (on every epoch, for a run that kept its last) and the
+    early stop, as if it had trained it itself.
     """
     folder = Path(run)
     has_history = (folder / "history.csv").is_file()
     history = read_history(folder) if has_history else pd.DataFrame()
     if not set(EPOCH_COLUMNS) <= set(history.columns):
         return [f"(no readable history.csv in {folder.name})"]
+    selection = read_metrics(folder).get("selection", {})
+    keep_last = selection.get("rule") == "last epoch"  # each epoch replaced the kept weights
     lines, best = [], float("-inf")
     for row in history.to_dict("records"):
         row["epoch"] = int(row["epoch"])
-        lines.append(epoch_line(row, kept=row["val_ua"] > best))
+        lines.append(epoch_line(row, kept=keep_last or row["val_ua"] > best))
         best = max(best, row["val_ua"])
-    if read_metrics(folder).get("selection", {}).get("stopped_early"):
+    if selection.get("stopped_early"):
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         lines.append(
             f"early stop: no better validation UA for {config['train']['patience']} epochs"

@@ -3,8 +3,8 @@
 ``fit(model, train_loader, val_loader, config)`` trains any model from ``serlib.models`` and keeps
 the one that scores the best unweighted accuracy (UA) on the *source validation* speakers, or, with
 ``config.keep == "last"``, the one after the last epoch; no target label is ever looked at to
-choose it. Give it a ``target_loader`` and a DANN model and every source
-batch is paired with an unlabelled target batch for the domain head.
+choose it. Give it a ``target_loader`` and a DANN model and every source batch is paired with an
+unlabelled target batch for the domain head.
 
 Hardware is HF Accelerate's job (``serlib.hardware`` builds the ``Accelerator``): the same loop runs
 on a laptop CPU, on one GPU in bf16/fp16, and on several GPUs or CPU processes under
@@ -13,11 +13,12 @@ on a laptop CPU, on one GPU in bf16/fp16, and on several GPUs or CPU processes u
 validation is gathered from every process (``serlib.predict``), the history reports the whole
 epoch's losses, and only the main process writes files.
 
-With a ``run_dir`` the loop also writes, after every epoch, ``history.csv``, the best model so far
-(``model.safetensors``; with ``keep="last"`` each epoch's) and a checkpoint (``checkpoint/``: weights, optimizer, scheduler and loop
-state, see ``serlib.checkpoints``). ``resume=True`` continues from the last complete checkpoint and
-finishes with exactly the metrics an uninterrupted run would have had, because every epoch is a pure
-function of (seed, epoch) (``serlib.epochs``).
+With a ``run_dir`` the loop also writes, after every epoch, ``history.csv``, the kept model so far
+(``model.safetensors``: the best epoch's, or with ``keep="last"`` this epoch's) and a checkpoint
+(``checkpoint/``: weights, optimizer, scheduler and loop state, see ``serlib.checkpoints``).
+``resume=True`` continues from the last complete checkpoint and finishes with exactly the metrics
+an uninterrupted run would have had, because every epoch is a pure function of (seed, epoch)
+(``serlib.epochs``).
 
 Its settings are a ``serlib.config.TrainConfig`` (the optimiser and the loop, nothing about inputs):
 among them the learning-rate schedule (ReduceLROnPlateau on validation UA, or a warm-up then a

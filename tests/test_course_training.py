@@ -124,5 +124,7 @@ def test_trained_epochs_read_back_the_stars_and_the_early_stop(tmp_path):
     assert [line.endswith("*") for line in lines[:4]] == [True, False, True, False]
     assert lines[0] == "epoch   1  loss 1.000  val UA 0.500 WA 0.500  2.0s  *"
     assert lines[4] == "early stop: no better validation UA for 1 epochs"
+    (folder / "metrics.json").write_text('{"selection": {"rule": "last epoch"}}')
+    assert [line.endswith("*") for line in trained_epochs(folder)] == [True] * 4  # no early stop
     (folder / "history.csv").write_text("not a history\n")
     assert trained_epochs(folder)[0] == "(no readable history.csv in run)"
