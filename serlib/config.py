@@ -49,10 +49,10 @@ SCHEDULES = ("plateau", "cosine")
 """How the learning rate moves: down by a factor when validation UA stops improving, or a fixed
 linear warm-up then cosine decay (``serlib.train.build_optimizer``)."""
 
-KEEP_RULES = ("best", "last")
-"""Which weights a run keeps: the epoch with the best source-validation UA (and early stopping
-after ``patience`` epochs without one), or those after the last epoch of the schedule (every epoch
-runs; validation UA is still measured and logged, and chooses nothing)."""
+KEEP_RULES = {"best": "best source-validation UA", "last": "last epoch"}
+"""Which weights a run keeps, and how ``metrics.json`` names the rule: the epoch with the best
+source-validation UA (and early stopping after ``patience`` epochs without one), or those after the
+last epoch of the schedule (every epoch runs; validation UA is still logged, and chooses nothing)."""
 
 ADVERSARIES = ("reversal", "confusion")
 """How a DANN's encoder is pushed to hide the domain (see ``serlib.models.dann``)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from serlib.config import KEEP_RULES
 from serlib.errors import UserError
 from serlib.train import epoch_line
 
@@ -49,7 +50,7 @@ def trained_epochs(run: str | Path) -> list[str]:
     if not set(EPOCH_COLUMNS) <= set(history.columns):
         return [f"(no readable history.csv in {folder.name})"]
     selection = read_metrics(folder).get("selection", {})
-    keep_last = selection.get("rule") == "last epoch"  # each epoch replaced the kept weights
+    keep_last = selection.get("rule") == KEEP_RULES["last"]  # each epoch replaced the kept weights
     lines, best = [], float("-inf")
     for row in history.to_dict("records"):
         row["epoch"] = int(row["epoch"])

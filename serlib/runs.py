@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 
 from serlib.augment import SpecAugment
 from serlib.checkpoints import load_weights, save_weights, write_json_atomic
-from serlib.config import InputConfig, TrainConfig
+from serlib.config import KEEP_RULES, InputConfig, TrainConfig
 from serlib.corpora.base import Skip
 from serlib.data import encode_labels
 from serlib.errors import UserError
@@ -216,7 +216,7 @@ def run_protocol(
     )
     metrics["model"] = {"kind": kind, "encoder_label": settings.encoder_label}
     metrics["selection"] = {
-        "rule": {"best": "best source-validation UA", "last": "last epoch"}[config.keep],
+        "rule": KEEP_RULES[config.keep],
         "best_epoch": result.best_epoch + 1,
         "best_val_ua": result.best_val_ua,
         "epochs_run": len(result.history),

@@ -256,7 +256,8 @@ def test_keep_last_runs_every_epoch_and_keeps_the_last_weights_keep_best_stops_e
                     for result in (best, last)]  # fmt: skip
     assert without_time[0] == without_time[1][:ran]
     val_ua = [row["val_ua"] for row in last.history]
-    assert best.best_val_ua == max(val_ua[:ran]) and best.best_epoch == val_ua.index(max(val_ua))
+    assert best.best_val_ua == max(val_ua[:ran])
+    assert best.best_epoch == val_ua.index(max(val_ua[:ran]))
     # patience 1 stopped it the first time validation UA did not rise (this toy data does early)
     assert ran < 6 and best.stopped_early and val_ua[ran - 1] <= max(val_ua[: ran - 1])
     assert len(last.history) == 6 and not last.stopped_early  # patience does not apply
@@ -267,12 +268,9 @@ def test_keep_last_runs_every_epoch_and_keeps_the_last_weights_keep_best_stops_e
         assert torch.equal(tensor.cpu(), saved[name]) and torch.equal(saved[name], final[name])
 
 
-def test_keep_is_checked_and_reaches_the_run_from_the_command_line():
+def test_keep_is_checked_with_the_choices_in_the_message():
     with pytest.raises(UserError, match="keep must be one of best, last, got 'first'"):
         TrainConfig(keep="first")
-    base = ["train", "--model", "crnn", "--source", "ravdess:x", "--out", "o"]
-    assert build_parser().parse_args(base).keep is None  # not given: the profile's rule stays
-    assert build_parser().parse_args([*base, "--keep", "last"]).keep == "last"
 
 
 # ----- speed perturbation ----------------------------------------------------------------------
@@ -442,7 +440,7 @@ def test_the_command_line_takes_the_recipe_and_its_settings(monkeypatch, tmp_pat
     base = ["train", "--model", "crnn", "--source", "ravdess:x", "--out", "o"]
     args = parser.parse_args([*base, "--profile", "recipe"])
     assert args.profile == RECIPE
-    for name in ("mixup", "label_smoothing", "schedule", "warmup_epochs", "speed_perturb"):
+    for name in ("mixup", "label_smoothing", "schedule", "warmup_epochs", "keep", "speed_perturb"):
         assert getattr(args, name) is None, name  # not given: the profile's value stays
     args = parser.parse_args([*base, "--speed-perturb"])
     assert args.speed_perturb == []  # given without speeds: none (turns the recipe's off)
@@ -464,6 +462,7 @@ def test_the_command_line_takes_the_recipe_and_its_settings(monkeypatch, tmp_pat
     monkeypatch.setattr("serlib.runs.train_run", fake_train_run)
     extra = ["--mixup", "0", "--label-smoothing", "0.05", "--schedule", "plateau"]
     extra += ["--warmup-epochs", "0", "--speed-perturb", "0.95", "1.05", "--profile", "recipe"]
+    extra += ["--keep", "last"]
     assert main([*base, *extra]) == 0
     assert {k: received[k] for k in ("mixup", "label_smoothing", "schedule")} == {
         "mixup": 0.0,
@@ -471,4 +470,4 @@ def test_the_command_line_takes_the_recipe_and_its_settings(monkeypatch, tmp_pat
         "schedule": "plateau",
     }
     assert (received["warmup_epochs"], received["speed_perturb"]) == (0, [0.95, 1.05])
-    assert received["profile"] == RECIPE
+    assert (received["profile"], received["keep"]) == (RECIPE, "last")
