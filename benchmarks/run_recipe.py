@@ -91,7 +91,12 @@ THIRD_ROUND = {
 with every epoch of their schedules run, so that the epoch a fold keeps by validation can be set
 against the last epoch of the schedule (a rule declared before these seeds ran)."""
 
-CANDIDATES = FIRST_ROUND | SECOND_ROUND | THIRD_ROUND
+FOURTH_ROUND = {"dropout-0.3": {**THIRD_ROUND["cosine-40"], "dropout": 0.3}}
+"""The fourth round (2026-12-01, seeds 0 and 1): the recipe with every epoch run, plus dropout 0.3 on
+the BiLSTM's input, where 2.2 M of the CRNN's 2.36 M weights are; set against ``cosine-40``'s runs
+of the same folds and seeds by mean validation UA (a rule declared before it ran)."""
+
+CANDIDATES = FIRST_ROUND | SECOND_ROUND | THIRD_ROUND | FOURTH_ROUND
 """Every candidate by name; ``compare`` runs any of them."""
 
 CHOSEN = "cosine"

@@ -162,6 +162,7 @@ class TrainConfig(SavedSettings):
     schedule: str = "plateau"  # one of SCHEDULES: ReduceLROnPlateau (plateau_*), or cosine
     warmup_epochs: int = 0  # cosine: epochs of linear warm-up before the decay
     keep: str = "best"  # one of KEEP_RULES: the best-validation epoch's weights, or the last's
+    dropout: float = 0.0  # CRNN models: dropout on the BiLSTM's input frames (0 = the study's)
 
     def __post_init__(self) -> None:
         check_positive(self, ("epochs", "batch_size", "lr", "patience", "grad_accumulation"))
@@ -169,6 +170,8 @@ class TrainConfig(SavedSettings):
             raise UserError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not self.mixup >= 0:
             raise UserError(f"mixup must be >= 0 (0 turns it off), got {self.mixup}")
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"dropout must be in [0, 1) (0 turns it off), got {self.dropout}")
         if self.schedule not in SCHEDULES:
             raise UserError(
                 f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"

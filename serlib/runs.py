@@ -175,6 +175,7 @@ def run_protocol(
         len(labels),
         encoder_name=settings.encoder,
         split_batchnorm=uses_split_batchnorm(kind, config.target_batchnorm),
+        dropout=config.dropout,
         **prepared.inputs.model_options(),
     )
     if accelerator.is_main_process:

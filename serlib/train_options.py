@@ -31,6 +31,7 @@ OPTIONAL_FLAGS = (
     "warmup_epochs",
     "keep",
     "speed_perturb",
+    "dropout",
 )
 """``serlib train`` options that override the profile only when given."""
 
@@ -109,4 +110,11 @@ def add_setting_options(train: argparse.ArgumentParser) -> None:
         metavar="SPEED",
         help="CRNN models: also train on the source training clips played at these speeds "
         "(e.g. 0.9 1.1; computed once into the feature cache); no SPEED: none",
+    )
+    train.add_argument(
+        "--dropout",
+        type=float,
+        metavar="P",
+        help="CRNN models: while training, zero a share P of the BiLSTM's input features "
+        "(default 0, as the study's CRNN)",
     )

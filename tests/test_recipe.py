@@ -1,5 +1,5 @@
-"""The CRNN training recipe's mechanisms: label smoothing, mixup, the cosine schedule, speed
-perturbation, and the ``recipe`` profile that turns them on (each is off by default)."""
+"""The CRNN training recipe's mechanisms: label smoothing, mixup, the cosine schedule, dropout,
+speed perturbation, and the ``recipe`` profile that turns them on (each is off by default)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from serlib.errors import UserError
 from serlib.hardware import make_accelerator
 from serlib.inputs import prepare_mel_sets
 from serlib.mixup import Mixup
-from serlib.models import DANN, CRNNEncoder, EmotionClassifier
+from serlib.models import DANN, CRNNEncoder, EmotionClassifier, build_encoder
 from serlib.models.dann import DomainAdversarialLoss
 from serlib.protocol import make_protocol
 from serlib.run_settings import differing_settings, make_settings
@@ -273,6 +273,37 @@ def test_keep_is_checked_with_the_choices_in_the_message():
         TrainConfig(keep="first")
 
 
+# ----- dropout ---------------------------------------------------------------------------------
+
+
+def test_dropout_drops_lstm_inputs_while_training_only_and_adds_no_weights():
+    torch.manual_seed(0)
+    plain = CRNNEncoder(n_mels=N_MELS, channels=(8, 8), lstm_hidden=8)
+    dropped = CRNNEncoder(n_mels=N_MELS, channels=(8, 8), lstm_hidden=8, dropout=0.5)
+    assert plain.state_dict().keys() == dropped.state_dict().keys()  # runs load either way
+    assert not any(isinstance(m, nn.Dropout) for m in plain.modules())  # the study's CRNN
+    dropped.load_state_dict(plain.state_dict())
+    x = torch.randn(4, 1, N_MELS, FRAMES)
+    with torch.no_grad():
+        assert torch.equal(plain.eval()(x), dropped.eval()(x))  # scoring: no dropout
+        plain.train(), dropped.train()
+        assert torch.equal(plain(x), plain(x))
+        assert not torch.equal(dropped(x), dropped(x))  # a new mask each call
+
+    with pytest.raises(UserError, match=r"dropout must be in \[0, 1\)"):
+        TrainConfig(dropout=1.0)
+
+
+def test_dropout_is_refused_for_wav2vec2(corpora):
+    source, target = corpora
+    with pytest.raises(UserError, match="dropout applies to CRNN models"):
+        make_settings("w2v2", f"ravdess:{source}", encoder="tiny", dropout=0.3)
+    with pytest.raises(UserError, match="dropout applies to CRNN models"):
+        build_encoder("w2v2", dropout=0.3)
+    dann = make_settings("dann", f"ravdess:{source}", target=f"emodb:{target}", dropout=0.3)
+    assert dann.train.dropout == 0.3
+
+
 # ----- speed perturbation ----------------------------------------------------------------------
 
 
@@ -355,10 +386,12 @@ def test_a_recipe_run_resumes_on_the_command_line_like_an_uninterrupted_run(
     argv += ["--target", f"emodb:{target}", "--profile", "tiny", "--epochs", "3"]
     argv += ["--mixup", "0.2", "--label-smoothing", "0.1", "--schedule", "cosine"]
     argv += ["--warmup-epochs", "1", "--speed-perturb", "0.9", "1.1", "--trim-silence"]
+    argv += ["--dropout", "0.3"]  # its masks must be drawn again alike on resuming
     assert main([*argv, "--out", str(tmp_path / "straight")]) == 0
     config = json.loads((tmp_path / "straight" / "config.json").read_text())
     assert config["input_settings"]["speed_perturb"] == [0.9, 1.1]
     assert (config["train"]["schedule"], config["train"]["mixup"]) == ("cosine", 0.2)
+    assert config["train"]["dropout"] == 0.3
     assert config["counts"]["source_train"] == 3 * len(config["splits"]["source_train"]) * 16
 
     import serlib.train
@@ -442,6 +475,7 @@ def test_the_command_line_takes_the_recipe_and_its_settings(monkeypatch, tmp_pat
     assert args.profile == RECIPE
     for name in ("mixup", "label_smoothing", "schedule", "warmup_epochs", "keep", "speed_perturb"):
         assert getattr(args, name) is None, name  # not given: the profile's value stays
+    assert args.dropout is None
     args = parser.parse_args([*base, "--speed-perturb"])
     assert args.speed_perturb == []  # given without speeds: none (turns the recipe's off)
     bench = ["benchmark", "emobox-folds", "--corpus", "ravdess:x", "--out", "o"]
@@ -462,7 +496,7 @@ def test_the_command_line_takes_the_recipe_and_its_settings(monkeypatch, tmp_pat
     monkeypatch.setattr("serlib.runs.train_run", fake_train_run)
     extra = ["--mixup", "0", "--label-smoothing", "0.05", "--schedule", "plateau"]
     extra += ["--warmup-epochs", "0", "--speed-perturb", "0.95", "1.05", "--profile", "recipe"]
-    extra += ["--keep", "last"]
+    extra += ["--keep", "last", "--dropout", "0.2"]
     assert main([*base, *extra]) == 0
     assert {k: received[k] for k in ("mixup", "label_smoothing", "schedule")} == {
         "mixup": 0.0,
@@ -470,4 +504,4 @@ def test_the_command_line_takes_the_recipe_and_its_settings(monkeypatch, tmp_pat
         "schedule": "plateau",
     }
     assert (received["warmup_epochs"], received["speed_perturb"]) == (0, [0.95, 1.05])
-    assert (received["profile"], received["keep"]) == (RECIPE, "last")
+    assert (received["profile"], received["keep"], received["dropout"]) == (RECIPE, "last", 0.2)

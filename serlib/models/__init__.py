@@ -43,11 +43,21 @@ def check_model_kind(kind: str) -> str:
 
 
 def build_encoder(
-    kind: str, *, n_mels: int = 128, encoder_name: str | None = None, seed: int = 0
+    kind: str,
+    *,
+    n_mels: int = 128,
+    encoder_name: str | None = None,
+    seed: int = 0,
+    dropout: float = 0.0,
 ) -> nn.Module:
-    """A fresh encoder for a ``--model`` name (Wav2Vec2 loads ``encoder_name``'s weights)."""
+    """A fresh encoder for a ``--model`` name (Wav2Vec2 loads ``encoder_name``'s weights).
+
+    ``dropout`` (CRNN only) drops features of the BiLSTM's input frames while training.
+    """
     if encoder_family(kind) == "crnn":
-        return CRNNEncoder(n_mels=n_mels)
+        return CRNNEncoder(n_mels=n_mels, dropout=dropout)
+    if dropout:
+        raise UserError(f"dropout applies to CRNN models (crnn, dann) only, got {kind!r}")
     return build_wav2vec_encoder(encoder_name, seed=seed)
 
 
@@ -59,10 +69,13 @@ def build_model(
     encoder_name: str | None = None,
     encoder: nn.Module | None = None,
     split_batchnorm: bool = False,
+    dropout: float = 0.0,
 ) -> nn.Module:
     """The model a ``--model`` name means: encoder + emotion head, plus a domain head for DANN.
 
     Pass ``encoder`` to reuse one already built (e.g. to load a checkpoint into the same shapes).
+    ``dropout`` goes to a new CRNN encoder (``CRNNEncoder``); it holds no weights, so a run trained
+    with it loads into a model built without it.
     ``split_batchnorm`` (a ``dann`` trained with ``target_batchnorm``) swaps in batch norm that
     normalises each domain's half of a training batch alone; the weights' names stay the same.
     """
@@ -75,7 +88,7 @@ def build_model(
     encoder = (
         encoder
         if encoder is not None
-        else build_encoder(kind, n_mels=n_mels, encoder_name=encoder_name)
+        else build_encoder(kind, n_mels=n_mels, encoder_name=encoder_name, dropout=dropout)
     )
     emotion_hidden, domain_hidden = HEAD_SIZES[encoder_family(kind)]
     if not is_adversarial_kind(kind):

@@ -6,6 +6,7 @@ Shapes, for a [B, 1, 128, T] log-mel::
     conv block 2   [B, 64, 32, T/4]
     conv block 3   [B, 128, 16, T/8]
     to sequence    [B, T/8, 2048]       channels x mel bands become the features of a time step
+    dropout        [B, T/8, 2048]       training only, and only if asked (the study has none)
     BiLSTM         [B, T/8, 256]        hidden 128 per direction
     mean pool      [B, 256]             over the frames the mask says are real, not padding
 
@@ -72,6 +73,7 @@ class CRNNEncoder(nn.Module):
         n_mels: int = 128,
         channels: tuple[int, ...] = (32, 64, 128),
         lstm_hidden: int = 128,
+        dropout: float = 0.0,
     ):
         super().__init__()
         self.downsample = POOL ** len(channels)
@@ -84,6 +86,9 @@ class CRNNEncoder(nn.Module):
             blocks.append(ConvBlock(previous, width))
             previous = width
         self.conv = nn.Sequential(*blocks)
+        # Dropout where almost all the weights are: the BiLSTM's 2048-wide input. None at 0, so
+        # the study's CRNN draws no extra random numbers and trains exactly as before.
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.lstm = nn.LSTM(
             input_size=channels[-1] * (n_mels // self.downsample),
             hidden_size=lstm_hidden,
@@ -104,7 +109,7 @@ class CRNNEncoder(nn.Module):
             mask = torch.nn.functional.pad(mask, (0, missing))
         maps = self.conv(x.contiguous(memory_format=torch.channels_last))  # [B, C, F', T']
         batch, width, bands, steps = maps.shape
-        sequence = maps.permute(0, 3, 1, 2).reshape(batch, steps, width * bands)
+        sequence = self.dropout(maps.permute(0, 3, 1, 2).reshape(batch, steps, width * bands))
         step_mask = pool_mask(mask.bool(), self.downsample)
         # Pack so the backward LSTM starts at the last real frame, not in the padding.
         lengths = step_mask.sum(dim=1).clamp(min=1)
