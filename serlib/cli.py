@@ -21,7 +21,7 @@ from serlib.config import PROFILE_NAMES, TRAINING_PROFILES
 from serlib.corpora import load_corpus, skip_reasons
 from serlib.errors import UserError
 from serlib.labels import apply_scheme, check_scheme, dropped_counts, require_classes, scheme_labels
-from serlib.train_options import OPTIONAL_FLAGS, add_setting_options
+from serlib.train_options import OPTIONAL_FLAGS, SUPERVISED_FLAGS, add_setting_options
 
 EXIT_USAGE = 2
 """Exit status of a mistake the user can fix."""
@@ -267,8 +267,12 @@ def benchmark_command(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "resume": args.resume,
         "encoder": args.encoder,
-        "mixed_precision": args.mixed_precision,
         "progress": sys.stderr.isatty(),
+        **{
+            name: getattr(args, name)
+            for name in SUPERVISED_FLAGS
+            if getattr(args, name) is not None
+        },
     }
     if folds:
         summary = emobox_runs.run_emobox_folds(
@@ -327,7 +331,7 @@ def add_benchmark_parser(commands) -> None:
         "reported as partial, not comparable",
     )
     bench.add_argument("--encoder", help="w2v2: transformers checkpoint or folder; 'tiny' = test")
-    bench.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"])
+    add_setting_options(bench, adaptation=False)  # e.g. --keep last, as serlib train takes them
     bench.set_defaults(func=benchmark_command)
 
 

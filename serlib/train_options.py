@@ -2,7 +2,8 @@
 
 Each option is None unless given, so a profile's own value stays unless the command line asks for
 another (``serlib.config.profile_settings`` skips None); ``OPTIONAL_FLAGS`` names them for
-``serlib.cli.train_command``. Kept apart from ``serlib.cli`` so that the command's long table of
+``serlib.cli.train_command``, and ``SUPERVISED_FLAGS`` (all but the DANN's) for ``serlib
+benchmark``. Kept apart from ``serlib.cli`` so that the command's long table of
 settings does not crowd out the commands themselves.
 """
 
@@ -35,9 +36,23 @@ OPTIONAL_FLAGS = (
 )
 """``serlib train`` options that override the profile only when given."""
 
+ADAPTATION_FLAGS = ("adversary", "domain_weight")
+"""The ``OPTIONAL_FLAGS`` of DANN runs only; ``serlib benchmark`` (crnn, w2v2) has no use for them."""
 
-def add_setting_options(train: argparse.ArgumentParser) -> None:
-    """The options of ``OPTIONAL_FLAGS``, with what each does and its default."""
+SUPERVISED_FLAGS = tuple(name for name in OPTIONAL_FLAGS if name not in ADAPTATION_FLAGS)
+"""The ``OPTIONAL_FLAGS`` that ``serlib benchmark`` takes too."""
+
+
+def add_setting_options(train: argparse.ArgumentParser, adaptation: bool = True) -> None:
+    """The options of ``OPTIONAL_FLAGS`` (without ``adaptation``, those of ``SUPERVISED_FLAGS``),
+    with what each does and its default."""
+    if adaptation:
+        add_adaptation_options(train)
+    add_supervised_options(train)
+
+
+def add_adaptation_options(train: argparse.ArgumentParser) -> None:
+    """``ADAPTATION_FLAGS``: how a DANN hides the domain."""
     train.add_argument(
         "--adversary",
         choices=ADVERSARIES,
@@ -50,6 +65,10 @@ def add_setting_options(train: argparse.ArgumentParser) -> None:
         help="DANN: weight of the domain loss beside the emotion loss (default 0.5); 0 is the "
         "control: target batches pass through batch norm, no domain loss reaches the encoder",
     )
+
+
+def add_supervised_options(train: argparse.ArgumentParser) -> None:
+    """``SUPERVISED_FLAGS``: inputs, optimisation and regularisation of any run."""
     train.add_argument(
         "--normalisation",
         choices=NORMALISATIONS,

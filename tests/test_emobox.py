@@ -409,3 +409,33 @@ def test_real_ravdess_folds_and_balanced_set_are_found_as_complete_as_the_folder
     found = balanced_test_set(ref)
     actors = {f"Actor_{clip[-2:]}" for clip, _ in read_facts("ravdess_balanced_test.json")["clips"]}
     assert len(found.table) == 12 * len(actors & present) and found.relabelled == 0
+
+
+def test_benchmark_takes_the_training_settings_of_serlib_train(monkeypatch, tmp_path, capsys):
+    """A researcher benchmarks the recipe as trained (``--keep last``, ``--dropout``...); a
+    setting not given stays the profile's; the DANN-only ones are not offered."""
+    received = {}
+
+    def fake_run(*corpora, **options):
+        received.update(options, corpora=corpora)
+        return {}
+
+    monkeypatch.setattr("serlib.emobox_runs.run_emobox_folds", fake_run)
+    monkeypatch.setattr("serlib.emobox_runs.run_emobox_cross", fake_run)
+    monkeypatch.setattr("serlib.emobox_runs.format_summary", lambda summary: "table")
+    folds = ["benchmark", "emobox-folds", "--corpus", "ravdess:x", "--out", str(tmp_path)]
+    settings = ["--profile", "recipe", "--keep", "last", "--dropout", "0.3", "--mixup", "0.2"]
+    assert main([*folds, *settings]) == 0
+    assert (received["keep"], received["dropout"], received["mixup"]) == ("last", 0.3, 0.2)
+    assert "schedule" not in received and "speed_perturb" not in received  # the recipe's stay
+    received.clear()
+    cross = ["benchmark", "emobox-cross", "--source", "iemocap:a", "--target", "ravdess:b"]
+    assert main([*cross, "--out", str(tmp_path), "--speed-perturb", "0.9", "1.1"]) == 0
+    assert received["speed_perturb"] == [0.9, 1.1] and received["corpora"][:2] == (
+        "iemocap:a",
+        "ravdess:b",
+    )
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*folds, "--adversary", "reversal"])
+    assert "unrecognized arguments: --adversary" in capsys.readouterr().err
