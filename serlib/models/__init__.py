@@ -74,10 +74,10 @@ def build_model(
     """The model a ``--model`` name means: encoder + emotion head, plus a domain head for DANN.
 
     Pass ``encoder`` to reuse one already built (e.g. to load a checkpoint into the same shapes).
-    ``dropout`` goes to a new CRNN encoder (``CRNNEncoder``); it holds no weights, so a run trained
-    with it loads into a model built without it.
     ``split_batchnorm`` (a ``dann`` trained with ``target_batchnorm``) swaps in batch norm that
     normalises each domain's half of a training batch alone; the weights' names stay the same.
+    ``dropout`` goes to a new CRNN encoder (``CRNNEncoder``); it holds no weights, so a run trained
+    with it loads into a model built without it.
     """
     if num_classes < 2:
         raise UserError(f"need at least 2 classes, got {num_classes}; use a label scheme with more")
