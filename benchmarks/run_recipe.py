@@ -96,11 +96,17 @@ FOURTH_ROUND = {"dropout-0.3": {**THIRD_ROUND["cosine-40"], "dropout": 0.3}}
 the BiLSTM's input, where 2.2 M of the CRNN's 2.36 M weights are; set against ``cosine-40``'s runs
 of the same folds and seeds by mean validation UA (a rule declared before it ran)."""
 
+SIXTH_ROUND = {"pool-bands": {**THIRD_ROUND["cosine-40"], "pool_bands": True}}
+"""The sixth round (2026-12-01, seeds 0 and 1): the recipe with every epoch run, its BiLSTM reading
+the conv maps' mean over the mel bands (128 features a step, not 2048: 0.26 M weights, not 2.23 M);
+set against ``cosine-40``'s runs of the same folds and seeds by mean validation UA (a rule
+declared before it ran)."""
+
 BASELINE = {"full": {}}
 """The ``full`` profile unchanged (the 45.8 % baseline's settings), run again with more seeds on the
 same folds: the recipe's lead is judged against the baseline's own spread over seeds."""
 
-CANDIDATES = FIRST_ROUND | SECOND_ROUND | THIRD_ROUND | FOURTH_ROUND | BASELINE
+CANDIDATES = FIRST_ROUND | SECOND_ROUND | THIRD_ROUND | FOURTH_ROUND | SIXTH_ROUND | BASELINE
 """Every candidate by name; ``compare`` runs any of them."""
 
 CHOSEN = "cosine"

@@ -163,6 +163,7 @@ class TrainConfig(SavedSettings):
     warmup_epochs: int = 0  # cosine: epochs of linear warm-up before the decay
     keep: str = "best"  # one of KEEP_RULES: the best-validation epoch's weights, or the last's
     dropout: float = 0.0  # CRNN models: dropout on the BiLSTM's input frames (0 = the study's)
+    pool_bands: bool = False  # CRNN models: the BiLSTM reads the mean over mel bands
 
     def __post_init__(self) -> None:
         check_positive(self, ("epochs", "batch_size", "lr", "patience", "grad_accumulation"))

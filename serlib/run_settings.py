@@ -303,13 +303,18 @@ def check_target_options(
 
 def check_augmentation_options(kind: str, settings: Profile) -> None:
     """Mixup needs a label on every row it mixes (a DANN's target rows have none); speed
-    perturbation is read into the log-mel cache and dropout sits in the CRNN (CRNN models)."""
+    perturbation is read into the log-mel cache, and dropout and band pooling sit in the CRNN (CRNN
+    models)."""
     if settings.train.mixup > 0 and is_adversarial_kind(kind):
         raise UserError(MIXUP_DANN)
     if settings.inputs.speed_perturb and encoder_family(kind) != "crnn":
         raise UserError("speed perturbation applies to CRNN models (log-mel inputs) only")
     if settings.train.dropout and encoder_family(kind) != "crnn":
         raise UserError("dropout applies to CRNN models (crnn, dann) only; leave --dropout out")
+    if settings.train.pool_bands and encoder_family(kind) != "crnn":
+        raise UserError(
+            "band pooling applies to CRNN models (crnn, dann) only; leave --pool-bands out"
+        )
 
 
 def target_statistics_used(settings: RunSettings) -> str | None:

@@ -176,6 +176,7 @@ def run_protocol(
         encoder_name=settings.encoder,
         split_batchnorm=uses_split_batchnorm(kind, config.target_batchnorm),
         dropout=config.dropout,
+        pool_bands=config.pool_bands,
         **prepared.inputs.model_options(),
     )
     if accelerator.is_main_process:
@@ -363,6 +364,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
         config["model"],
         len(config["labels"]),
         split_batchnorm=uses_split_batchnorm(config["model"], target_batchnorm),
+        pool_bands=bool(config["train"].get("pool_bands")),  # runs from before it: False
         **inputs.model_options(config.get("encoder_config")),
     )
     model.load_state_dict(load_weights(weights_path, device))

@@ -33,6 +33,7 @@ OPTIONAL_FLAGS = (
     "keep",
     "speed_perturb",
     "dropout",
+    "pool_bands",
 )
 """``serlib train`` options that override the profile only when given."""
 
@@ -136,4 +137,11 @@ def add_supervised_options(train: argparse.ArgumentParser) -> None:
         metavar="P",
         help="CRNN models: while training, zero a share P of the BiLSTM's input features "
         "(default 0, as the study's CRNN)",
+    )
+    train.add_argument(
+        "--pool-bands",
+        action="store_true",
+        default=None,
+        help="CRNN models: average the conv maps over the mel axis before the BiLSTM (128 "
+        "features a step instead of 2048; not the study's CRNN)",
     )

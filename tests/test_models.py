@@ -38,6 +38,23 @@ def test_crnn_has_the_study_size():
     assert total == lstm + conv + head == 2_356_804
 
 
+def test_band_pooling_feeds_the_bilstm_the_mean_over_mel_bands():
+    """``pool_bands``: 128 features a step instead of 2048, so a BiLSTM of 0.26 M weights."""
+    torch.manual_seed(0)
+    pooled = build_model("crnn", 4, pool_bands=True)
+    lstm = 2 * 4 * 128 * (128 + 128 + 2)  # as in the study's CRNN, but 128 inputs, not 128 * 16
+    assert count_parameters(pooled.encoder.lstm) == lstm == 264_192
+    encoder, x = pooled.encoder.eval(), torch.randn(2, 1, 128, 40)
+    with torch.no_grad():
+        maps = encoder.conv(x)  # [2, 128, 16, 5]
+        by_hand, _ = encoder.lstm(maps.mean(dim=2).transpose(1, 2))  # [2, 5, 256]
+        torch.testing.assert_close(encoder(x), by_hand.mean(dim=1))
+    with pytest.raises(RuntimeError, match="size mismatch"):  # a run must say it was pooled
+        build_model("crnn", 4).load_state_dict(pooled.state_dict())
+    with pytest.raises(UserError, match="pool_bands applies to CRNN models"):
+        build_model("w2v2", 4, pool_bands=True)
+
+
 def test_crnn_shapes_and_probabilities():
     model = build_model("crnn", 5).eval()
     x = torch.randn(3, 1, 128, 40)

@@ -37,6 +37,7 @@ from serlib.models import DANN, CRNNEncoder, EmotionClassifier, build_encoder
 from serlib.models.dann import DomainAdversarialLoss
 from serlib.protocol import make_protocol
 from serlib.run_settings import differing_settings, make_settings
+from serlib.runs import load_run
 from serlib.train import COSINE_FLOOR, build_optimizer, cosine_factor, fit, train_one_epoch
 
 torch.set_num_threads(1)
@@ -294,10 +295,12 @@ def test_dropout_drops_lstm_inputs_while_training_only_and_adds_no_weights():
         TrainConfig(dropout=1.0)
 
 
-def test_dropout_is_refused_for_wav2vec2(corpora):
+def test_dropout_and_band_pooling_are_refused_for_wav2vec2(corpora):
     source, target = corpora
     with pytest.raises(UserError, match="dropout applies to CRNN models"):
         make_settings("w2v2", f"ravdess:{source}", encoder="tiny", dropout=0.3)
+    with pytest.raises(UserError, match="band pooling applies to CRNN models.*--pool-bands"):
+        make_settings("w2v2", f"ravdess:{source}", encoder="tiny", pool_bands=True)
     with pytest.raises(UserError, match="dropout applies to CRNN models"):
         build_encoder("w2v2", dropout=0.3)
     dann = make_settings("dann", f"ravdess:{source}", target=f"emodb:{target}", dropout=0.3)
@@ -387,8 +390,11 @@ def test_a_recipe_run_resumes_on_the_command_line_like_an_uninterrupted_run(
     argv += ["--mixup", "0.2", "--label-smoothing", "0.1", "--schedule", "cosine"]
     argv += ["--warmup-epochs", "1", "--speed-perturb", "0.9", "1.1", "--trim-silence"]
     argv += ["--dropout", "0.3"]  # its masks must be drawn again alike on resuming
+    argv += ["--pool-bands"]  # a smaller BiLSTM: the run must be read back with it
     assert main([*argv, "--out", str(tmp_path / "straight")]) == 0
     config = json.loads((tmp_path / "straight" / "config.json").read_text())
+    assert config["train"]["pool_bands"] is True
+    assert load_run(tmp_path / "straight").model.encoder.lstm.input_size == 128
     assert config["input_settings"]["speed_perturb"] == [0.9, 1.1]
     assert (config["train"]["schedule"], config["train"]["mixup"]) == ("cosine", 0.2)
     assert config["train"]["dropout"] == 0.3
@@ -475,7 +481,7 @@ def test_the_command_line_takes_the_recipe_and_its_settings(monkeypatch, tmp_pat
     assert args.profile == RECIPE
     for name in ("mixup", "label_smoothing", "schedule", "warmup_epochs", "keep", "speed_perturb"):
         assert getattr(args, name) is None, name  # not given: the profile's value stays
-    assert args.dropout is None
+    assert args.dropout is None and args.pool_bands is None
     args = parser.parse_args([*base, "--speed-perturb"])
     assert args.speed_perturb == []  # given without speeds: none (turns the recipe's off)
     bench = ["benchmark", "emobox-folds", "--corpus", "ravdess:x", "--out", "o"]
@@ -496,7 +502,7 @@ def test_the_command_line_takes_the_recipe_and_its_settings(monkeypatch, tmp_pat
     monkeypatch.setattr("serlib.runs.train_run", fake_train_run)
     extra = ["--mixup", "0", "--label-smoothing", "0.05", "--schedule", "plateau"]
     extra += ["--warmup-epochs", "0", "--speed-perturb", "0.95", "1.05", "--profile", "recipe"]
-    extra += ["--keep", "last", "--dropout", "0.2"]
+    extra += ["--keep", "last", "--dropout", "0.2", "--pool-bands"]
     assert main([*base, *extra]) == 0
     assert {k: received[k] for k in ("mixup", "label_smoothing", "schedule")} == {
         "mixup": 0.0,
@@ -505,3 +511,4 @@ def test_the_command_line_takes_the_recipe_and_its_settings(monkeypatch, tmp_pat
     }
     assert (received["warmup_epochs"], received["speed_perturb"]) == (0, [0.95, 1.05])
     assert (received["profile"], received["keep"], received["dropout"]) == (RECIPE, "last", 0.2)
+    assert received["pool_bands"] is True

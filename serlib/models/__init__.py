@@ -49,15 +49,19 @@ def build_encoder(
     encoder_name: str | None = None,
     seed: int = 0,
     dropout: float = 0.0,
+    pool_bands: bool = False,
 ) -> nn.Module:
     """A fresh encoder for a ``--model`` name (Wav2Vec2 loads ``encoder_name``'s weights).
 
-    ``dropout`` (CRNN only) drops features of the BiLSTM's input frames while training.
+    ``dropout`` (CRNN only) drops features of the BiLSTM's input frames while training;
+    ``pool_bands`` (CRNN only) averages the mel axis away before the BiLSTM.
     """
     if encoder_family(kind) == "crnn":
-        return CRNNEncoder(n_mels=n_mels, dropout=dropout)
+        return CRNNEncoder(n_mels=n_mels, dropout=dropout, pool_bands=pool_bands)
     if dropout:
         raise UserError(f"dropout applies to CRNN models (crnn, dann) only, got {kind!r}")
+    if pool_bands:
+        raise UserError(f"pool_bands applies to CRNN models (crnn, dann) only, got {kind!r}")
     return build_wav2vec_encoder(encoder_name, seed=seed)
 
 
@@ -70,6 +74,7 @@ def build_model(
     encoder: nn.Module | None = None,
     split_batchnorm: bool = False,
     dropout: float = 0.0,
+    pool_bands: bool = False,
 ) -> nn.Module:
     """The model a ``--model`` name means: encoder + emotion head, plus a domain head for DANN.
 
@@ -77,7 +82,8 @@ def build_model(
     ``split_batchnorm`` (a ``dann`` trained with ``target_batchnorm``) swaps in batch norm that
     normalises each domain's half of a training batch alone; the weights' names stay the same.
     ``dropout`` goes to a new CRNN encoder (``CRNNEncoder``); it holds no weights, so a run trained
-    with it loads into a model built without it.
+    with it loads into a model built without it. ``pool_bands`` also goes to a new CRNN encoder; it
+    changes the BiLSTM's weights, so a run trained with it must be built with it to load.
     """
     if num_classes < 2:
         raise UserError(f"need at least 2 classes, got {num_classes}; use a label scheme with more")
@@ -88,7 +94,13 @@ def build_model(
     encoder = (
         encoder
         if encoder is not None
-        else build_encoder(kind, n_mels=n_mels, encoder_name=encoder_name, dropout=dropout)
+        else build_encoder(
+            kind,
+            n_mels=n_mels,
+            encoder_name=encoder_name,
+            dropout=dropout,
+            pool_bands=pool_bands,
+        )
     )
     emotion_hidden, domain_hidden = HEAD_SIZES[encoder_family(kind)]
     if not is_adversarial_kind(kind):

@@ -6,13 +6,17 @@ Shapes, for a [B, 1, 128, T] log-mel::
     conv block 2   [B, 64, 32, T/4]
     conv block 3   [B, 128, 16, T/8]
     to sequence    [B, T/8, 2048]       channels x mel bands become the features of a time step
+                   [B, T/8, 128]        or, with ``pool_bands``, the mean over the 16 bands
     dropout        [B, T/8, 2048]       training only, and only if asked (the study has none)
     BiLSTM         [B, T/8, 256]        hidden 128 per direction
     mean pool      [B, 256]             over the frames the mask says are real, not padding
 
 ``CRNNEncoder`` stops there and returns the 256-dim embedding; ``EmotionClassifier`` (in
 ``serlib.models``) adds the 256 -> 128 -> C head. The BiLSTM holds almost all the weights
-(2.23 M of the 2.36 M of a 4-class CRNN): its input is 2048 features wide.
+(2.23 M of the 2.36 M of a 4-class CRNN): its input is 2048 features wide. ``pool_bands`` (not
+the study's) averages the mel axis away first: the BiLSTM then reads 128 features a step (0.26 M
+weights), and a pattern counts the same in whichever band it sits, as when one voice is higher
+than another.
 
 Two choices make the training step cheaper without changing what the network is (measured in
 ``benchmarks/RESULTS_epoch.md``): the convolutions keep their maps channels-last (NHWC, the layout
@@ -74,6 +78,7 @@ class CRNNEncoder(nn.Module):
         channels: tuple[int, ...] = (32, 64, 128),
         lstm_hidden: int = 128,
         dropout: float = 0.0,
+        pool_bands: bool = False,
     ):
         super().__init__()
         self.downsample = POOL ** len(channels)
@@ -89,8 +94,10 @@ class CRNNEncoder(nn.Module):
         # Dropout where almost all the weights are: the BiLSTM's 2048-wide input. None at 0, so
         # the study's CRNN draws no extra random numbers and trains exactly as before.
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.pool_bands = pool_bands
+        bands = 1 if pool_bands else n_mels // self.downsample
         self.lstm = nn.LSTM(
-            input_size=channels[-1] * (n_mels // self.downsample),
+            input_size=channels[-1] * bands,
             hidden_size=lstm_hidden,
             batch_first=True,
             bidirectional=True,
@@ -108,6 +115,8 @@ class CRNNEncoder(nn.Module):
             x = torch.nn.functional.pad(x, (0, missing))
             mask = torch.nn.functional.pad(mask, (0, missing))
         maps = self.conv(x.contiguous(memory_format=torch.channels_last))  # [B, C, F', T']
+        if self.pool_bands:
+            maps = maps.mean(dim=2, keepdim=True)  # [B, C, 1, T']
         batch, width, bands, steps = maps.shape
         sequence = self.dropout(maps.permute(0, 3, 1, 2).reshape(batch, steps, width * bands))
         step_mask = pool_mask(mask.bool(), self.downsample)
