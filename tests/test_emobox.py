@@ -428,9 +428,13 @@ def test_benchmark_takes_the_training_settings_of_serlib_train(monkeypatch, tmp_
     assert main([*folds, *settings]) == 0
     assert (received["keep"], received["dropout"], received["mixup"]) == ("last", 0.3, 0.2)
     assert "schedule" not in received and "speed_perturb" not in received  # the recipe's stay
+    assert "pool_bands" not in received
     received.clear()
     cross = ["benchmark", "emobox-cross", "--source", "iemocap:a", "--target", "ravdess:b"]
-    assert main([*cross, "--out", str(tmp_path), "--speed-perturb", "0.9", "1.1"]) == 0
+    assert (
+        main([*cross, "--out", str(tmp_path), "--speed-perturb", "0.9", "1.1", "--pool-bands"]) == 0
+    )
+    assert received["pool_bands"] is True
     assert received["speed_perturb"] == [0.9, 1.1] and received["corpora"][:2] == (
         "iemocap:a",
         "ravdess:b",
