@@ -102,11 +102,27 @@ the conv maps' mean over the mel bands (128 features a step, not 2048: 0.26 M we
 set against ``cosine-40``'s runs of the same folds and seeds by mean validation UA (a rule
 declared before it ran)."""
 
+LEARNING_CURVE = {
+    f"speakers-{n}": {**THIRD_ROUND["cosine-40"], "train_speakers": n} for n in (3, 6)
+}
+"""How much the number of training actors is worth (2026-12-01, seeds 0 and 1): the recipe with
+every epoch run, each fold trained on only the first 3 or 6 of its 10 training actors (its test
+and validation actors unchanged), set against ``cosine-40``'s runs on all 10. A measurement, not a
+candidate: it chooses nothing. EmoBox's RAVDESS folds train on 20 actors."""
+
 BASELINE = {"full": {}}
 """The ``full`` profile unchanged (the 45.8 % baseline's settings), run again with more seeds on the
 same folds: the recipe's lead is judged against the baseline's own spread over seeds."""
 
-CANDIDATES = FIRST_ROUND | SECOND_ROUND | THIRD_ROUND | FOURTH_ROUND | SIXTH_ROUND | BASELINE
+CANDIDATES = (
+    FIRST_ROUND
+    | SECOND_ROUND
+    | THIRD_ROUND
+    | FOURTH_ROUND
+    | SIXTH_ROUND
+    | LEARNING_CURVE
+    | BASELINE
+)
 """Every candidate by name; ``compare`` runs any of them."""
 
 CHOSEN = "cosine"

@@ -60,6 +60,7 @@ RESUME_KEYS = (
     "transductive",
     "encoder",
     "w2v2_mode",
+    "fold",
 )
 """config.json entries a resumed run must share with the command that resumes it."""
 

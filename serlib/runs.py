@@ -274,6 +274,7 @@ def cross_validate(
     seed: int = 0,
     resume: bool = False,
     progress: bool = True,
+    train_speakers: int | None = None,
     **overrides,
 ) -> dict:
     """Speaker-independent k-fold cross-validation of the CRNN on one corpus.
@@ -281,7 +282,8 @@ def cross_validate(
     Fold k tests on its own speakers, selects the epoch on a few other speakers and trains on the
     rest (``serlib.splits.speaker_folds``); every utterance is tested exactly once. Each fold is a
     run folder ``out/foldK``; ``out/summary.json`` holds every fold's test scores and their mean
-    and standard deviation. Returns that summary.
+    and standard deviation. Returns that summary. ``train_speakers`` trains each fold on only N
+    of the rest (a learning curve; its run folders say so, and refuse to resume with another N).
     """
     base = make_settings(
         "crnn", corpus, scheme=scheme, profile=profile, epochs=epochs, seed=seed, **overrides
@@ -289,8 +291,9 @@ def cross_validate(
     table, skipped = labelled_table(base.source, scheme, base.labels, every_class=True)
     out = Path(out).expanduser()
     folds = {}
-    for fold in speaker_folds(table, n_folds, seed=SPLIT_SEED):
-        settings = replace(base, fold=fold.name)
+    trained_on = "" if train_speakers is None else f", trained on {train_speakers} speakers"
+    for fold in speaker_folds(table, n_folds, seed=SPLIT_SEED, train_speakers=train_speakers):
+        settings = replace(base, fold=fold.name + trained_on)
         check_resumable(out / fold.name, settings, resume)
         protocol = fold_protocol(fold, skipped)
         result = run_protocol(out / fold.name, settings, protocol, resume=resume, progress=progress)
@@ -300,7 +303,8 @@ def cross_validate(
         "corpus": base.source.to_dict(),
         "scheme": scheme,
         "labels": base.labels,
-        "protocol": f"{n_folds}-fold speaker-independent cross-validation (each speaker tested once)",
+        "protocol": f"{n_folds}-fold speaker-independent cross-validation (each speaker tested "
+        f"once{trained_on})",
         "ua_mean": float(uas.mean()),
         "ua_std": float(uas.std(ddof=1)) if len(uas) > 1 else 0.0,
         "wa_mean": float(np.mean([scores["wa"] for scores in folds.values()])),

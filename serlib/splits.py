@@ -123,9 +123,17 @@ def speaker_split(
 
 
 def speaker_folds(
-    table: pd.DataFrame, n_folds: int = 4, val_fraction: float = 0.15, seed: int = 0
+    table: pd.DataFrame,
+    n_folds: int = 4,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    train_speakers: int | None = None,
 ) -> list[Fold]:
-    """k speaker-independent folds: each tests on its own speakers and validates on a few others."""
+    """k speaker-independent folds: each tests on its own speakers and validates on a few others.
+
+    ``train_speakers`` trains each fold on only the first N of its other speakers (a learning
+    curve: the test and validation speakers stay those of the full folds); None trains on all.
+    """
     speakers = gender_balanced_order(table, seed)
     if not 2 <= n_folds <= len(speakers):
         raise UserError(f"need 2 <= n_folds <= number of speakers ({len(speakers)}), got {n_folds}")
@@ -141,7 +149,16 @@ def speaker_folds(
                 f"{len(speakers)} speakers are too few for {n_folds} folds with {n_val} validation "
                 "speakers each: none would be left to train on"
             )
-        folds.append(make_fold(f"fold{index + 1}", table, rest[:n_val], test))
+        name, part = f"fold{index + 1}", table
+        if train_speakers is not None:
+            available = len(rest) - n_val
+            if not 1 <= train_speakers <= available:
+                raise UserError(
+                    f"train_speakers must be between 1 and {available} (the training speakers of "
+                    f"{name}), got {train_speakers}; None trains on all of them"
+                )
+            part = select_speakers(table, test + rest[: n_val + train_speakers])
+        folds.append(make_fold(name, part, rest[:n_val], test))
     return folds
 
 

@@ -15,11 +15,14 @@ from tone_corpora import tone_clip, write_emodb, write_ravdess
 from serlib.analysis import embed_clips, run_embeddings
 from serlib.checkpoints import load_state
 from serlib.cli import main
+from serlib.corpora import load_corpus
+from serlib.errors import UserError
 from serlib.features import FrontendConfig, MelStats, log_mel, trim_silence
 from serlib.inputs import MelInputs, WaveInputs, inputs_from_dict, log_mels
 from serlib.predict import predict
 from serlib.protocol import CorpusRef, labelled_table, split_target
 from serlib.runs import cross_validate, evaluate_run, load_run, predict_files, train_run
+from serlib.splits import SPLIT_SEED, speaker_folds
 
 torch.set_num_threads(1)
 
@@ -483,6 +486,30 @@ def test_cross_validation_tests_every_speaker_once(corpora, home, tmp_path):
     uas = [fold["ua"] for fold in summary["folds"].values()]
     assert summary["ua_mean"] == pytest.approx(np.mean(uas))
     assert json.loads((tmp_path / "cv" / "summary.json").read_text()) == summary
+
+
+def test_cross_validation_on_fewer_training_speakers_keeps_the_folds_test_and_validation(
+    corpora, home, tmp_path
+):
+    """A learning curve: each fold trains on N of its speakers, tests and validates as before."""
+    source, _ = corpora
+    options = dict(scheme="4class", n_folds=3, profile="tiny", epochs=1, progress=False)
+    summary = cross_validate(f"ravdess:{source}", tmp_path / "cv", train_speakers=2, **options)
+    assert summary["protocol"].endswith("(each speaker tested once, trained on 2 speakers)")
+    table = load_corpus("ravdess", source).table
+    for full in speaker_folds(table, n_folds=3, seed=SPLIT_SEED):
+        config = json.loads((tmp_path / "cv" / full.name / "config.json").read_text())
+        splits, speakers = config["splits"], full.speakers()
+        assert (splits["source_val"], splits["source_test"]) == (speakers["val"], speakers["test"])
+        assert len(splits["source_train"]) == 2
+        assert set(splits["source_train"]) < set(speakers["train"])
+        assert config["fold"] == f"{full.name}, trained on 2 speakers"
+    with pytest.raises(UserError, match="cannot resume .* its fold is 'fold1, trained on 2"):
+        cross_validate(
+            f"ravdess:{source}", tmp_path / "cv", train_speakers=1, resume=True, **options
+        )
+    with pytest.raises(UserError, match="train_speakers must be between 1 and 3 .* got 4"):
+        cross_validate(f"ravdess:{source}", tmp_path / "more", train_speakers=4, **options)
 
 
 def test_every_kind_of_inputs_reads_back_from_its_config_entry():

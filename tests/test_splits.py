@@ -216,6 +216,18 @@ def test_speaker_folds_on_a_scanned_corpus(ravdess_corpus: FakeCorpus):
         assert fold.speakers()["val"] and len(fold.speakers()["train"]) == 2
 
 
+def test_speaker_folds_on_fewer_training_speakers_drop_training_speakers_only():
+    table = speaker_table(6, 6)  # 3 folds: 4 test, 2 validation and 6 training speakers each
+    fewer_folds = speaker_folds(table, 3, train_speakers=3)
+    for full, fewer in zip(speaker_folds(table, 3), fewer_folds, strict=True):
+        before, after = full.speakers(), fewer.speakers()
+        assert (after["test"], after["val"]) == (before["test"], before["val"])
+        assert len(after["train"]) == 3 and set(after["train"]) < set(before["train"])
+    for wrong in (0, 7):
+        with pytest.raises(ValueError, match=f"train_speakers must be between 1 and 6 .* {wrong};"):
+            speaker_folds(table, 3, train_speakers=wrong)
+
+
 def test_speaker_folds_refuse_impossible_requests():
     with pytest.raises(ValueError, match="n_folds"):
         speaker_folds(speaker_table(2, 2), n_folds=5)
