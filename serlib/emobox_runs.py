@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from serlib.checkpoints import write_json_atomic
+from serlib.config import TrainConfig
 from serlib.emobox import (
     CROSS_SCHEME,
     VALIDATION_SPEAKERS,
@@ -47,11 +48,26 @@ from serlib.splits import Fold
 PROTOCOL_FOLDS = "EmoBox folds"
 PROTOCOL_CROSS = "EmoBox cross-corpus track"
 SUMMARY_FILE = "summary.json"
-SELECTION = (
-    f"serlib keeps the epoch with the best UA on {VALIDATION_SPEAKERS} validation speakers (one per "
-    "gender) taken from the training speakers (EmoBox: on a random 20 % of the training clips)"
-)
-"""How serlib chooses the epoch under EmoBox's protocols, for summaries and tables."""
+EMOBOX_SELECTION = "EmoBox chooses on a random 20 % of the training clips"
+
+
+def selection(config: TrainConfig) -> str:
+    """How serlib chose the weights under EmoBox's protocols, in words, for summaries and tables."""
+    validation = f"{VALIDATION_SPEAKERS} validation speakers (one per gender)"
+    if config.refit:
+        return (
+            f"serlib trains on every training speaker, {validation} included, and keeps the last "
+            f"epoch (refit; {EMOBOX_SELECTION})"
+        )
+    if config.keep == "last":
+        return (
+            f"serlib keeps the last epoch; {validation} taken from the training speakers choose "
+            f"nothing ({EMOBOX_SELECTION})"
+        )
+    return (
+        f"serlib keeps the epoch with the best UA on {validation} taken from the training speakers "
+        f"({EMOBOX_SELECTION})"
+    )
 
 
 def is_main_process() -> bool:
@@ -200,7 +216,7 @@ def folds_summary(
     summary = {
         "protocol": PROTOCOL_FOLDS,
         "description": f"EmoBox's {len(facts['folds'])} speaker-independent folds of {ref.name} "
-        f"(its test speakers, its classes); {SELECTION}",
+        f"(its test speakers, its classes); {selection(settings.train)}",
         "corpus": ref.to_dict(),
         "scheme": facts["scheme"],
         "labels": settings.labels,
@@ -285,9 +301,8 @@ def run_emobox_cross(
     pair = f"{source_ref.name}->{target_ref.name}"
     summary = {
         "protocol": PROTOCOL_CROSS,
-        "description": f"trained on all of {source_ref.name} in 4 classes but "
-        f"{VALIDATION_SPEAKERS} validation speakers; UA on EmoBox's balanced 4-class test set "
-        f"of {target_ref.name}; the epoch is chosen on the source validation speakers",
+        "description": f"trained on {source_ref.name} in 4 classes; UA on EmoBox's balanced "
+        f"4-class test set of {target_ref.name}; {selection(settings.train)}",
         "source": source_ref.to_dict(),
         "target": target_ref.to_dict(),
         "pair": pair,

@@ -231,3 +231,22 @@ def fold_protocol(fold: Fold, skipped: list[Skip]) -> Protocol:
         },
         list(skipped),
     )
+
+
+def refit_protocol(protocol: Protocol) -> Protocol:
+    """The same protocol with its validation speakers moved into training (``TrainConfig.refit``).
+
+    Once the number of epochs is fixed, the validation speakers choose nothing: training on them
+    too gives the model more speakers. The run has no validation set and keeps its last epoch.
+    """
+    tables = dict(protocol.tables)
+    if "source_val" not in tables:
+        raise ValueError("this protocol has no source_val set to refit on")
+    validation = tables.pop("source_val")
+    tables["source_train"] = pd.concat([tables["source_train"], validation], ignore_index=True)
+    descriptions = {k: v for k, v in protocol.descriptions.items() if k != "source_val"}
+    descriptions["source_train"] = (
+        f"training speakers and the validation speakers {', '.join(speakers_of(validation))} "
+        "(refit: every epoch runs and the last is kept; no epoch is chosen)"
+    )
+    return Protocol(tables, descriptions, list(protocol.skipped))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from serlib.config import KEEP_RULES
+from serlib.config import KEEP_RULES, REFIT_RULE
 from serlib.errors import UserError
 from serlib.train import epoch_line
 
@@ -32,8 +32,9 @@ def read_history(run: str | Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-EPOCH_COLUMNS = ("epoch", "train_loss", "val_ua", "val_wa", "seconds")
-"""The history.csv columns an epoch line is written from (``serlib.train.epoch_line``)."""
+EPOCH_COLUMNS = ("epoch", "train_loss", "seconds")
+"""The history.csv columns an epoch line is written from (``serlib.train.epoch_line``), with
+``val_ua`` and ``val_wa`` where the run had validation speakers (a refit run has none)."""
 
 
 def trained_epochs(run: str | Path) -> list[str]:
@@ -50,12 +51,14 @@ def trained_epochs(run: str | Path) -> list[str]:
     if not set(EPOCH_COLUMNS) <= set(history.columns):
         return [f"(no readable history.csv in {folder.name})"]
     selection = read_metrics(folder).get("selection", {})
-    keep_last = selection.get("rule") == KEEP_RULES["last"]  # each epoch replaced the kept weights
+    # each epoch replaced the kept weights
+    keep_last = selection.get("rule") in (KEEP_RULES["last"], REFIT_RULE)
     lines, best = [], float("-inf")
     for row in history.to_dict("records"):
         row["epoch"] = int(row["epoch"])
-        lines.append(epoch_line(row, kept=keep_last or row["val_ua"] > best))
-        best = max(best, row["val_ua"])
+        score = row.get("val_ua", float("-inf"))
+        lines.append(epoch_line(row, kept=keep_last or score > best))
+        best = max(best, score)
     if selection.get("stopped_early"):
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         lines.append(

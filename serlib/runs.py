@@ -23,6 +23,7 @@ files with it; ``cross_validate`` runs k speaker-independent folds on one corpus
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +37,7 @@ from torch.utils.data import DataLoader
 
 from serlib.augment import SpecAugment
 from serlib.checkpoints import load_weights, save_weights, write_json_atomic
-from serlib.config import KEEP_RULES, InputConfig, TrainConfig
+from serlib.config import KEEP_RULES, REFIT_RULE, InputConfig, TrainConfig
 from serlib.corpora.base import Skip
 from serlib.data import encode_labels
 from serlib.errors import UserError
@@ -62,6 +63,7 @@ from serlib.protocol import (
     fold_protocol,
     labelled_table,
     make_protocol,
+    refit_protocol,
 )
 from serlib.run_settings import (
     READABLE_FORMATS,
@@ -166,6 +168,8 @@ def run_protocol(
 ) -> RunResult:
     """Steps 2 to 4 for tables already split: inputs, model, training, evaluation, files."""
     kind, labels, config = settings.model, settings.labels, settings.train
+    if config.refit:  # the validation speakers train too; nothing is chosen by them
+        protocol = refit_protocol(protocol)
     accelerator = make_accelerator(config)
     with accelerator.main_process_first():  # one process fills the feature cache, the rest read it
         prepared = prepare_inputs(settings, protocol, progress and accelerator.is_main_process)
@@ -186,7 +190,7 @@ def run_protocol(
     result = fit(
         net,
         loaders["source_train"],
-        loaders["source_val"],
+        loaders.get("source_val"),
         config,
         labels=labels,
         target_loader=loaders.get("target_adapt"),
@@ -218,9 +222,9 @@ def run_protocol(
     )
     metrics["model"] = {"kind": kind, "encoder_label": settings.encoder_label}
     metrics["selection"] = {
-        "rule": KEEP_RULES[config.keep],
+        "rule": REFIT_RULE if config.refit else KEEP_RULES[config.keep],
         "best_epoch": result.best_epoch + 1,
-        "best_val_ua": result.best_val_ua,
+        "best_val_ua": None if math.isnan(result.best_val_ua) else result.best_val_ua,
         "epochs_run": len(result.history),
         "stopped_early": result.stopped_early,
     }

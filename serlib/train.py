@@ -315,7 +315,7 @@ def loop_state(optimizer, scheduler, epoch: int, tracker: dict, history: list[di
 def fit(
     model: nn.Module,
     train_loader: Iterable,
-    val_loader: Iterable,
+    val_loader: Iterable | None,
     config: TrainConfig,
     *,
     labels: list[str] | None = None,
@@ -332,6 +332,8 @@ def fit(
     With ``keep="best"`` the run keeps the epoch with the best source-validation UA and stops
     after ``config.patience`` epochs without a better one; with ``keep="last"`` every epoch runs
     and the weights after the last one are kept (validation UA is logged and chooses nothing).
+    ``val_loader=None`` (a refit run, ``config.refit``) trains without validation: keep="last" and
+    the cosine schedule only.
 
     ``target_loader`` (unlabelled target batches) is used only by adversarial models. With
     ``run_dir``, each epoch is checkpointed there and ``resume=True`` picks up the last complete
@@ -346,6 +348,8 @@ def fit(
         raise UserError(MIXUP_DANN)
     if resume and run_dir is None:
         raise ValueError("resume=True needs the run_dir that holds the checkpoint")
+    if val_loader is None and (config.keep != "last" or config.schedule != "cosine"):
+        raise ValueError("without a val_loader, fit needs keep='last' and schedule='cosine'")
     accelerator = accelerator or make_accelerator(config)
     run_dir = Path(run_dir) if run_dir is not None else None
     checkpoint_dir = run_dir / "checkpoint" if run_dir is not None else None
@@ -379,10 +383,15 @@ def fit(
     if class_weights is not None:
         class_weights = class_weights.to(accelerator.device, dtype=torch.float32)
 
-    loaders = [train_loader, val_loader] + ([target_loader] if adversarial else [])
-    model, optimizer, *loaders = accelerator.prepare(model, optimizer, *loaders)
-    train_loader, val_loader = loaders[0], loaders[1]
-    target_loader = loaders[2] if adversarial else None
+    named = {
+        "train": train_loader,
+        "val": val_loader,
+        "target": target_loader if adversarial else None,
+    }
+    named = {name: loader for name, loader in named.items() if loader is not None}
+    model, optimizer, *prepared = accelerator.prepare(model, optimizer, *named.values())
+    prepared = dict(zip(named, prepared, strict=True))
+    train_loader, val_loader, target_loader = (prepared.get(n) for n in ("train", "val", "target"))
     check_every_process_trains(train_loader, accelerator)
 
     for epoch in range(start_epoch, config.epochs):
@@ -392,7 +401,8 @@ def fit(
         # dropout and SpecAugment masks: each process its own (process k adds k; one process: +0)
         set_seed(global_seed(config.seed, epoch), device_specific=True)
         set_loader_epoch(train_loader, epoch)
-        set_loader_epoch(val_loader, epoch)
+        if val_loader is not None:
+            set_loader_epoch(val_loader, epoch)
         row = {"epoch": epoch + 1}
         with reusing_freed_memory(accelerator.device):  # CPU: no page faults step after step
             row |= train_one_epoch(
@@ -407,14 +417,16 @@ def fit(
                 augment=augment,
                 progress=progress,
             )
-        val = predict(model, val_loader, accelerator)
-        scores = val.report(labels)
-        row |= {
-            "val_loss": val.loss,
-            "val_ua": scores["ua"],
-            "val_wa": scores["wa"],
-            "val_macro_f1": scores["macro_f1"],
-        }
+        val, scores = None, {"ua": float("nan")}  # a refit run has no validation speakers
+        if val_loader is not None:
+            val = predict(model, val_loader, accelerator)
+            scores = val.report(labels)
+            row |= {
+                "val_loss": val.loss,
+                "val_ua": scores["ua"],
+                "val_wa": scores["wa"],
+                "val_macro_f1": scores["macro_f1"],
+            }
         step_scheduler(scheduler, scores["ua"])
         for group in optimizer.param_groups:
             row[f"lr_{group.get('name', 'group')}"] = group["lr"]
@@ -481,5 +493,7 @@ def epoch_line(row: Mapping, kept: bool) -> str:
     text = f"epoch {row['epoch']:>3}  loss {row['train_loss']:.3f}"
     if "train_domain_acc" in row:
         text += f"  domain acc {row['train_domain_acc']:.2f} (grl {row['grl_coefficient']:.2f})"
-    text += f"  val UA {row['val_ua']:.3f} WA {row['val_wa']:.3f}  {row['seconds']:.1f}s"
+    if "val_ua" in row:  # a refit run has no validation speakers
+        text += f"  val UA {row['val_ua']:.3f} WA {row['val_wa']:.3f}"
+    text += f"  {row['seconds']:.1f}s"
     return text + ("  *" if kept else "")

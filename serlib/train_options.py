@@ -34,6 +34,7 @@ OPTIONAL_FLAGS = (
     "speed_perturb",
     "dropout",
     "pool_bands",
+    "refit",
 )
 """``serlib train`` options that override the profile only when given."""
 
@@ -121,7 +122,8 @@ def add_supervised_options(train: argparse.ArgumentParser) -> None:
         "--keep",
         choices=KEEP_RULES,
         help="the weights a run keeps: best (default; the epoch with the best source-validation "
-        "UA, with early stopping) or last (every epoch runs; the weights after the last one)",
+        "UA, with early stopping) or last (every epoch runs; the weights after the last one; the "
+        "recipe's)",
     )
     train.add_argument(
         "--speed-perturb",
@@ -144,4 +146,11 @@ def add_supervised_options(train: argparse.ArgumentParser) -> None:
         default=None,
         help="CRNN models: average the conv maps over the mel axis before the BiLSTM (128 "
         "features a step instead of 2048; not the study's CRNN)",
+    )
+    train.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train on the validation speakers too, run every epoch and keep the last (needs "
+        "--keep last and --schedule cosine; the recipe's); --no-refit keeps them for validation",
     )
