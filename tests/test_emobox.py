@@ -428,7 +428,9 @@ def test_benchmark_takes_the_training_settings_of_serlib_train(monkeypatch, tmp_
     assert main([*folds, *settings]) == 0
     assert (received["keep"], received["dropout"], received["mixup"]) == ("last", 0.3, 0.2)
     assert "schedule" not in received and "speed_perturb" not in received  # the recipe's stay
-    assert "pool_bands" not in received
+    assert "pool_bands" not in received and "refit" not in received  # the recipe refits
+    assert main([*folds, "--profile", "recipe", "--no-refit", "--keep", "best"]) == 0
+    assert (received["refit"], received["keep"]) == (False, "best")  # the recipe before refitting
     received.clear()
     cross = ["benchmark", "emobox-cross", "--source", "iemocap:a", "--target", "ravdess:b"]
     assert (

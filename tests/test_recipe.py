@@ -450,6 +450,8 @@ def test_the_recipe_profile_is_the_full_crnn_row_with_the_recipe_turned_on():
         "epochs": 40,
         "schedule": "cosine",
         "warmup_epochs": 2,
+        "keep": "last",
+        "refit": True,
         "trim_db": TRIM_DB,
         "crop_frames": 160,
     }
