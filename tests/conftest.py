@@ -136,6 +136,15 @@ def ravdess_stems(actor: int) -> list[str]:
     ]
 
 
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """SERLIB_HOME (the feature cache) for a whole test module: its features are computed once."""
+    folder = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SERLIB_HOME", str(folder))
+        yield folder
+
+
 @pytest.fixture
 def ravdess_corpus(tmp_path: Path) -> FakeCorpus:
     """Four complete RAVDESS actors in four storage styles.

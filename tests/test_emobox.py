@@ -81,15 +81,6 @@ def write_ravdess_actors(root: Path, actors, tones: bool = False) -> Path:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """SERLIB_HOME (the feature cache) for the whole module, so features are computed once."""
-    folder = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SERLIB_HOME", str(folder))
-        yield folder
-
-
-@pytest.fixture(scope="module")
 def whole_ravdess(tmp_path_factory) -> Path:
     return write_ravdess_actors(tmp_path_factory.mktemp("ravdess24"), range(1, 25))
 

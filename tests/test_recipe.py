@@ -105,15 +105,6 @@ def corpora(tmp_path_factory):
     return write_ravdess(root / "ravdess"), write_emodb(root / "emodb")
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """SERLIB_HOME (the feature cache) for the whole module, so features are computed once."""
-    folder = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SERLIB_HOME", str(folder))
-        yield folder
-
-
 # ----- label smoothing and mixup ---------------------------------------------------------------
 
 

@@ -33,15 +33,6 @@ def ravdess(tmp_path_factory):
     return write_ravdess(tmp_path_factory.mktemp("corpora") / "ravdess")
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """SERLIB_HOME (the feature cache) for the whole module, so features are computed once."""
-    folder = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SERLIB_HOME", str(folder))
-        yield folder
-
-
 def small_crnn() -> nn.Module:
     torch.manual_seed(0)
     return EmotionClassifier(CRNNEncoder(n_mels=8, channels=(8, 8), lstm_hidden=8), 3, hidden=8)
