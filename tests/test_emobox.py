@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 import torch
 from conftest import emo_evaluation_block, ravdess_stems, write_audio, write_text
-from tone_corpora import tone_clip, write_emodb
+from tone_corpora import tone_clip, write_balanced_ravdess, write_emodb
 
 from serlib.cli import main
 from serlib.emobox import (
@@ -273,11 +273,7 @@ def test_the_iemocap_balanced_set_is_matched_by_utterance_id(tmp_path):
 
 
 def test_cross_track_trains_on_the_source_and_scores_the_whole_balanced_set(home, tmp_path):
-    target = tmp_path / "ravdess"
-    for clip, label in read_facts("ravdess_balanced_test.json")["clips"]:
-        path = target / f"Actor_{clip[-2:]}" / f"{clip}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, tone_clip(PITCH_HZ[label], int(clip[-2:]), 0.01), 16000)
+    target = write_balanced_ravdess(tmp_path / "ravdess")
     source = write_emodb(tmp_path / "emodb")
     summary = run_emobox_cross(
         f"emodb:{source}", f"ravdess:{target}", tmp_path / "out", profile="tiny", epochs=1,

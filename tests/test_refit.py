@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from tone_corpora import write_ravdess
+from tone_corpora import write_balanced_ravdess, write_emodb, write_ravdess
 from torch import nn
 from torch.utils.data import DataLoader
 from toy_batches import ToyMels
@@ -16,7 +16,7 @@ from serlib.checkpoints import load_checkpoint, load_weights
 from serlib.cli import main
 from serlib.config import RECIPE, REFIT_RULE, TrainConfig, profile_settings
 from serlib.corpora import load_corpus
-from serlib.emobox_runs import selection
+from serlib.emobox_runs import format_summary, run_emobox_cross, selection
 from serlib.errors import UserError
 from serlib.models import CRNNEncoder, EmotionClassifier
 from serlib.protocol import fold_protocol, refit_protocol, speakers_of
@@ -130,3 +130,18 @@ def test_a_refit_cross_validation_trains_on_validation_speakers_and_resumes(
     with pytest.raises(UserError, match="cannot resume .*refit"):
         cross_validate(f"ravdess:{ravdess}", tmp_path / "cv", resume=True, **options,
                        schedule="cosine", keep="last")  # fmt: skip
+
+
+def test_under_emobox_cross_track_a_refit_trains_on_every_source_speaker(home, tmp_path):
+    target = write_balanced_ravdess(tmp_path / "ravdess")
+    source = write_emodb(tmp_path / "emodb")
+    refit = dict(schedule="cosine", keep="last", refit=True)
+    summary = run_emobox_cross(
+        f"emodb:{source}", f"ravdess:{target}", tmp_path / "out", profile="tiny", epochs=1,
+        progress=False, **refit,
+    )  # fmt: skip
+    run = json.loads((tmp_path / "out" / "emodb_to_ravdess" / "config.json").read_text())
+    assert "source_val" not in run["splits"]
+    assert run["splits"]["source_train"] == speakers_of(load_corpus("emodb", source).table)
+    assert summary["test"]["n"] == 240 and "refit" in summary["description"]
+    assert "serlib trains on every training speaker" in format_summary(summary)

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from serlib.emobox import read_facts
+
 PITCH_HZ = {"neutral": 200.0, "happy": 400.0, "sad": 150.0, "angry": 600.0}
 RAVDESS_CODE = {"neutral": 1, "happy": 3, "sad": 4, "angry": 5}
 EMODB_LETTER = {"neutral": "N", "happy": "F", "sad": "T", "angry": "W"}
@@ -48,4 +50,13 @@ def write_emodb(root: Path, speakers=("03", "08", "09", "10"), takes: int = 3) -
                 path.parent.mkdir(parents=True, exist_ok=True)
                 clip = tone_clip(1.3 * PITCH_HZ[emotion], int(speaker) * 100 + take, 0.1)
                 sf.write(path, clip, 16000)
+    return root
+
+
+def write_balanced_ravdess(root: Path) -> Path:
+    """EmoBox's balanced 4-class RAVDESS test set (240 clips, its names), each clip a tone."""
+    for clip, label in read_facts("ravdess_balanced_test.json")["clips"]:
+        path = root / f"Actor_{clip[-2:]}" / f"{clip}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, tone_clip(PITCH_HZ[label], int(clip[-2:]), 0.01), 16000)
     return root
