@@ -203,6 +203,8 @@ class TrainConfig(SavedSettings):
         for name in ("domain_weight", "grl_cap"):
             if not getattr(self, name) >= 0:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.plateau_factor < 1:
+            raise UserError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
 
     def check_refit(self) -> None:
         """A refit run trains on its validation speakers, so nothing can be chosen by them: it keeps
@@ -217,8 +219,6 @@ class TrainConfig(SavedSettings):
                 "refit has no validation speakers for the plateau schedule to watch: use schedule "
                 "'cosine' (--schedule cosine), or turn refit off (--no-refit)"
             )
-        if not 0 < self.plateau_factor < 1:
-            raise UserError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
 
 
 @dataclass(frozen=True)

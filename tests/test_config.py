@@ -59,5 +59,8 @@ def test_bad_values_name_the_setting():
         InputConfig(normalisation="minmax")
     with pytest.raises(UserError, match="epochs must be > 0"):
         TrainConfig(epochs=0)
+    for factor in (0.0, 1.0):  # checked for every run, refit or not
+        with pytest.raises(UserError, match="plateau_factor must be in \\(0, 1\\)"):
+            TrainConfig(plateau_factor=factor)
     with pytest.raises(UserError, match="unknown profile 'laptop'"):
         check_profile("laptop")
