@@ -18,7 +18,7 @@ from serlib.config import RECIPE, REFIT_RULE, TrainConfig, profile_settings
 from serlib.corpora import load_corpus
 from serlib.emobox_runs import format_summary, run_emobox_cross, selection
 from serlib.errors import UserError
-from serlib.models import CRNNEncoder, EmotionClassifier
+from serlib.models import DANN, CRNNEncoder, EmotionClassifier
 from serlib.protocol import fold_protocol, refit_protocol, speakers_of
 from serlib.results import trained_epochs
 from serlib.runs import cross_validate, load_run
@@ -98,6 +98,11 @@ def test_fit_without_validation_runs_every_epoch_and_keeps_the_last(tmp_path):
     final = load_checkpoint(tmp_path / "checkpoint").weights
     for name, tensor in result.model.state_dict().items():
         assert torch.equal(tensor.cpu(), saved[name]) and torch.equal(saved[name], final[name])
+    torch.manual_seed(0)  # a DANN refits too: its target batches arrive, no validation does
+    dann = DANN(CRNNEncoder(n_mels=8, channels=(8, 8), lstm_hidden=8), 3, emotion_hidden=8)
+    target = DataLoader(ToyMels(24, 1, shift=1.0, n_mels=8, frames=12), batch_size=8, shuffle=True)
+    adapted = fit(dann, train, None, config, target_loader=target, progress=False)
+    assert len(adapted.history) == 3 and "train_domain_acc" in adapted.history[-1]
     with pytest.raises(ValueError, match="without a val_loader, fit needs keep='last'"):
         fit(small_crnn(), train, None, TrainConfig(epochs=1, cpu=True), progress=False)
 
