@@ -6,10 +6,11 @@ Two steps, both resumable (finished runs are read back, an unfinished one contin
 complete EmoBox fold of actors 1-16) and compared on that fold's *validation* actors only (two of
 its training actors); the test actors' UA is printed beside it but chooses nothing.
 
-``evaluate``: the chosen candidate (``CHOSEN``; the settings of the ``recipe`` profile,
-``serlib.config.RECIPE_SETTINGS``) on EmoBox's folds that are complete on disk and on serlib's
-4-fold speaker-independent cross-validation of the actors on disk (the folds of the 45.8 %
-baseline), for each seed; UA per fold, mean +- std, and UA per test actor.
+``evaluate``: the first round's choice (``CHOSEN``, the ``recipe`` profile until the eighth round
+made it refit) on EmoBox's folds that are complete on disk and on serlib's 4-fold
+speaker-independent cross-validation of the actors on disk (the folds of the 45.8 % baseline), for
+each seed; UA per fold, mean +- std, and UA per test actor. The ``recipe`` profile of today
+(``serlib.config.RECIPE_SETTINGS``) is the candidate ``refit``: ``compare --candidates refit``.
 
     python benchmarks/run_recipe.py select --ravdess DIR --seeds 0
     python benchmarks/run_recipe.py evaluate --ravdess DIR --seeds 0 1 2 --threads 1

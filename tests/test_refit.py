@@ -3,7 +3,9 @@ validation speakers train too, every epoch runs and the last is kept; the ``reci
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -63,6 +65,16 @@ def test_refit_is_refused_with_a_rule_that_needs_validation_naming_the_fix():
     recipe = profile_settings(RECIPE, "crnn").train
     assert (recipe.refit, recipe.keep, recipe.schedule) == (True, "last", "cosine")
     assert not TrainConfig().refit  # every other profile keeps its validation speakers
+
+
+def test_the_recipe_profile_is_the_candidate_its_round_measured():
+    """benchmarks/run_recipe.py's ``refit`` runs on the full profile what ``recipe`` trains."""
+    path = Path(__file__).parents[1] / "benchmarks" / "run_recipe.py"
+    spec = importlib.util.spec_from_file_location("run_recipe", path)
+    recipe_benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe_benchmark)
+    measured = profile_settings("full", "crnn", **recipe_benchmark.CANDIDATES["refit"])
+    assert measured == profile_settings(RECIPE, "crnn")
 
 
 def test_the_command_line_turns_refit_on_and_off(monkeypatch, tmp_path):
